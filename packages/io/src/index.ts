@@ -1,0 +1,54 @@
+export { writeFileAtomic } from './atomic.js';
+export { CACHE_FORMAT_VERSION, PreprocessCache } from './cache/preprocessCache.js';
+export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
+export { CovsevInputError, isInputError } from './errors.js';
+export { CMC_FULL_SHAPE, type PreprocessRecipe, preprocessScan } from './preprocess.js';
+export { Rng } from './random.js';
+export { dicomSeriesReader, readDicomFile, readDicomSeries } from './readers/dicom.js';
+export { decodeJpgSlice, jpgFolderReader, listSliceFiles, readJpgFolder } from './readers/jpgFolder.js';
+export { niftiReader, readNifti } from './readers/nifti.js';
+export type { ReadOptions, VolumeReader } from './readers/reader.js';
+export { readVolume, VOLUME_READERS } from './readers/readVolume.js';
+export {
+  categoryFromInvolvement,
+  categoryName,
+  COV19_TRAIN_COUNTS,
+  COV19_VAL_COUNTS,
+  SEVERITY_CLASSES,
+  type SeverityCategory,
+  type SeverityClass,
+} from './severity.js';
+export { findScanFolder, type LabelRow, parseLabelCsv, type ReadLabelsOptions, readLabelCsv, writeLabelCsv } from './tables/labels.js';
+export { type PredictionRow, readPredictionCsv, writePredictionCsv } from './tables/predictions.js';
+export {
+  applyContrast,
+  applyFlip,
+  applyResizedCrop,
+  applyRotation,
+  augmentImageAndMask,
+  type CropBox,
+  drawContrast,
+  drawResizedCrop,
+  drawRotation,
+  drawViewParams,
+  type ViewParams,
+} from './transforms/augment.js';
+export { CMC_INTENSITY, type NormaliseOptions, normaliseIntensity } from './transforms/normalise.js';
+export { type ResampleMode, type ResampleOptions, resampleVolume } from './transforms/resample.js';
+export { type PlaneMatrix, type WarpOptions, warpSlices } from './transforms/warp.js';
+export { applyHuWindow, HU_WINDOWS, type HuWindow, type HuWindowName, windowValue } from './transforms/window.js';
+export {
+  type Affine,
+  diagonalAffine,
+  type Intensity,
+  makeVolume,
+  type Shape3,
+  type Spacing3,
+  sliceView,
+  type Volume,
+  type VoxelArray,
+  voxelCount,
+  withData,
+} from './volume.js';
+export { evenlySpacedSlices, MASK_COLOURS, type MontageOptions, renderMontage, writeMontagePng } from './writers/montage.js';
+export { writeNifti } from './writers/nifti.js';

@@ -1,0 +1,142 @@
+import { makeVolume, type Shape3, type Spacing3, type Volume, type VoxelArray } from '../volume.js';
+
+/**
+ * `linear` is trilinear with half-pixel centres, the same grid as PyTorch's
+ * `F.interpolate(mode='trilinear', align_corners=False)` (and OpenCV's INTER_LINEAR): for images.
+ * `nearest` is PyTorch's `mode='nearest'` (source index = floor(dst * in / out)): for masks.
+ */
+export type ResampleMode = 'linear' | 'nearest';
+
+export interface ResampleOptions {
+  readonly mode?: ResampleMode;
+  /**
+   * `float32` (default for linear) keeps fractions; `same` rounds and clips to the input's
+   * storage type (default for nearest, where values are copied, never mixed).
+   */
+  readonly output?: 'float32' | 'same';
+}
+
+interface AxisTable {
+  readonly i0: Int32Array;
+  readonly i1: Int32Array;
+  readonly w1: Float32Array;
+}
+
+function axisTable(inSize: number, outSize: number, mode: ResampleMode): AxisTable {
+  const i0 = new Int32Array(outSize);
+  const i1 = new Int32Array(outSize);
+  const w1 = new Float32Array(outSize);
+  const scale = inSize / outSize;
+  for (let d = 0; d < outSize; d++) {
+    if (mode === 'nearest') {
+      const s = Math.min(Math.floor(d * scale), inSize - 1);
+      i0[d] = s;
+      i1[d] = s;
+      continue;
+    }
+    let src = (d + 0.5) * scale - 0.5;
+    if (src < 0) src = 0;
+    const lo = Math.min(Math.floor(src), inSize - 1);
+    i0[d] = lo;
+    i1[d] = lo < inSize - 1 ? lo + 1 : lo;
+    w1[d] = src - lo;
+  }
+  return { i0, i1, w1 };
+}
+
+/**
+ * Interpolates along one axis of a [a, n, b] array (n the axis, b the contiguous run after it)
+ * into [a, m, b]. One pass of the separable trilinear resampling.
+ */
+function resampleAxis(src: ArrayLike<number>, a: number, n: number, b: number, m: number, mode: ResampleMode): Float32Array {
+  const out = new Float32Array(a * m * b);
+  const { i0, i1, w1 } = axisTable(n, m, mode);
+  for (let outer = 0; outer < a; outer++) {
+    const srcBase = outer * n * b;
+    const dstBase = outer * m * b;
+    for (let d = 0; d < m; d++) {
+      const p0 = srcBase + (i0[d] as number) * b;
+      const p1 = srcBase + (i1[d] as number) * b;
+      const w = w1[d] as number;
+      const q = dstBase + d * b;
+      if (w === 0) {
+        for (let k = 0; k < b; k++) out[q + k] = src[p0 + k] as number;
+      } else {
+        const v = 1 - w;
+        for (let k = 0; k < b; k++) out[q + k] = v * (src[p0 + k] as number) + w * (src[p1 + k] as number);
+      }
+    }
+  }
+  return out;
+}
+
+function castLike(source: VoxelArray, values: Float32Array): VoxelArray {
+  if (source instanceof Float32Array) return values;
+  if (source instanceof Float64Array) return Float64Array.from(values);
+  const Ctor = source.constructor as { new (n: number): VoxelArray };
+  const out = new Ctor(values.length);
+  // Typed integer arrays wrap on overflow: clip first, then round to nearest.
+  const [min, max] =
+    source instanceof Uint8Array ? [0, 255] : source instanceof Int16Array ? [-32768, 32767] : source instanceof Uint16Array ? [0, 65535] : [-2147483648, 2147483647];
+  for (let i = 0; i < values.length; i++) {
+    const v = Math.round(values[i] as number);
+    out[i] = v < min ? min : v > max ? max : v;
+  }
+  return out;
+}
+
+/**
+ * Resamples a volume to `shape` ([slices, rows, cols]). Separable: one 1D pass per axis, the
+ * axis that shrinks most first, so the intermediate arrays stay small. Spacing and affine are
+ * updated so each output voxel keeps its place in the world (the grid spans the same extent).
+ */
+export function resampleVolume(volume: Volume, shape: Shape3, options: ResampleOptions = {}): Volume {
+  const mode = options.mode ?? 'linear';
+  const output = options.output ?? (mode === 'nearest' ? 'same' : 'float32');
+  if (shape.some((n) => !Number.isInteger(n) || n <= 0)) throw new RangeError(`target shape must be positive integers, got [${shape.join(', ')}]`);
+  const current = [volume.shape[0], volume.shape[1], volume.shape[2]];
+  const order = [0, 1, 2].sort((p, q) => (shape[p] as number) / (current[p] as number) - (shape[q] as number) / (current[q] as number));
+  let data: ArrayLike<number> = volume.data;
+  for (const axis of order) {
+    const n = current[axis] as number;
+    const m = shape[axis] as number;
+    if (n === m) continue;
+    const a = axis === 0 ? 1 : axis === 1 ? (current[0] as number) : (current[0] as number) * (current[1] as number);
+    const b = axis === 0 ? (current[1] as number) * (current[2] as number) : axis === 1 ? (current[2] as number) : 1;
+    data = resampleAxis(data, a, n, b, m, mode);
+    current[axis] = m;
+  }
+  let out: VoxelArray;
+  if (data === volume.data) out = output === 'same' ? volume.data.slice() : Float32Array.from(volume.data);
+  else out = output === 'same' ? castLike(volume.data, data as Float32Array) : (data as Float32Array);
+  const spacing: Spacing3 = [0, 1, 2].map((i) => ((volume.spacing[i] as number) * (volume.shape[i] as number)) / (shape[i] as number)) as unknown as Spacing3;
+  return makeVolume({
+    data: out,
+    shape,
+    spacing,
+    affine: rescaleAffine(volume, shape),
+    intensity: volume.intensity,
+    ...(volume.source === undefined ? {} : { source: volume.source }),
+  });
+}
+
+/**
+ * The affine of the resampled grid: voxel centres at half-pixel positions, so output voxel d
+ * sits at input coordinate (d + 0.5) * in / out - 0.5 along each axis.
+ */
+function rescaleAffine(volume: Volume, shape: Shape3): number[] {
+  const A = volume.affine;
+  // Columns of A act on (col, row, slice); factors per index axis.
+  const f = [volume.shape[2] / shape[2], volume.shape[1] / shape[1], volume.shape[0] / shape[0]];
+  const out = [...A];
+  for (let r = 0; r < 3; r++) {
+    let shift = 0;
+    for (let c = 0; c < 3; c++) {
+      const a = A[r * 4 + c] as number;
+      out[r * 4 + c] = a * (f[c] as number);
+      shift += a * (0.5 * (f[c] as number) - 0.5);
+    }
+    out[r * 4 + 3] = (A[r * 4 + 3] as number) + shift;
+  }
+  return out;
+}

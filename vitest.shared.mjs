@@ -1,0 +1,11 @@
+// Shared vitest settings: workspace packages resolve to their TypeScript sources, so tests
+// run without a build and always see the code beside them.
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('.', import.meta.url));
+export const alias = {
+  '@covsev/io': `${root}packages/io/src/index.ts`,
+  '@covsev/eval': `${root}packages/eval/src/index.ts`,
+  '@covsev/phantom': `${root}packages/phantom/src/index.ts`,
+};
+export default { resolve: { alias }, test: { include: ['src/**/*.test.ts'], testTimeout: 120000 } };
