@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// `pnpm bench [suite]`: runs covsev's benchmarks. Each suite measures covsev beside a reference
+// run in the same session on the same data, and prints a table with the ratio.
+// Suites: io (read + resample JPG scans). Results also go to bench/out/<suite>.json.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+
+const suites = {
+  io: () => import('./io/suite.mjs'),
+};
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const names = wanted.length > 0 ? wanted : Object.keys(suites);
+const outDir = fileURLToPath(new URL('./out/', import.meta.url));
+await mkdir(outDir, { recursive: true });
+for (const name of names) {
+  const load = suites[name];
+  if (load === undefined) {
+    console.error(`pnpm bench: unknown suite "${name}"; known: ${Object.keys(suites).join(', ')}`);
+    process.exit(2);
+  }
+  const { run } = await load();
+  const result = await run({ outDir });
+  await writeFile(`${outDir}${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`(results in bench/out/${name}.json)`);
+}
