@@ -4,9 +4,9 @@ export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
 export { CovsevInputError, isInputError } from './errors.js';
 export { CMC_FULL_SHAPE, type PreprocessRecipe, preprocessScan } from './preprocess.js';
 export { Rng } from './random.js';
-export { dicomSeriesReader, readDicomFile, readDicomSeries } from './readers/dicom.js';
+export { type DicomReadOptions, dicomSeriesReader, readDicomFile, readDicomSeries } from './readers/dicom.js';
 export { decodeJpgSlice, jpgFolderReader, listSliceFiles, readJpgFolder } from './readers/jpgFolder.js';
-export { niftiReader, readNifti } from './readers/nifti.js';
+export { type NiftiHeader, niftiReader, parseNiftiHeader, readNifti } from './readers/nifti.js';
 export type { ReadOptions, VolumeReader } from './readers/reader.js';
 export { readVolume, VOLUME_READERS } from './readers/readVolume.js';
 export {
@@ -51,4 +51,4 @@ export {
   withData,
 } from './volume.js';
 export { evenlySpacedSlices, MASK_COLOURS, type MontageOptions, renderMontage, writeMontagePng } from './writers/montage.js';
-export { writeNifti } from './writers/nifti.js';
+export { type WriteNiftiOptions, writeNifti } from './writers/nifti.js';

@@ -6,6 +6,11 @@ export interface ReadOptions {
   readonly resizeMismatched?: boolean;
   /** Called after each slice or chunk, for progress displays. */
   readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Told about choices a reader made without failing (which of several DICOM series was read,
+   * files skipped, uneven slice spacing). Default: `process.emitWarning`.
+   */
+  readonly onWarning?: (message: string) => void;
 }
 
 /**

@@ -1,0 +1,448 @@
+/**
+ * NIfTI-1 and NIfTI-2 single-file volumes (`.nii`, `.nii.gz`).
+ *
+ * The header is parsed here directly (it is a fixed 348- or 540-byte layout) rather than through
+ * nifti-reader-js, because that library prefers the qform over the sform whenever
+ * qform_code > sform_code, whereas covsev must agree with nibabel's `get_best_affine`
+ * (sform if sform_code != 0, else qform if qform_code != 0, else the centred, x-flipped pixdim
+ * diagonal of `get_base_affine`).
+ *
+ * Axes: NIfTI voxel (i, j, k) is (x, y, z) = (col, row, slice) with i fastest on disk, which is
+ * exactly covsev's C-order [slices, rows, cols]; the data are used in file order, never
+ * transposed. See volume.ts.
+ */
+import { readFile } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import { CovsevInputError } from '../errors.js';
+import { type Affine, type Intensity, makeVolume, type Spacing3, type Volume, type VoxelArray } from '../volume.js';
+import type { ReadOptions, VolumeReader } from './reader.js';
+
+const gunzipAsync = promisify(gunzip);
+
+/** True when this machine stores numbers little-endian (all platforms Node ships for, in practice). */
+export const HOST_LITTLE_ENDIAN = endianness() === 'LE';
+
+/** NIfTI datatype codes covsev reads (and, except int8, writes). */
+export const NIFTI_DATATYPES = {
+  uint8: { code: 2, bytes: 1 },
+  int16: { code: 4, bytes: 2 },
+  int32: { code: 8, bytes: 4 },
+  float32: { code: 16, bytes: 4 },
+  float64: { code: 64, bytes: 8 },
+  int8: { code: 256, bytes: 1 },
+  uint16: { code: 512, bytes: 2 },
+} as const;
+export type NiftiDatatypeName = keyof typeof NIFTI_DATATYPES;
+
+const DATATYPE_BY_CODE = new Map<number, NiftiDatatypeName>(
+  (Object.keys(NIFTI_DATATYPES) as NiftiDatatypeName[]).map((name) => [NIFTI_DATATYPES[name].code, name]),
+);
+
+/** Names of NIfTI datatypes covsev refuses, for the error message. */
+const UNSUPPORTED_DATATYPES: Readonly<Record<number, string>> = {
+  0: 'unknown (0)',
+  1: 'binary (1 bit per voxel)',
+  32: 'complex64',
+  128: 'rgb24',
+  768: 'uint32',
+  1024: 'int64',
+  1280: 'uint64',
+  1536: 'float128',
+  1792: 'complex128',
+  2048: 'complex256',
+  2304: 'rgba32',
+};
+
+/** NIFTI_INTENT_LABEL: voxel values are label indices. */
+export const NIFTI_INTENT_LABEL = 1002;
+/** Prefix of the intent_name tag covsev writes to record a volume's intensity kind. */
+export const COVSEV_INTENT_PREFIX = 'covsev:';
+/** intent_name tags (16 bytes at most) <-> intensity kinds. */
+export const INTENSITY_TAGS: Readonly<Record<Exclude<Intensity, 'unknown'>, string>> = {
+  hu: 'covsev:hu',
+  'uint8-windowed': 'covsev:u8win',
+  normalised: 'covsev:norm',
+  label: 'covsev:label',
+};
+
+/** The header fields covsev uses, with NIfTI-2's 64-bit values as plain numbers. */
+export interface NiftiHeader {
+  readonly version: 1 | 2;
+  readonly littleEndian: boolean;
+  /** dim[0..7]: dim[0] is the number of dimensions. */
+  readonly dim: readonly number[];
+  readonly datatype: number;
+  readonly bitpix: number;
+  /** pixdim[0..7]: pixdim[0] is qfac. */
+  readonly pixdim: readonly number[];
+  readonly voxOffset: number;
+  readonly sclSlope: number;
+  readonly sclInter: number;
+  readonly xyztUnits: number;
+  readonly intentCode: number;
+  readonly intentName: string;
+  readonly description: string;
+  readonly qformCode: number;
+  readonly sformCode: number;
+  readonly quatern: readonly [b: number, c: number, d: number];
+  readonly qoffset: readonly [x: number, y: number, z: number];
+  /** srow_x, srow_y, srow_z, 12 numbers. */
+  readonly srow: readonly number[];
+  readonly magic: string;
+}
+
+const NIFTI_SUFFIX = /\.nii(\.gz)?$/i;
+
+/** Reads a `.nii` or `.nii.gz` file (gzip is detected from the bytes, not the suffix). */
+export async function readNifti(path: string, options: ReadOptions = {}): Promise<Volume> {
+  let file: Uint8Array;
+  try {
+    file = await readFile(path);
+  } catch (error) {
+    throw new CovsevInputError(path, describeFsError(error, 'NIfTI file'), { cause: error });
+  }
+  if (file.length === 0) throw new CovsevInputError(path, 'empty file (0 bytes), not a NIfTI volume');
+  const bytes = isGzip(file) ? await gunzipOrExplain(path, file) : file;
+  const volume = decodeNifti(path, bytes);
+  options.onProgress?.(1, 1);
+  return volume;
+}
+
+/** Reads NIfTI-1/NIfTI-2 single-file volumes. */
+export const niftiReader: VolumeReader = {
+  name: 'nifti',
+  async canRead(path: string): Promise<boolean> {
+    return NIFTI_SUFFIX.test(path);
+  },
+  read(path: string, options?: ReadOptions): Promise<Volume> {
+    return readNifti(path, options);
+  },
+};
+
+/** Decodes the (already gunzipped) bytes of a single-file NIfTI. `path` is for messages only. */
+export function decodeNifti(path: string, bytes: Uint8Array): Volume {
+  const header = parseNiftiHeader(path, bytes);
+  if (header.magic === 'ni1' || header.magic === 'ni2') {
+    throw new CovsevInputError(
+      path,
+      `is the header of a .hdr/.img pair (magic "${header.magic}"); covsev reads single-file .nii/.nii.gz only`,
+    );
+  }
+  const datatypeName = DATATYPE_BY_CODE.get(header.datatype);
+  if (datatypeName === undefined) {
+    const name = UNSUPPORTED_DATATYPES[header.datatype] ?? `code ${header.datatype}`;
+    throw new CovsevInputError(
+      path,
+      `unsupported NIfTI datatype ${name}; covsev reads uint8, int8, int16, uint16, int32, float32 and float64`,
+    );
+  }
+  const { bytes: bytesPerVoxel } = NIFTI_DATATYPES[datatypeName];
+  const shape = volumeShape(path, header);
+  const count = shape[0] * shape[1] * shape[2];
+
+  // nibabel moves a single-file offset that is too small up to the minimum (352 / 544).
+  const minOffset = header.version === 1 ? 352 : 544;
+  const offset = header.voxOffset < minOffset ? minOffset : header.voxOffset;
+  if (!Number.isInteger(offset)) throw new CovsevInputError(path, `vox_offset ${header.voxOffset} is not a whole number of bytes`);
+  const needed = count * bytesPerVoxel;
+  const available = Math.max(0, bytes.length - offset);
+  if (available < needed) {
+    throw new CovsevInputError(
+      path,
+      `voxel data shorter than the header says: ${shape[2]}x${shape[1]}x${shape[0]} ${datatypeName} voxels need ${needed} bytes after offset ${offset}, the file has ${available} (truncated file?)`,
+    );
+  }
+
+  // Copy into a fresh, aligned buffer (vox_offset need not be a multiple of the voxel size, and
+  // the copy releases the file bytes), then fix the byte order if it differs from this machine's.
+  // (Not bytes.slice: on a Node Buffer that is a view, not a copy.)
+  const raw = new Uint8Array(needed);
+  raw.set(bytes.subarray(offset, offset + needed));
+  if (header.littleEndian !== HOST_LITTLE_ENDIAN) swapBytes(raw, bytesPerVoxel);
+  let data: VoxelArray = typedArrayOver(datatypeName, raw.buffer, count);
+
+  const scaling = slopeInter(path, header);
+  if (scaling !== undefined) {
+    const scaled = new Float32Array(count);
+    for (let i = 0; i < count; i++) scaled[i] = (data[i] as number) * scaling.slope + scaling.inter;
+    data = scaled;
+  }
+
+  const affine = bestAffine(path, header, shape);
+  return makeVolume({
+    data,
+    shape,
+    spacing: spacingFromPixdim(header, affine),
+    affine,
+    intensity: intensityFromHeader(header),
+    source: path,
+  });
+}
+
+/** Parses the NIfTI-1 (348-byte) or NIfTI-2 (540-byte) header, detecting version and byte order. */
+export function parseNiftiHeader(path: string, bytes: Uint8Array): NiftiHeader {
+  if (bytes.length < 4) throw new CovsevInputError(path, `only ${bytes.length} bytes, too short for a NIfTI header`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const sizeLE = view.getInt32(0, true);
+  const sizeBE = view.getInt32(0, false);
+  const version = sizeLE === 348 || sizeBE === 348 ? 1 : sizeLE === 540 || sizeBE === 540 ? 2 : undefined;
+  if (version === undefined) {
+    throw new CovsevInputError(
+      path,
+      `not a NIfTI file: wrong magic (header size field is ${sizeLE}, expected 348 for NIfTI-1 or 540 for NIfTI-2)`,
+    );
+  }
+  const le = version === 1 ? sizeLE === 348 : sizeLE === 540;
+  const headerSize = version === 1 ? 348 : 540;
+  if (bytes.length < headerSize) {
+    throw new CovsevInputError(path, `truncated NIfTI-${version} header: ${bytes.length} of ${headerSize} bytes`);
+  }
+  return version === 1 ? parseNifti1(path, view, bytes, le) : parseNifti2(path, view, bytes, le);
+}
+
+function parseNifti1(path: string, v: DataView, bytes: Uint8Array, le: boolean): NiftiHeader {
+  const magic = cString(bytes, 344, 4);
+  if (magic !== 'n+1' && magic !== 'ni1') {
+    throw new CovsevInputError(
+      path,
+      `wrong magic "${printable(magic)}" at byte 344 (expected "n+1"); an Analyze 7.5 file or a corrupt header?`,
+    );
+  }
+  const i16 = (o: number) => v.getInt16(o, le);
+  const f32 = (o: number) => v.getFloat32(o, le);
+  return {
+    version: 1,
+    littleEndian: le,
+    dim: Array.from({ length: 8 }, (_, n) => i16(40 + 2 * n)),
+    intentCode: i16(68),
+    datatype: i16(70),
+    bitpix: i16(72),
+    pixdim: Array.from({ length: 8 }, (_, n) => f32(76 + 4 * n)),
+    voxOffset: f32(108),
+    sclSlope: f32(112),
+    sclInter: f32(116),
+    xyztUnits: v.getUint8(123),
+    description: cString(bytes, 148, 80),
+    qformCode: i16(252),
+    sformCode: i16(254),
+    quatern: [f32(256), f32(260), f32(264)],
+    qoffset: [f32(268), f32(272), f32(276)],
+    srow: Array.from({ length: 12 }, (_, n) => f32(280 + 4 * n)),
+    intentName: cString(bytes, 328, 16),
+    magic,
+  };
+}
+
+function parseNifti2(path: string, v: DataView, bytes: Uint8Array, le: boolean): NiftiHeader {
+  const magic = cString(bytes, 4, 4);
+  if (magic !== 'n+2' && magic !== 'ni2') {
+    throw new CovsevInputError(path, `wrong magic "${printable(magic)}" at byte 4 (expected "n+2")`);
+  }
+  const i64 = (o: number) => {
+    const value = v.getBigInt64(o, le);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new CovsevInputError(path, `NIfTI-2 header value ${value} at byte ${o} is out of range`);
+    }
+    return Number(value);
+  };
+  const f64 = (o: number) => v.getFloat64(o, le);
+  const i32 = (o: number) => v.getInt32(o, le);
+  return {
+    version: 2,
+    littleEndian: le,
+    datatype: v.getInt16(12, le),
+    bitpix: v.getInt16(14, le),
+    dim: Array.from({ length: 8 }, (_, n) => i64(16 + 8 * n)),
+    pixdim: Array.from({ length: 8 }, (_, n) => f64(104 + 8 * n)),
+    voxOffset: i64(168),
+    sclSlope: f64(176),
+    sclInter: f64(184),
+    description: cString(bytes, 240, 80),
+    qformCode: i32(344),
+    sformCode: i32(348),
+    quatern: [f64(352), f64(360), f64(368)],
+    qoffset: [f64(376), f64(384), f64(392)],
+    srow: Array.from({ length: 12 }, (_, n) => f64(400 + 8 * n)),
+    xyztUnits: i32(500),
+    intentCode: i32(504),
+    intentName: cString(bytes, 508, 16),
+    magic,
+  };
+}
+
+/** [slices, rows, cols] = [dim3, dim2, dim1]; refuses anything but 3D (trailing axes of length 1 are fine). */
+function volumeShape(path: string, h: NiftiHeader): [number, number, number] {
+  const ndim = h.dim[0] ?? 0;
+  if (ndim < 1 || ndim > 7) throw new CovsevInputError(path, `invalid dim[0] = ${ndim} (must be 1..7)`);
+  const sizes = h.dim.slice(1, ndim + 1);
+  const bad = sizes.findIndex((n) => !Number.isInteger(n) || n < 1);
+  if (bad >= 0) throw new CovsevInputError(path, `invalid dim[${bad + 1}] = ${sizes[bad]} (axis lengths must be >= 1)`);
+  if (ndim < 3) {
+    throw new CovsevInputError(path, `is ${ndim}D (dims ${sizes.join('x')}); covsev needs a 3D volume`);
+  }
+  const extra = sizes.slice(3);
+  if (extra.some((n) => n !== 1)) {
+    throw new CovsevInputError(
+      path,
+      `is ${ndim}D with dims ${sizes.join('x')} (${extra.reduce((a, b) => a * b, 1)} volumes); covsev needs a single 3D volume`,
+    );
+  }
+  return [sizes[2] as number, sizes[1] as number, sizes[0] as number];
+}
+
+/** The voxel scaling to apply, or undefined for none (slope 0/NaN/inf means unscaled, as in nibabel). */
+function slopeInter(path: string, h: NiftiHeader): { slope: number; inter: number } | undefined {
+  const slope = h.sclSlope;
+  if (slope === 0 || !Number.isFinite(slope)) return undefined;
+  const inter = h.sclInter;
+  if (!Number.isFinite(inter)) throw new CovsevInputError(path, `valid scl_slope ${slope} but invalid scl_inter ${inter}`);
+  if (slope === 1 && inter === 0) return undefined;
+  return { slope, inter };
+}
+
+/**
+ * [slice, row, col] spacing from pixdim[3], pixdim[2], pixdim[1] (absolute values). A pixdim that
+ * is unset (0) or not finite falls back to the length of the affine's column, else 1.
+ */
+function spacingFromPixdim(h: NiftiHeader, affine: Affine): Spacing3 {
+  const pick = (n: 1 | 2 | 3) => {
+    const value = Math.abs(h.pixdim[n] ?? 0);
+    if (Number.isFinite(value) && value > 0) return value;
+    const column = Math.hypot(affine[n - 1] as number, affine[n + 3] as number, affine[n + 7] as number);
+    return Number.isFinite(column) && column > 0 ? column : 1;
+  };
+  return [pick(3), pick(2), pick(1)];
+}
+
+/** nibabel's `Nifti1Header.get_best_affine`, row-major 4x4. */
+function bestAffine(path: string, h: NiftiHeader, shape: readonly [number, number, number]): Affine {
+  if (h.sformCode !== 0) return [...h.srow, 0, 0, 0, 1];
+  if (h.qformCode !== 0) return qformAffine(path, h);
+  // Analyze-style: x flipped, origin at the centre of the grid (nibabel's shape_zoom_affine).
+  const dims = [shape[2], shape[1], shape[0]];
+  const zooms = [1, 2, 3].map((n) => h.pixdim[n] ?? 1);
+  zooms[0] = -(zooms[0] as number);
+  const t = dims.map((n, a) => -((n - 1) / 2) * (zooms[a] as number));
+  return [zooms[0] as number, 0, 0, t[0] as number, 0, zooms[1] as number, 0, t[1] as number, 0, 0, zooms[2] as number, t[2] as number, 0, 0, 0, 1];
+}
+
+/** nibabel's `get_qform`: rotation from the quaternion, zooms from pixdim (qfac flips z). */
+function qformAffine(path: string, h: NiftiHeader): Affine {
+  const [b, c, d] = h.quatern;
+  const w2 = 1 - (b * b + c * c + d * d);
+  const threshold = -3 * (h.version === 1 ? 2 ** -23 : Number.EPSILON);
+  if (w2 < threshold) {
+    throw new CovsevInputError(path, `invalid qform quaternion (b, c, d) = (${b}, ${c}, ${d}): b^2 + c^2 + d^2 > 1`);
+  }
+  const R = quaternionToMatrix(w2 < 0 ? 0 : Math.sqrt(w2), b, c, d);
+  // nibabel resets a qfac other than -1 or 1 to 1 when it loads a file; it refuses negative
+  // pixdims, which covsev (like nifti1_io) reads as their absolute values.
+  const qfac = h.pixdim[0] === -1 ? -1 : 1;
+  const zooms = [Math.abs(h.pixdim[1] ?? 1), Math.abs(h.pixdim[2] ?? 1), Math.abs(h.pixdim[3] ?? 1) * qfac];
+  const affine: number[] = [];
+  for (let r = 0; r < 3; r++) {
+    for (let col = 0; col < 3; col++) affine.push((R[r * 3 + col] as number) * (zooms[col] as number));
+    affine.push(h.qoffset[r] as number);
+  }
+  affine.push(0, 0, 0, 1);
+  return affine;
+}
+
+/** Rotation matrix (row-major 3x3) of quaternion (w, x, y, z), normalising it (nibabel's quat2mat). */
+export function quaternionToMatrix(w: number, x: number, y: number, z: number): number[] {
+  const n = w * w + x * x + y * y + z * z;
+  if (n < Number.EPSILON) return [1, 0, 0, 0, 1, 0, 0, 0, 1];
+  const s = 2 / n;
+  const X = x * s;
+  const Y = y * s;
+  const Z = z * s;
+  const [wX, wY, wZ] = [w * X, w * Y, w * Z];
+  const [xX, xY, xZ] = [x * X, x * Y, x * Z];
+  const [yY, yZ, zZ] = [y * Y, y * Z, z * Z];
+  return [1 - (yY + zZ), xY - wZ, xZ + wY, xY + wZ, 1 - (xX + zZ), yZ - wX, xZ - wY, yZ + wX, 1 - (xX + yY)];
+}
+
+/** What the header says about the numbers: covsev's own tag, a label intent, or "HU" in the description. */
+function intensityFromHeader(h: NiftiHeader): Intensity {
+  for (const [intensity, tag] of Object.entries(INTENSITY_TAGS) as [Intensity, string][]) {
+    if (h.intentName === tag) return intensity;
+  }
+  if (h.intentCode === NIFTI_INTENT_LABEL) return 'label';
+  if (/\bHU\b|hounsfield/i.test(h.description)) return 'hu';
+  return 'unknown';
+}
+
+function typedArrayOver(name: NiftiDatatypeName, buffer: ArrayBufferLike, count: number): VoxelArray {
+  switch (name) {
+    case 'uint8':
+      return new Uint8Array(buffer, 0, count);
+    case 'int8':
+      // covsev has no Int8 volumes: widen losslessly.
+      return Int16Array.from(new Int8Array(buffer, 0, count));
+    case 'int16':
+      return new Int16Array(buffer, 0, count);
+    case 'uint16':
+      return new Uint16Array(buffer, 0, count);
+    case 'int32':
+      return new Int32Array(buffer, 0, count);
+    case 'float32':
+      return new Float32Array(buffer, 0, count);
+    case 'float64':
+      return new Float64Array(buffer, 0, count);
+  }
+}
+
+/** Reverses the byte order of each `size`-byte element in place. */
+export function swapBytes(bytes: Uint8Array, size: number): void {
+  if (size === 1) return;
+  for (let i = 0; i + size <= bytes.length; i += size) {
+    for (let a = i, b = i + size - 1; a < b; a++, b--) {
+      const t = bytes[a] as number;
+      bytes[a] = bytes[b] as number;
+      bytes[b] = t;
+    }
+  }
+}
+
+function isGzip(bytes: Uint8Array): boolean {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+async function gunzipOrExplain(path: string, file: Uint8Array): Promise<Uint8Array> {
+  let out: Uint8Array;
+  try {
+    out = await gunzipAsync(file);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (/unexpected end of file/i.test(message)) {
+      throw new CovsevInputError(path, `truncated .nii.gz: ${message} (the gzip stream ends early; an interrupted download or copy?)`, {
+        cause: error,
+      });
+    }
+    throw new CovsevInputError(path, `corrupt gzip data: ${message}`, { cause: error });
+  }
+  if (out.length === 0) throw new CovsevInputError(path, 'empty file after gunzip, not a NIfTI volume');
+  return out;
+}
+
+/** A NUL-terminated string field. */
+function cString(bytes: Uint8Array, offset: number, length: number): string {
+  const field = bytes.subarray(offset, offset + length);
+  const end = field.indexOf(0);
+  return new TextDecoder('utf-8').decode(end < 0 ? field : field.subarray(0, end));
+}
+
+function printable(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, '?');
+}
+
+/** A short phrase for a failed fs call. */
+export function describeFsError(error: unknown, what: string): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ENOENT') return `no such file`;
+  if (code === 'EISDIR') return `is a folder, not a ${what}`;
+  if (code === 'EACCES' || code === 'EPERM') return `permission denied`;
+  return `cannot read: ${error instanceof Error ? error.message : String(error)}`;
+}
