@@ -2,6 +2,7 @@ export { writeFileAtomic } from './atomic.js';
 export { CACHE_FORMAT_VERSION, PreprocessCache } from './cache/preprocessCache.js';
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
 export { CovsevInputError, isInputError } from './errors.js';
+export { createProgress, formatDuration, type ProgressReporter, progressLine } from './progress.js';
 export { CMC_FULL_SHAPE, type PreprocessRecipe, preprocessScan } from './preprocess.js';
 export { Rng } from './random.js';
 export { type DicomReadOptions, dicomSeriesReader, readDicomFile, readDicomSeries } from './readers/dicom.js';

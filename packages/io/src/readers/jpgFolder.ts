@@ -47,8 +47,9 @@ interface DecodedSlice {
 }
 
 /**
- * Decodes one JPG slice to 8-bit grey. RGB slices become luma with OpenCV's weights
- * (0.299 R + 0.587 G + 0.114 B, rounded), so covsev and cv2.IMREAD_GRAYSCALE agree.
+ * Decodes one JPG slice to 8-bit grey. Grey JPGs are read as they are; RGB ones become libvips'
+ * luminance, which for the grey-in-RGB slices COV19-CT-DB holds is the grey value itself
+ * (within 1 of cv2.IMREAD_GRAYSCALE).
  * With `size`, a slice of another size is resized (bilinear) to it.
  */
 export async function decodeJpgSlice(path: string, size?: { rows: number; cols: number }): Promise<DecodedSlice> {
@@ -67,21 +68,10 @@ export async function decodeJpgSlice(path: string, size?: { rows: number; cols: 
         image = image.resize(size.cols, size.rows, { fit: 'fill', kernel: 'linear' });
       }
     }
-    const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
-    const n = info.width * info.height;
-    let pixels: Uint8Array;
-    if (info.channels === 1) {
-      pixels = new Uint8Array(data.buffer, data.byteOffset, n);
-    } else if (info.channels >= 3) {
-      pixels = new Uint8Array(n);
-      const c = info.channels;
-      for (let i = 0, j = 0; i < n; i++, j += c) {
-        pixels[i] = Math.round(0.299 * (data[j] as number) + 0.587 * (data[j + 1] as number) + 0.114 * (data[j + 2] as number));
-      }
-    } else {
-      pixels = new Uint8Array(n);
-      for (let i = 0; i < n; i++) pixels[i] = data[i * info.channels] as number;
-    }
+    // 'b-w' keeps grey JPGs single-channel (no sRGB round trip) and turns RGB ones into luminance.
+    const { data, info } = await image.toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 1) throw new Error(`decoded to ${info.channels} channels, expected 1`);
+    const pixels = new Uint8Array(data.buffer, data.byteOffset, info.width * info.height);
     return { pixels, rows: info.height, cols: info.width };
   } catch (error) {
     if (error instanceof CovsevInputError) throw error;
@@ -90,7 +80,10 @@ export async function decodeJpgSlice(path: string, size?: { rows: number; cols: 
   }
 }
 
-/** How many slices are decoded at once (sharp decodes on libuv's thread pool). */
+/**
+ * How many slices are decoded at once: sharp decodes on libuv's thread pool (4 threads by
+ * default); 4 in flight kept both cores busy in `pnpm bench:io`, more gained nothing.
+ */
 const DECODE_CONCURRENCY = 4;
 
 /**

@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+// `pnpm demo [-- --out DIR --seed S --scans N]`: a thin shell over runDemo.
+import { parseArgs } from 'node:util';
+import { isInputError } from '@covsev/io';
+import { DEFAULT_DEMO, runDemo } from './demo.js';
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      out: { type: 'string', default: DEFAULT_DEMO.out },
+      seed: { type: 'string', default: String(DEFAULT_DEMO.seed) },
+      scans: { type: 'string', default: String(DEFAULT_DEMO.scans) },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log('usage: pnpm demo [-- --out DIR] [--seed S] [--scans N]');
+    return;
+  }
+  const seed = Number(values.seed);
+  const scans = Number(values.scans);
+  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`);
+  if (!Number.isInteger(scans) || scans < 4) throw new UsageError(`--scans must be an integer >= 4, got "${values.scans}"`);
+  const t0 = performance.now();
+  await runDemo({ ...DEFAULT_DEMO, out: values.out, seed, scans });
+  console.log(`demo done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+class UsageError extends Error {}
+
+main().catch((error: unknown) => {
+  if (error instanceof UsageError || isInputError(error) || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    console.error(`pnpm demo: ${(error as Error).message}`);
+    process.exit(2);
+  }
+  throw error;
+});

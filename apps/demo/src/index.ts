@@ -1,0 +1,1 @@
+export { DEFAULT_DEMO, type DemoOptions, type DemoSummary, runDemo } from './demo.js';

@@ -1,0 +1,244 @@
+#!/usr/bin/env node
+/**
+ * `pnpm phantom -- --layout cov19-ct-db --scans 12 --out data/phantom` : writes a deterministic
+ * synthetic cohort. Bad arguments print one line and exit 2.
+ */
+import { realpathSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { isInputError } from '@covsev/io';
+import { DEFAULT_COHORT } from './cohort.js';
+import { type CohortProgress, LAYOUTS, type Layout, writeCohort } from './layouts.js';
+
+export const USAGE = `covsev phantom: deterministic synthetic chest-CT cohorts with exact ground truth
+
+Usage: pnpm phantom -- --out DIR [options]
+
+  --layout L          cov19-ct-db (JPG slice folders + label CSVs, default) or ct-seg (NIfTI + masks)
+  --out DIR           output folder (new, empty, or a previous phantom output, which is replaced)
+  --scans N           number of scans (default 12), classes in Table 1 proportions 85:62:85:26
+  --seed S            cohort seed, a non-negative integer (default 1); same seed, same bytes
+  --slices MIN:MAX    slices per scan, drawn per scan (default ${DEFAULT_COHORT.slices.join(':')}); or one number N
+  --size RxC          rows x columns of every slice (default ${DEFAULT_COHORT.rows}x${DEFAULT_COHORT.cols}), e.g. 512x512
+  --label-noise P     probability that a scan within 5 points of a class border gets the
+                      neighbouring grade as its label (default 0; the truth file keeps both)
+  --splits A:B:C      train:val:test proportions (default ${DEFAULT_COHORT.splits.join(':')})
+  --quiet             no progress lines
+  -h, --help          this text
+
+Writes <out>/phantom_truth.json with each scan's true grade, label and exact involvement.`;
+
+/** A usage error: one line, exit status 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export interface CliIo {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+  /** Milliseconds, for the ETA (injectable for tests). */
+  readonly now?: () => number;
+}
+
+const defaultIo: CliIo = {
+  out: (text) => process.stdout.write(`${text}\n`),
+  err: (text) => process.stderr.write(`${text}\n`),
+};
+
+function parseInteger(flag: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${flag} expects an integer, got "${text}"`);
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be in ${min}..${max}, got ${text}`);
+  return n;
+}
+
+function parseSlices(text: string): [number, number] {
+  const parts = text.split(':');
+  if (parts.length === 1) {
+    const n = parseInteger('--slices', text, 1, 4096);
+    return [n, n];
+  }
+  if (parts.length !== 2) throw new UsageError(`--slices expects MIN:MAX or N, got "${text}"`);
+  const lo = parseInteger('--slices', parts[0] as string, 1, 4096);
+  const hi = parseInteger('--slices', parts[1] as string, 1, 4096);
+  if (hi < lo) throw new UsageError(`--slices MIN:MAX needs MIN <= MAX, got ${text}`);
+  return [lo, hi];
+}
+
+function parseSize(text: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/i.exec(text.trim());
+  if (m === null) throw new UsageError(`--size expects ROWSxCOLS such as 512x512, got "${text}"`);
+  return [parseInteger('--size', m[1] as string, 16, 4096), parseInteger('--size', m[2] as string, 16, 4096)];
+}
+
+function parseSplits(text: string): [number, number, number] {
+  const parts = text.split(':');
+  if (parts.length !== 3) throw new UsageError(`--splits expects TRAIN:VAL:TEST such as 70:15:15, got "${text}"`);
+  const nums = parts.map((p) => Number(p));
+  if (
+    nums.some((n, i) => !/^\s*\d+(\.\d+)?\s*$/.test(parts[i] as string) || !Number.isFinite(n) || n < 0) ||
+    !nums.some((n) => n > 0)
+  ) {
+    throw new UsageError(`--splits needs three non-negative numbers, not all zero, got "${text}"`);
+  }
+  return nums as [number, number, number];
+}
+
+function parseProbability(text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new UsageError(`--label-noise expects a probability in [0, 1], got "${text}"`);
+  return n;
+}
+
+export interface CliOptions {
+  readonly layout: Layout;
+  readonly out: string;
+  readonly scans: number;
+  readonly seed: number;
+  readonly slices: [number, number];
+  readonly rows: number;
+  readonly cols: number;
+  readonly labelNoise: number;
+  readonly splits: [number, number, number];
+  readonly quiet: boolean;
+}
+
+const VALUE_FLAGS = ['--layout', '--out', '--scans', '--seed', '--slices', '--size', '--label-noise', '--splits'];
+
+/** Parses the command line; `undefined` means help was asked for. */
+export function parseCli(argv: readonly string[]): CliOptions | undefined {
+  // `pnpm phantom -- --layout ...` may pass the `--` through.
+  const args = argv[0] === '--' ? argv.slice(1) : argv.slice();
+  // parseArgs calls `--seed -4` "ambiguous": say what is wrong instead.
+  for (let i = 0; i + 1 < args.length; i++) {
+    const flag = args[i] as string;
+    const next = args[i + 1] as string;
+    if (VALUE_FLAGS.includes(flag) && /^-\d/.test(next)) throw new UsageError(`${flag} must not be negative, got "${next}"`);
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        layout: { type: 'string' },
+        out: { type: 'string' },
+        scans: { type: 'string' },
+        seed: { type: 'string' },
+        slices: { type: 'string' },
+        size: { type: 'string' },
+        'label-noise': { type: 'string' },
+        splits: { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    const message = (error as Error).message.split('\n')[0] ?? 'bad arguments';
+    throw new UsageError(`${message} (see --help)`);
+  }
+  if (values.help === true) return undefined;
+  const layout = (values.layout as string | undefined) ?? 'cov19-ct-db';
+  if (!(LAYOUTS as readonly string[]).includes(layout))
+    throw new UsageError(`--layout must be one of ${LAYOUTS.join(', ')}, got "${layout}"`);
+  const out = values.out as string | undefined;
+  if (out === undefined || out.trim() === '') throw new UsageError('--out DIR is required (see --help)');
+  const [rows, cols] = values.size === undefined ? [DEFAULT_COHORT.rows, DEFAULT_COHORT.cols] : parseSize(values.size as string);
+  return {
+    layout: layout as Layout,
+    out,
+    scans: values.scans === undefined ? 12 : parseInteger('--scans', values.scans as string, 1, 100000),
+    seed: values.seed === undefined ? 1 : parseInteger('--seed', values.seed as string, 0, Number.MAX_SAFE_INTEGER),
+    slices:
+      values.slices === undefined ? [DEFAULT_COHORT.slices[0], DEFAULT_COHORT.slices[1]] : parseSlices(values.slices as string),
+    rows,
+    cols,
+    labelNoise: values['label-noise'] === undefined ? 0 : parseProbability(values['label-noise'] as string),
+    splits: values.splits === undefined ? [...DEFAULT_COHORT.splits] : parseSplits(values.splits as string),
+    quiet: values.quiet === true,
+  };
+}
+
+function formatSeconds(s: number): string {
+  if (s < 60) return `${s.toFixed(s < 10 ? 1 : 0)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - 60 * m)} s`;
+}
+
+/** Runs the CLI; resolves to the exit status. */
+export async function main(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+  let options: CliOptions | undefined;
+  try {
+    options = parseCli(argv);
+  } catch (error) {
+    io.err(`phantom: ${(error as Error).message}`);
+    return 2;
+  }
+  if (options === undefined) {
+    io.out(USAGE);
+    return 0;
+  }
+  const now = io.now ?? (() => performance.now());
+  const start = now();
+  const names = ['Mild', 'Moderate', 'Severe', 'Critical'];
+  const onProgress = (p: CohortProgress): void => {
+    if (options.quiet) return;
+    const elapsed = (now() - start) / 1000;
+    const eta = (elapsed / p.done) * (p.total - p.done);
+    const s = p.scan;
+    io.err(
+      `[${p.done}/${p.total}] ${s.name} ${s.split} ${names[s.trueCategory - 1]}${s.labelFlipped ? ` (labelled ${names[s.category - 1]})` : ''} ` +
+        `${s.slices} slices ${(100 * s.involvement).toFixed(1)}% involved, elapsed ${formatSeconds(elapsed)}, ETA ${formatSeconds(eta)}`,
+    );
+  };
+  try {
+    const manifest = await writeCohort({
+      layout: options.layout,
+      out: options.out,
+      scans: options.scans,
+      seed: options.seed,
+      slices: options.slices,
+      rows: options.rows,
+      cols: options.cols,
+      labelNoise: options.labelNoise,
+      splits: options.splits,
+      onProgress,
+    });
+    const count = (split: string): number => manifest.scans.filter((s) => s.split === split).length;
+    io.out(
+      `phantom: wrote ${manifest.scans.length} scans (${options.layout}; train ${count('train')}, val ${count('val')}, test ${count('test')}) to ${options.out} in ${formatSeconds((now() - start) / 1000)}`,
+    );
+    return 0;
+  } catch (error) {
+    if (isInputError(error) || error instanceof RangeError || error instanceof UsageError) {
+      io.err(`phantom: ${(error as Error).message}`);
+      return 2;
+    }
+    io.err(`phantom: failed: ${(error as Error).stack ?? String(error)}`);
+    return 1;
+  }
+}
+
+function invokedDirectly(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (invokedDirectly()) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`phantom: ${String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
