@@ -3,10 +3,10 @@ export { CACHE_FORMAT_VERSION, PreprocessCache } from './cache/preprocessCache.j
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
 export { CovsevInputError, isInputError } from './errors.js';
 export { createProgress, formatDuration, type ProgressReporter, progressLine } from './progress.js';
-export { CMC_FULL_SHAPE, type PreprocessRecipe, preprocessScan } from './preprocess.js';
+export { CMC_FULL_SHAPE, type PreprocessRecipe, preprocessScan, readJpgFolderResampled } from './preprocess.js';
 export { Rng } from './random.js';
 export { type DicomReadOptions, dicomSeriesReader, readDicomFile, readDicomSeries } from './readers/dicom.js';
-export { decodeJpgSlice, jpgFolderReader, listSliceFiles, readJpgFolder } from './readers/jpgFolder.js';
+export { decodeJpgSlice, type JpgFolderReadOptions, jpgFolderReader, jpgSize, listSliceFiles, readJpgFolder } from './readers/jpgFolder.js';
 export { type NiftiHeader, niftiReader, parseNiftiHeader, readNifti } from './readers/nifti.js';
 export type { ReadOptions, VolumeReader } from './readers/reader.js';
 export { readVolume, VOLUME_READERS } from './readers/readVolume.js';
@@ -35,7 +35,18 @@ export {
   type ViewParams,
 } from './transforms/augment.js';
 export { CMC_INTENSITY, type NormaliseOptions, normaliseIntensity } from './transforms/normalise.js';
-export { type ResampleMode, type ResampleOptions, resampleVolume } from './transforms/resample.js';
+export {
+  type AxisTaps,
+  axisTaps,
+  planResample,
+  type ResampleMode,
+  type ResampleOptions,
+  type ResamplePlan,
+  resampledGeometry,
+  resampleVolume,
+  runResample,
+  tapSources,
+} from './transforms/resample.js';
 export { type PlaneMatrix, type WarpOptions, warpSlices } from './transforms/warp.js';
 export { applyHuWindow, HU_WINDOWS, type HuWindow, type HuWindowName, windowValue } from './transforms/window.js';
 export {

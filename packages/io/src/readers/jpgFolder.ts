@@ -1,8 +1,10 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Transformer } from '@napi-rs/image';
 import sharp from 'sharp';
 import { CovsevInputError } from '../errors.js';
 import { makeVolume, type Volume } from '../volume.js';
+import { checkJpegStructure, type JpegFrame } from './jpegStructure.js';
 import type { ReadOptions, VolumeReader } from './reader.js';
 
 /** A slice file of a COV19-CT-DB scan folder: `<k>.jpg`, k a non-negative integer. */
@@ -46,13 +48,7 @@ interface DecodedSlice {
   readonly cols: number;
 }
 
-/**
- * Decodes one JPG slice to 8-bit grey. Grey JPGs are read as they are; RGB ones become libvips'
- * luminance, which for the grey-in-RGB slices COV19-CT-DB holds is the grey value itself
- * (within 1 of cv2.IMREAD_GRAYSCALE).
- * With `size`, a slice of another size is resized (bilinear) to it.
- */
-export async function decodeJpgSlice(path: string, size?: { rows: number; cols: number }): Promise<DecodedSlice> {
+async function readSliceBytes(path: string): Promise<{ bytes: Buffer; frame: JpegFrame }> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -60,24 +56,54 @@ export async function decodeJpgSlice(path: string, size?: { rows: number; cols: 
     throw new CovsevInputError(path, `cannot read slice: ${(error as Error).message}`, { cause: error });
   }
   if (bytes.length === 0) throw new CovsevInputError(path, 'empty JPG file');
+  const check = checkJpegStructure(bytes);
+  if (!check.ok) throw new CovsevInputError(path, `corrupt or truncated JPG: ${check.problem}`);
+  return { bytes, frame: check.frame };
+}
+
+/** A JPG slice's size from its header (no decode); a corrupt or truncated file names itself. */
+export async function jpgSize(path: string): Promise<{ rows: number; cols: number }> {
+  const { frame } = await readSliceBytes(path);
+  return { rows: frame.rows, cols: frame.cols };
+}
+
+/**
+ * Decodes one JPG slice to 8-bit grey with @napi-rs/image (a native decoder, about 3x faster per
+ * slice than sharp here: `pnpm bench:io`), after `checkJpegStructure` has refused truncated or
+ * malformed files. Grey JPGs are read as they are; RGB ones become luma with OpenCV's weights
+ * (0.299 R + 0.587 G + 0.114 B), as cv2.IMREAD_GRAYSCALE does. With `size`, a slice of another
+ * size is resized (bilinear, through sharp) to it.
+ */
+export async function decodeJpgSlice(path: string, size?: { rows: number; cols: number }): Promise<DecodedSlice> {
+  const { bytes, frame } = await readSliceBytes(path);
+  let raw: Buffer;
   try {
-    let image = sharp(bytes, { failOn: 'warning' });
-    if (size !== undefined) {
-      const meta = await image.metadata();
-      if (meta.width !== size.cols || meta.height !== size.rows) {
-        image = image.resize(size.cols, size.rows, { fit: 'fill', kernel: 'linear' });
-      }
-    }
-    // 'b-w' keeps grey JPGs single-channel (no sRGB round trip) and turns RGB ones into luminance.
-    const { data, info } = await image.toColourspace('b-w').raw().toBuffer({ resolveWithObject: true });
-    if (info.channels !== 1) throw new Error(`decoded to ${info.channels} channels, expected 1`);
-    const pixels = new Uint8Array(data.buffer, data.byteOffset, info.width * info.height);
-    return { pixels, rows: info.height, cols: info.width };
+    raw = await new Transformer(bytes).rawPixels();
   } catch (error) {
-    if (error instanceof CovsevInputError) throw error;
     const message = (error as Error).message.split('\n')[0] ?? 'unknown error';
-    throw new CovsevInputError(path, `corrupt or truncated JPG: ${message}`, { cause: error });
+    throw new CovsevInputError(path, `corrupt JPG: ${message}`, { cause: error });
   }
+  const n = frame.rows * frame.cols;
+  const channels = raw.length / n;
+  let pixels: Uint8Array;
+  if (channels === 1) {
+    pixels = new Uint8Array(raw.buffer, raw.byteOffset, n);
+  } else if (channels === 3 || channels === 4) {
+    pixels = new Uint8Array(n);
+    for (let i = 0, j = 0; i < n; i++, j += channels) {
+      pixels[i] = Math.round(0.299 * (raw[j] as number) + 0.587 * (raw[j + 1] as number) + 0.114 * (raw[j + 2] as number));
+    }
+  } else {
+    throw new CovsevInputError(path, `decoded ${raw.length} bytes for a ${frame.cols}x${frame.rows} image: unsupported pixel layout`);
+  }
+  if (size !== undefined && (frame.rows !== size.rows || frame.cols !== size.cols)) {
+    const resized = await sharp(pixels, { raw: { width: frame.cols, height: frame.rows, channels: 1 } })
+      .resize(size.cols, size.rows, { fit: 'fill', kernel: 'linear' })
+      .raw()
+      .toBuffer();
+    return { pixels: new Uint8Array(resized.buffer, resized.byteOffset, size.rows * size.cols), ...size };
+  }
+  return { pixels, rows: frame.rows, cols: frame.cols };
 }
 
 /**
@@ -86,39 +112,62 @@ export async function decodeJpgSlice(path: string, size?: { rows: number; cols: 
  */
 const DECODE_CONCURRENCY = 4;
 
+export interface JpgFolderReadOptions extends ReadOptions {
+  /**
+   * Decode only these slice positions (0-based, in numeric order) and return them in this order;
+   * the other slices are checked from their headers only (present, a JPG, the right size).
+   * Resampling that never reads a slice need not decode it (see `preprocessScan`).
+   */
+  readonly onlySlices?: readonly number[];
+}
+
+/** Runs `task` over 0..count-1 with at most `limit` in flight. */
+async function pool(count: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, worker));
+}
+
 /**
  * Reads a COV19-CT-DB scan folder (`<k>.jpg` slices, k = 0, 1, ...) into a `uint8-windowed`
  * volume [slices, rows, cols]. Slices of different sizes are refused (the error names the first
  * odd slice), or resized to the first slice's size with `resizeMismatched`.
  * The JPGs carry no spacing: spacing is 1 mm and the affine the identity.
  */
-export async function readJpgFolder(folder: string, options: ReadOptions = {}): Promise<Volume<Uint8Array>> {
+export async function readJpgFolder(folder: string, options: JpgFolderReadOptions = {}): Promise<Volume<Uint8Array>> {
   const files = await listSliceFiles(folder);
-  const first = await decodeJpgSlice(files[0] as string);
-  const { rows, cols } = first;
+  const chosen = options.onlySlices ?? files.map((_, i) => i);
+  for (const z of chosen) {
+    if (!Number.isInteger(z) || z < 0 || z >= files.length) throw new RangeError(`slice ${z} outside 0..${files.length - 1} of ${folder}`);
+  }
+  const { rows, cols } = await jpgSize(files[0] as string);
+  const mismatch = (file: string, size: { rows: number; cols: number }): CovsevInputError =>
+    new CovsevInputError(
+      file,
+      `slice is ${size.cols}x${size.rows} but the scan's first slice is ${cols}x${rows}; pass resizeMismatched (--resize-mismatched) to resize`,
+    );
   const plane = rows * cols;
-  const data = new Uint8Array(files.length * plane);
-  data.set(first.pixels, 0);
-  let done = 1;
-  options.onProgress?.(done, files.length);
-  let next = 1;
-  const worker = async (): Promise<void> => {
-    while (next < files.length) {
-      const z = next++;
-      const file = files[z] as string;
-      const slice = await decodeJpgSlice(file, options.resizeMismatched ? { rows, cols } : undefined);
-      if (slice.rows !== rows || slice.cols !== cols) {
-        throw new CovsevInputError(
-          file,
-          `slice is ${slice.cols}x${slice.rows} but the scan's first slice is ${cols}x${rows}; pass resizeMismatched (--resize-mismatched) to resize`,
-        );
-      }
-      data.set(slice.pixels, z * plane);
-      options.onProgress?.(++done, files.length);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(DECODE_CONCURRENCY, files.length) }, worker));
-  return makeVolume({ data, shape: [files.length, rows, cols], intensity: 'uint8-windowed', source: folder });
+  const data = new Uint8Array(chosen.length * plane);
+  let done = 0;
+  await pool(chosen.length, DECODE_CONCURRENCY, async (i) => {
+    const file = files[chosen[i] as number] as string;
+    const slice = await decodeJpgSlice(file, options.resizeMismatched ? { rows, cols } : undefined);
+    if (slice.rows !== rows || slice.cols !== cols) throw mismatch(file, slice);
+    data.set(slice.pixels, i * plane);
+    options.onProgress?.(++done, chosen.length);
+  });
+  if (chosen.length < files.length && !options.resizeMismatched) {
+    const decoded = new Set(chosen);
+    const rest = files.filter((_, i) => !decoded.has(i));
+    await pool(rest.length, DECODE_CONCURRENCY, async (i) => {
+      const file = rest[i] as string;
+      const size = await jpgSize(file);
+      if (size.rows !== rows || size.cols !== cols) throw mismatch(file, size);
+    });
+  }
+  return makeVolume({ data, shape: [chosen.length, rows, cols], intensity: 'uint8-windowed', source: folder });
 }
 
 export const jpgFolderReader: VolumeReader = {

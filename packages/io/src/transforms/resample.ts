@@ -16,13 +16,18 @@ export interface ResampleOptions {
   readonly output?: 'float32' | 'same';
 }
 
-interface AxisTable {
+/**
+ * The taps of one axis: output index d reads source indices i0[d] and i1[d] with weights
+ * 1 - w1[d] and w1[d] (nearest: i0 = i1, w1 = 0).
+ */
+export interface AxisTaps {
   readonly i0: Int32Array;
   readonly i1: Int32Array;
   readonly w1: Float32Array;
 }
 
-function axisTable(inSize: number, outSize: number, mode: ResampleMode): AxisTable {
+/** The taps that resample an axis of `inSize` to `outSize`. */
+export function axisTaps(inSize: number, outSize: number, mode: ResampleMode): AxisTaps {
   const i0 = new Int32Array(outSize);
   const i1 = new Int32Array(outSize);
   const w1 = new Float32Array(outSize);
@@ -45,12 +50,26 @@ function axisTable(inSize: number, outSize: number, mode: ResampleMode): AxisTab
 }
 
 /**
- * Interpolates along one axis of a [a, n, b] array (n the axis, b the contiguous run after it)
- * into [a, m, b]. One pass of the separable trilinear resampling.
+ * The source indices an axis's taps actually read (sorted): with linear downsampling many source
+ * slices carry no weight at all, so a reader can skip decoding them.
  */
-function resampleAxis(src: ArrayLike<number>, a: number, n: number, b: number, m: number, mode: ResampleMode): Float32Array {
+export function tapSources(taps: AxisTaps): number[] {
+  const used = new Set<number>();
+  for (let d = 0; d < taps.i0.length; d++) {
+    used.add(taps.i0[d] as number);
+    if ((taps.w1[d] as number) !== 0) used.add(taps.i1[d] as number);
+  }
+  return [...used].sort((p, q) => p - q);
+}
+
+/**
+ * Interpolates along one axis of a [a, n, b] array (n the axis, b the contiguous run after it)
+ * into [a, m, b] with the given taps (m = taps length). One pass of the separable resampling.
+ */
+export function resampleAxis(src: ArrayLike<number>, a: number, n: number, b: number, taps: AxisTaps): Float32Array {
+  const m = taps.i0.length;
   const out = new Float32Array(a * m * b);
-  const { i0, i1, w1 } = axisTable(n, m, mode);
+  const { i0, i1, w1 } = taps;
   for (let outer = 0; outer < a; outer++) {
     const srcBase = outer * n * b;
     const dstBase = outer * m * b;
@@ -70,7 +89,8 @@ function resampleAxis(src: ArrayLike<number>, a: number, n: number, b: number, m
   return out;
 }
 
-function castLike(source: VoxelArray, values: Float32Array): VoxelArray {
+/** Rounds and clips float values into a new array of `source`'s storage type. */
+export function castLike(source: VoxelArray, values: Float32Array): VoxelArray {
   if (source instanceof Float32Array) return values;
   if (source instanceof Float64Array) return Float64Array.from(values);
   const Ctor = source.constructor as { new (n: number): VoxelArray };
@@ -85,46 +105,64 @@ function castLike(source: VoxelArray, values: Float32Array): VoxelArray {
   return out;
 }
 
+/** The plan of a separable resampling: the taps of each axis and the order of the passes. */
+export interface ResamplePlan {
+  readonly taps: readonly [AxisTaps, AxisTaps, AxisTaps];
+  /** Axes in pass order: the one that shrinks most first, so the intermediate arrays stay small. */
+  readonly order: readonly number[];
+}
+
+export function planResample(from: Shape3, to: Shape3, mode: ResampleMode): ResamplePlan {
+  const taps = [0, 1, 2].map((a) => axisTaps(from[a] as number, to[a] as number, mode)) as unknown as [AxisTaps, AxisTaps, AxisTaps];
+  const order = [0, 1, 2].filter((a) => from[a] !== to[a]).sort((p, q) => (to[p] as number) / (from[p] as number) - (to[q] as number) / (from[q] as number));
+  return { taps, order };
+}
+
+/**
+ * Runs a plan over C-order data of shape `from` (whose axis sizes must match the taps' sources).
+ * Returns Float32 values, or `data` itself when the plan has no passes.
+ */
+export function runResample(data: ArrayLike<number>, from: Shape3, plan: ResamplePlan): ArrayLike<number> {
+  const current = [from[0], from[1], from[2]];
+  let out = data;
+  for (const axis of plan.order) {
+    const taps = plan.taps[axis] as AxisTaps;
+    const n = current[axis] as number;
+    const a = axis === 0 ? 1 : axis === 1 ? (current[0] as number) : (current[0] as number) * (current[1] as number);
+    const b = axis === 0 ? (current[1] as number) * (current[2] as number) : axis === 1 ? (current[2] as number) : 1;
+    out = resampleAxis(out, a, n, b, taps);
+    current[axis] = taps.i0.length;
+  }
+  return out;
+}
+
 /**
  * Resamples a volume to `shape` ([slices, rows, cols]). Separable: one 1D pass per axis, the
- * axis that shrinks most first, so the intermediate arrays stay small. Spacing and affine are
- * updated so each output voxel keeps its place in the world (the grid spans the same extent).
+ * axis that shrinks most first. Spacing and affine are updated so each output voxel keeps its
+ * place in the world (the grid spans the same extent).
  */
 export function resampleVolume(volume: Volume, shape: Shape3, options: ResampleOptions = {}): Volume {
   const mode = options.mode ?? 'linear';
   const output = options.output ?? (mode === 'nearest' ? 'same' : 'float32');
   if (shape.some((n) => !Number.isInteger(n) || n <= 0)) throw new RangeError(`target shape must be positive integers, got [${shape.join(', ')}]`);
-  const current = [volume.shape[0], volume.shape[1], volume.shape[2]];
-  const order = [0, 1, 2].sort((p, q) => (shape[p] as number) / (current[p] as number) - (shape[q] as number) / (current[q] as number));
-  let data: ArrayLike<number> = volume.data;
-  for (const axis of order) {
-    const n = current[axis] as number;
-    const m = shape[axis] as number;
-    if (n === m) continue;
-    const a = axis === 0 ? 1 : axis === 1 ? (current[0] as number) : (current[0] as number) * (current[1] as number);
-    const b = axis === 0 ? (current[1] as number) * (current[2] as number) : axis === 1 ? (current[2] as number) : 1;
-    data = resampleAxis(data, a, n, b, m, mode);
-    current[axis] = m;
-  }
+  const data = runResample(volume.data, volume.shape, planResample(volume.shape, shape, mode));
   let out: VoxelArray;
   if (data === volume.data) out = output === 'same' ? volume.data.slice() : Float32Array.from(volume.data);
   else out = output === 'same' ? castLike(volume.data, data as Float32Array) : (data as Float32Array);
-  const spacing: Spacing3 = [0, 1, 2].map((i) => ((volume.spacing[i] as number) * (volume.shape[i] as number)) / (shape[i] as number)) as unknown as Spacing3;
-  return makeVolume({
-    data: out,
-    shape,
-    spacing,
-    affine: rescaleAffine(volume, shape),
-    intensity: volume.intensity,
-    ...(volume.source === undefined ? {} : { source: volume.source }),
-  });
+  return makeVolume({ data: out, shape, ...resampledGeometry(volume, shape), intensity: volume.intensity, ...(volume.source === undefined ? {} : { source: volume.source }) });
+}
+
+/** Spacing and affine of `volume`'s grid resampled to `shape` (same world extent). */
+export function resampledGeometry(volume: Pick<Volume, 'shape' | 'spacing' | 'affine'>, shape: Shape3): { spacing: Spacing3; affine: number[] } {
+  const spacing = [0, 1, 2].map((i) => ((volume.spacing[i] as number) * (volume.shape[i] as number)) / (shape[i] as number));
+  return { spacing: spacing as unknown as Spacing3, affine: rescaleAffine(volume, shape) };
 }
 
 /**
  * The affine of the resampled grid: voxel centres at half-pixel positions, so output voxel d
  * sits at input coordinate (d + 0.5) * in / out - 0.5 along each axis.
  */
-function rescaleAffine(volume: Volume, shape: Shape3): number[] {
+function rescaleAffine(volume: Pick<Volume, 'shape' | 'affine'>, shape: Shape3): number[] {
   const A = volume.affine;
   // Columns of A act on (col, row, slice); factors per index axis.
   const f = [volume.shape[2] / shape[2], volume.shape[1] / shape[1], volume.shape[0] / shape[0]];
