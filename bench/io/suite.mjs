@@ -21,10 +21,29 @@ function phantomScan(outDir, slices) {
   const scan = join(dir, 'train');
   if (!existsSync(dir)) {
     process.stdout.write(`generating a ${slices}-slice 512x512 phantom scan ... `);
-    sh('node', ['packages/phantom/dist/cli.js', '--layout', 'cov19-ct-db', '--scans', '1', '--slices', String(slices), '--size', '512x512', '--splits', '1:0:0', '--seed', '1', '--out', dir]);
+    sh('node', [
+      'packages/phantom/dist/cli.js',
+      '--layout',
+      'cov19-ct-db',
+      '--scans',
+      '1',
+      '--slices',
+      String(slices),
+      '--size',
+      '512x512',
+      '--splits',
+      '1:0:0',
+      '--seed',
+      '1',
+      '--out',
+      dir,
+    ]);
     console.log('done');
   }
-  const found = sh('bash', ['-c', `find ${JSON.stringify(scan)} -mindepth 2 -maxdepth 2 -type d -name 'ct_scan_*' | head -1`]).trim();
+  const found = sh('bash', [
+    '-c',
+    `find ${JSON.stringify(scan)} -mindepth 2 -maxdepth 2 -type d -name 'ct_scan_*' | head -1`,
+  ]).trim();
   if (!found) throw new Error(`no scan folder under ${scan}`);
   return found;
 }
@@ -69,12 +88,26 @@ export async function run({ outDir }) {
   console.log(`\nio: read 300 JPG slices (512x512) + resample to 64x256x256, median of ${RUNS} runs, 2 cores`);
   console.log('| tool | read ms | resample ms | total ms | slices/s | peak RSS MB |');
   console.log('|---|---|---|---|---|---|');
-  for (const r of [a, e, b].filter(Boolean)) console.log(`| ${r.tool} | ${r.readMs === null ? 'interleaved' : fmt(r.readMs)} | ${fmt(r.resampleMs)} | ${fmt(r.totalMs)} | ${fmt(r.slicesPerSecond)} | ${fmt(r.peakRssMb)} |`);
+  for (const r of [a, e, b].filter(Boolean))
+    console.log(
+      `| ${r.tool} | ${r.readMs === null ? 'interleaved' : fmt(r.readMs)} | ${fmt(r.resampleMs)} | ${fmt(r.totalMs)} | ${fmt(r.slicesPerSecond)} | ${fmt(r.peakRssMb)} |`,
+    );
   if (b) {
-    console.log(`ratio covsev preprocessScan / reference (total time): ${(a.totalMs / b.totalMs).toFixed(2)} (below 1 = covsev faster)`);
+    console.log(
+      `ratio covsev preprocessScan / reference (total time): ${(a.totalMs / b.totalMs).toFixed(2)} (below 1 = covsev faster)`,
+    );
     console.log(`ratio covsev every-slice / reference (total time): ${(e.totalMs / b.totalMs).toFixed(2)}`);
     console.log(`outputs agree: checksum covsev ${a.checksum.toFixed(1)}, reference ${b.checksum.toFixed(1)}`);
   }
-  console.log(`700 slices: preprocessScan ${fmt(big.totalMs)} ms, peak RSS ${fmt(big.peakRssMb)} MB; every slice decoded ${fmt(bigEvery.totalMs)} ms, peak RSS ${fmt(bigEvery.peakRssMb)} MB (budget 1536 MB)`);
-  return { covsev: a, covsevEverySlice: e, reference: b, ratio: b ? a.totalMs / b.totalMs : null, scan700: big, scan700EverySlice: bigEvery };
+  console.log(
+    `700 slices: preprocessScan ${fmt(big.totalMs)} ms, peak RSS ${fmt(big.peakRssMb)} MB; every slice decoded ${fmt(bigEvery.totalMs)} ms, peak RSS ${fmt(bigEvery.peakRssMb)} MB (budget 1536 MB)`,
+  );
+  return {
+    covsev: a,
+    covsevEverySlice: e,
+    reference: b,
+    ratio: b ? a.totalMs / b.totalMs : null,
+    scan700: big,
+    scan700EverySlice: bigEvery,
+  };
 }

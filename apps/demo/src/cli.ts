@@ -29,7 +29,11 @@ async function main(): Promise<void> {
 class UsageError extends Error {}
 
 main().catch((error: unknown) => {
-  if (error instanceof UsageError || isInputError(error) || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+  if (
+    error instanceof UsageError ||
+    isInputError(error) ||
+    (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION'
+  ) {
     console.error(`pnpm demo: ${(error as Error).message}`);
     process.exit(2);
   }

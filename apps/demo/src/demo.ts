@@ -17,14 +17,14 @@ import {
   augmentImageAndMask,
   createProgress,
   findScanFolder,
+  type Intensity,
   makeVolume,
   PreprocessCache,
   preprocessScan,
+  Rng,
   readLabelCsv,
   readVolume,
-  Rng,
   SEVERITY_CLASSES,
-  type Intensity,
   type Shape3,
   sliceView,
   type Volume,
@@ -54,7 +54,13 @@ async function readManifest(dir: string): Promise<TruthManifest | undefined> {
 }
 
 /** Writes a phantom cohort unless the same one (layout, seed, count) is already there. */
-async function ensureCohort(dir: string, layout: 'cov19-ct-db' | 'ct-seg', scans: number, seed: number, log: (l: string) => void): Promise<TruthManifest> {
+async function ensureCohort(
+  dir: string,
+  layout: 'cov19-ct-db' | 'ct-seg',
+  scans: number,
+  seed: number,
+  log: (l: string) => void,
+): Promise<TruthManifest> {
   const existing = await readManifest(dir);
   if (existing !== undefined && existing.layout === layout && existing.seed === seed && existing.scans.length === scans) {
     log(`phantom ${layout}: ${scans} scans already in ${dir} (seed ${seed}), reused`);
@@ -131,12 +137,20 @@ export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<Demo
     const ct = await readVolume(join(ctsegDir, CTSEG_FOLDERS[0], `${seg.name}.nii.gz`));
     const masks = await readVolume(join(ctsegDir, CTSEG_FOLDERS[3], `${seg.name}.nii.gz`));
     const path = join(options.out, 'montage-ct-seg-masks.png');
-    await writeMontagePng(path, ct.intensity === 'hu' ? ct : { ...ct, intensity: 'hu' }, { mask: masks, slices: 9, window: 'cov19ctdb' });
+    await writeMontagePng(path, ct.intensity === 'hu' ? ct : { ...ct, intensity: 'hu' }, {
+      mask: masks,
+      slices: 9,
+      window: 'cov19ctdb',
+    });
     montages.push(path);
     // Two views of one scan, as the CMC classifier sees them (crop, rotation, contrast), image and mask
     // transformed by one draw each.
     const image = applyHuWindow({ ...ct, intensity: 'hu' }, 'cov19ctdb');
-    const mask = makeVolume({ data: Uint8Array.from(masks.data, (v) => (v === 3 ? 3 : 0)), shape: masks.shape, intensity: 'label' });
+    const mask = makeVolume({
+      data: Uint8Array.from(masks.data, (v) => (v === 3 ? 3 : 0)),
+      shape: masks.shape,
+      intensity: 'label',
+    });
     const rng = Rng.fromSeed(options.seed);
     const views = [augmentImageAndMask({ image, mask }, rng), augmentImageAndMask({ image, mask }, rng)];
     const middle = Math.floor(image.shape[0] / 2);
@@ -159,7 +173,9 @@ export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<Demo
   const report = classificationReport(confusionMatrix(truth, published, 4), { classNames: [...SEVERITY_CLASSES] });
   const ci = bootstrapMacroF1(truth, published, { numClasses: 4, seed: options.seed });
   log(`   ${truth.length} labelled scans, ${truth.filter((t, i) => t !== published[i]).length} labels differ from the truth`);
-  log(`   Macro F1 ${report.macroF1.toFixed(3)} (95 % CI ${ci.low.toFixed(3)}-${ci.high.toFixed(3)}), quadratic kappa ${report.quadraticKappa.toFixed(3)}`);
+  log(
+    `   Macro F1 ${report.macroF1.toFixed(3)} (95 % CI ${ci.low.toFixed(3)}-${ci.high.toFixed(3)}), quadratic kappa ${report.quadraticKappa.toFixed(3)}`,
+  );
 
   log('6. not built yet (issue 3 onwards): lung/lesion segmentation, the CMC classifier, TTA + ensemble, pnpm submit');
   return { preprocessed: cov19.scans.length, cacheHits: hits, montages, labelMacroF1: report.macroF1 };

@@ -11,7 +11,10 @@ export class CovsevInputError extends Error {
     readonly problem: string,
     options?: { cause?: unknown; line?: number },
   ) {
-    super(`${path}${options?.line === undefined ? '' : `:${options.line}`}: ${problem}`, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      `${path}${options?.line === undefined ? '' : `:${options.line}`}: ${problem}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.line = options?.line;
   }
   readonly line: number | undefined;

@@ -1,25 +1,39 @@
 export { writeFileAtomic } from './atomic.js';
-export { CACHE_FORMAT_VERSION, PreprocessCache } from './cache/preprocessCache.js';
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
+export { CACHE_FORMAT_VERSION, PreprocessCache } from './cache/preprocessCache.js';
 export { CovsevInputError, isInputError } from './errors.js';
-export { createProgress, formatDuration, type ProgressReporter, progressLine } from './progress.js';
 export { CMC_FULL_SHAPE, type PreprocessRecipe, preprocessScan, readJpgFolderResampled } from './preprocess.js';
+export { createProgress, formatDuration, type ProgressReporter, progressLine } from './progress.js';
 export { Rng } from './random.js';
 export { type DicomReadOptions, dicomSeriesReader, readDicomFile, readDicomSeries } from './readers/dicom.js';
-export { decodeJpgSlice, type JpgFolderReadOptions, jpgFolderReader, jpgSize, listSliceFiles, readJpgFolder } from './readers/jpgFolder.js';
+export {
+  decodeJpgSlice,
+  type JpgFolderReadOptions,
+  jpgFolderReader,
+  jpgSize,
+  listSliceFiles,
+  readJpgFolder,
+} from './readers/jpgFolder.js';
 export { type NiftiHeader, niftiReader, parseNiftiHeader, readNifti } from './readers/nifti.js';
 export type { ReadOptions, VolumeReader } from './readers/reader.js';
 export { readVolume, VOLUME_READERS } from './readers/readVolume.js';
 export {
-  categoryFromInvolvement,
-  categoryName,
   COV19_TRAIN_COUNTS,
   COV19_VAL_COUNTS,
+  categoryFromInvolvement,
+  categoryName,
   SEVERITY_CLASSES,
   type SeverityCategory,
   type SeverityClass,
 } from './severity.js';
-export { findScanFolder, type LabelRow, parseLabelCsv, type ReadLabelsOptions, readLabelCsv, writeLabelCsv } from './tables/labels.js';
+export {
+  findScanFolder,
+  type LabelRow,
+  parseLabelCsv,
+  type ReadLabelsOptions,
+  readLabelCsv,
+  writeLabelCsv,
+} from './tables/labels.js';
 export { type PredictionRow, readPredictionCsv, writePredictionCsv } from './tables/predictions.js';
 export {
   applyContrast,

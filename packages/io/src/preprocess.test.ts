@@ -14,7 +14,9 @@ async function writeScan(slices: number, rows: number, cols: number, oddSlice?: 
   for (let k = 0; k < slices; k++) {
     const r = k === oddSlice ? rows + 2 : rows;
     const pixels = Uint8Array.from({ length: r * cols }, (_, i) => (i * 7 + k * 13 + ((i / cols) | 0) * 3) % 256);
-    await sharp(pixels, { raw: { width: cols, height: r, channels: 1 } }).jpeg({ quality: 92 }).toFile(join(dir, `${k}.jpg`));
+    await sharp(pixels, { raw: { width: cols, height: r, channels: 1 } })
+      .jpeg({ quality: 92 })
+      .toFile(join(dir, `${k}.jpg`));
   }
   return dir;
 }
@@ -37,7 +39,9 @@ describe('readJpgFolderResampled (decode only the slices the interpolation reads
 
   it('still refuses a slice of another size among those it does not decode', async () => {
     const dir = await writeScan(23, 16, 20, 1);
-    await expect(readJpgFolderResampled(dir, { shape: [2, 8, 8], mode: 'nearest', output: 'same' })).rejects.toThrow(/1\.jpg: slice is 20x18/);
+    await expect(readJpgFolderResampled(dir, { shape: [2, 8, 8], mode: 'nearest', output: 'same' })).rejects.toThrow(
+      /1\.jpg: slice is 20x18/,
+    );
   });
 
   it('preprocessScan goes through the cache', async () => {

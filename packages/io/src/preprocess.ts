@@ -2,7 +2,15 @@ import type { PreprocessCache } from './cache/preprocessCache.js';
 import { jpgFolderReader, jpgSize, listSliceFiles, readJpgFolder } from './readers/jpgFolder.js';
 import type { ReadOptions } from './readers/reader.js';
 import { readVolume } from './readers/readVolume.js';
-import { castLike, planResample, type ResampleMode, resampledGeometry, resampleVolume, runResample, tapSources } from './transforms/resample.js';
+import {
+  castLike,
+  planResample,
+  type ResampleMode,
+  resampledGeometry,
+  resampleVolume,
+  runResample,
+  tapSources,
+} from './transforms/resample.js';
 import { diagonalAffine, makeVolume, type Shape3, type Volume } from './volume.js';
 
 /** The classifier's input grid for GPU users (method.md): 64 slices of 256 x 256. */
@@ -37,10 +45,16 @@ export async function readJpgFolderResampled(folder: string, recipe: PreprocessR
     i1: zTaps.i1.map((z, d) => position.get(z) ?? (position.get(zTaps.i0[d] as number) as number)),
     w1: zTaps.w1,
   };
-  const resampled = runResample(subset.data, [sources.length, rows, cols], { taps: [local, plan.taps[1], plan.taps[2]], order: plan.order });
+  const resampled = runResample(subset.data, [sources.length, rows, cols], {
+    taps: [local, plan.taps[1], plan.taps[2]],
+    order: plan.order,
+  });
   const values = resampled === subset.data ? Float32Array.from(subset.data) : (resampled as Float32Array);
   const data = recipe.output === 'same' ? castLike(subset.data, values) : values;
-  const geometry = resampledGeometry({ shape: [files.length, rows, cols], spacing: [1, 1, 1], affine: diagonalAffine([1, 1, 1]) }, recipe.shape);
+  const geometry = resampledGeometry(
+    { shape: [files.length, rows, cols], spacing: [1, 1, 1], affine: diagonalAffine([1, 1, 1]) },
+    recipe.shape,
+  );
   return makeVolume({ data, shape: recipe.shape, ...geometry, intensity: subset.intensity, source: folder });
 }
 

@@ -29,7 +29,12 @@ export interface ProgressReporter {
 }
 
 /** A reporter on a stream (default stderr). */
-export function createProgress(label: string, total: number, stream: NodeJS.WriteStream = process.stderr, every = Math.max(1, Math.ceil(total / 10))): ProgressReporter {
+export function createProgress(
+  label: string,
+  total: number,
+  stream: NodeJS.WriteStream = process.stderr,
+  every = Math.max(1, Math.ceil(total / 10)),
+): ProgressReporter {
   const start = performance.now();
   const tty = stream.isTTY === true;
   let last = -1;

@@ -66,9 +66,7 @@ export function makeVolume<T extends VoxelArray>(args: {
     throw new RangeError(`volume shape must be three positive integers, got [${shape.join(', ')}]`);
   }
   if (data.length !== voxelCount(shape)) {
-    throw new RangeError(
-      `volume data has ${data.length} voxels but shape [${shape.join(', ')}] needs ${voxelCount(shape)}`,
-    );
+    throw new RangeError(`volume data has ${data.length} voxels but shape [${shape.join(', ')}] needs ${voxelCount(shape)}`);
   }
   const spacing = args.spacing ?? [1, 1, 1];
   const volume: Volume<T> = {
@@ -83,7 +81,14 @@ export function makeVolume<T extends VoxelArray>(args: {
 
 /** The same geometry with other data (for transforms that keep the grid). */
 export function withData<T extends VoxelArray>(volume: Volume, data: T, intensity: Intensity = volume.intensity): Volume<T> {
-  return makeVolume({ data, shape: volume.shape, spacing: volume.spacing, affine: volume.affine, intensity, ...(volume.source === undefined ? {} : { source: volume.source }) });
+  return makeVolume({
+    data,
+    shape: volume.shape,
+    spacing: volume.spacing,
+    affine: volume.affine,
+    intensity,
+    ...(volume.source === undefined ? {} : { source: volume.source }),
+  });
 }
 
 /** A view of slice z (rows x cols) without copying. */

@@ -12,10 +12,18 @@
  * Both write `<out>/phantom_truth.json`, the ground truth of every scan (true grade, published
  * label, exact involvement, ...), last, so its presence marks a complete output.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { applyHuWindow, CovsevInputError, HU_WINDOWS, makeVolume, SEVERITY_CLASSES, writeLabelCsv, writeNifti } from '@covsev/io';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  applyHuWindow,
+  CovsevInputError,
+  HU_WINDOWS,
+  makeVolume,
+  SEVERITY_CLASSES,
+  writeFileAtomic,
+  writeLabelCsv,
+  writeNifti,
+} from '@covsev/io';
 import sharp from 'sharp';
 import { type CohortOptions, type PlannedScan, planCohort, type Split } from './cohort.js';
 import { generateScan, type PhantomScan } from './generate.js';
@@ -75,18 +83,6 @@ export interface WriteCohortOptions extends CohortOptions {
   readonly layout: Layout;
   readonly out: string;
   readonly onProgress?: (progress: CohortProgress) => void;
-}
-
-async function writeTextAtomic(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, text);
-    await rename(tmp, path);
-  } catch (error) {
-    await rm(tmp, { force: true });
-    throw error;
-  }
 }
 
 /**
@@ -214,6 +210,6 @@ export async function writeCohort(options: WriteCohortOptions): Promise<TruthMan
     seed: options.seed,
     scans: entries,
   };
-  await writeTextAtomic(join(out, TRUTH_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeFileAtomic(join(out, TRUTH_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }

@@ -56,15 +56,21 @@ export function decodeNpy(bytes: Uint8Array, path = '<memory>'): { data: VoxelAr
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) throw new CovsevInputError(path, `unreadable .npy header: ${header.trim()}`);
+  if (descr === undefined || fortran === undefined || shapeText === undefined)
+    throw new CovsevInputError(path, `unreadable .npy header: ${header.trim()}`);
   if (fortran === 'True') throw new CovsevInputError(path, '.npy in Fortran order is not supported');
   const Ctor = CTOR[descr];
   if (Ctor === undefined) throw new CovsevInputError(path, `.npy dtype ${descr} is not supported`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   const offset = start + headerLength;
   const need = count * Ctor.BYTES_PER_ELEMENT;
-  if (buf.length - offset < need) throw new CovsevInputError(path, `truncated .npy: ${buf.length - offset} data bytes, ${need} expected`);
+  if (buf.length - offset < need)
+    throw new CovsevInputError(path, `truncated .npy: ${buf.length - offset} data bytes, ${need} expected`);
   const copy = new ArrayBuffer(need);
   new Uint8Array(copy).set(buf.subarray(offset, offset + need));
   return { data: new Ctor(copy), shape };

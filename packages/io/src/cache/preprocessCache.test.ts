@@ -14,7 +14,12 @@ describe('PreprocessCache', () => {
     let computed = 0;
     const compute = async () => {
       computed++;
-      return makeVolume({ data: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]), shape: [2, 2, 2], spacing: [3, 1, 1], intensity: 'uint8-windowed' });
+      return makeVolume({
+        data: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]),
+        shape: [2, 2, 2],
+        spacing: [3, 1, 1],
+        intensity: 'uint8-windowed',
+      });
     };
     const first = await cache.getOrCompute(source, { shape: [2, 2, 2] }, compute);
     const second = await cache.getOrCompute(source, { shape: [2, 2, 2] }, compute);

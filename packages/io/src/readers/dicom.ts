@@ -137,7 +137,8 @@ export async function readDicomSeries(folder: string, options: DicomReadOptions 
     else withoutPixels.push(basename(file));
   }
   if (slices.length === 0) {
-    const hint = subfolders > 0 ? `; it has ${subfolders} subfolder(s), which are not searched: pass the series folder itself` : '';
+    const hint =
+      subfolders > 0 ? `; it has ${subfolders} subfolder(s), which are not searched: pass the series folder itself` : '';
     if (withoutPixels.length > 0) {
       throw new CovsevInputError(
         folder,
@@ -147,7 +148,8 @@ export async function readDicomSeries(folder: string, options: DicomReadOptions 
     if (dicomdirs > 0) {
       throw new CovsevInputError(folder, `no DICOM images, only a DICOMDIR (an index of other folders)${hint}`);
     }
-    const looked = files.length === 0 ? 'the folder holds no files' : `${files.length} file(s) looked at, e.g. ${listSome(stray)}`;
+    const looked =
+      files.length === 0 ? 'the folder holds no files' : `${files.length} file(s) looked at, e.g. ${listSome(stray)}`;
     throw new CovsevInputError(folder, `no DICOM files in the folder (${looked})${hint}`);
   }
   if (withoutPixels.length > 0) {
@@ -189,7 +191,10 @@ export async function readDicomFile(path: string, options: DicomReadOptions = {}
   const image = parseDicom(daikon, path, bytes);
   const described = describeImage(path, image);
   if (described.kind !== 'image') {
-    throw new CovsevInputError(path, described.dicomdir ? 'is a DICOMDIR (an index), not an image: read its series folder' : 'no pixel data');
+    throw new CovsevInputError(
+      path,
+      described.dicomdir ? 'is a DICOMDIR (an index), not an image: read its series folder' : 'no pixel data',
+    );
   }
   const slice = described.slice;
   warnIfInexact(path, [slice], warn);
@@ -415,7 +420,8 @@ function describeImage(file: string, image: DaikonImage): Described {
       intercept: numberAt(image, TAG.intercept) ?? 0,
       position: position === undefined ? undefined : [position[0] as number, position[1] as number, position[2] as number],
       orientation,
-      pixelSpacing: spacing === undefined || !spacing.every((s) => s > 0) ? undefined : [spacing[0] as number, spacing[1] as number],
+      pixelSpacing:
+        spacing === undefined || !spacing.every((s) => s > 0) ? undefined : [spacing[0] as number, spacing[1] as number],
       sliceThickness: positive(numberAt(image, TAG.sliceThickness)),
       spacingBetweenSlices: positive(numberAt(image, TAG.spacingBetweenSlices)),
       modality: text(image, TAG.modality),
@@ -514,9 +520,7 @@ function seriesGeometry(where: string, slices: readonly DicomSlice[], warn: (mes
     const o = first.orientation;
     rowCos = unit([o[0] as number, o[1] as number, o[2] as number]) ?? rowCos;
     colCos = unit([o[3] as number, o[4] as number, o[5] as number]) ?? colCos;
-    const tilted = slices.find(
-      (s) => s.orientation !== undefined && s.orientation.some((v, i) => Math.abs(v - (o[i] as number)) > ORIENTATION_TOLERANCE),
-    );
+    const tilted = slices.find((s) => s.orientation?.some((v, i) => Math.abs(v - (o[i] as number)) > ORIENTATION_TOLERANCE));
     if (tilted !== undefined) {
       throw new CovsevInputError(
         where,
@@ -530,7 +534,8 @@ function seriesGeometry(where: string, slices: readonly DicomSlice[], warn: (mes
   if (pixelSpacing === undefined) warn(`${where}: no PixelSpacing; assuming 1 mm`);
   const [rowMm, colMm] = pixelSpacing ?? [1, 1];
   const differentSpacing = slices.find(
-    (s) => s.pixelSpacing !== undefined && (Math.abs(s.pixelSpacing[0] - rowMm) > 1e-4 || Math.abs(s.pixelSpacing[1] - colMm) > 1e-4),
+    (s) =>
+      s.pixelSpacing !== undefined && (Math.abs(s.pixelSpacing[0] - rowMm) > 1e-4 || Math.abs(s.pixelSpacing[1] - colMm) > 1e-4),
   );
   if (differentSpacing !== undefined) {
     throw new CovsevInputError(

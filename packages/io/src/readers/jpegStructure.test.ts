@@ -24,7 +24,13 @@ describe('checkJpegStructure', () => {
       const check = checkJpegStructure(whole.subarray(0, cut));
       expect(check.ok, `cut at ${cut} of ${whole.length}`).toBe(false);
     }
-    expect(checkJpegStructure(Buffer.from('GIF89a........'))).toEqual({ ok: false, problem: 'not a JPEG (no SOI marker at the start)' });
-    expect(checkJpegStructure(whole.subarray(0, whole.length - 2))).toEqual({ ok: false, problem: 'truncated: the file ends before the end-of-image marker' });
+    expect(checkJpegStructure(Buffer.from('GIF89a........'))).toEqual({
+      ok: false,
+      problem: 'not a JPEG (no SOI marker at the start)',
+    });
+    expect(checkJpegStructure(whole.subarray(0, whole.length - 2))).toEqual({
+      ok: false,
+      problem: 'truncated: the file ends before the end-of-image marker',
+    });
   });
 });

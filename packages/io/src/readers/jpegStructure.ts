@@ -35,14 +35,16 @@ export function checkJpegStructure(bytes: Uint8Array): JpegCheck {
     if ((marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) continue;
     if (i + 2 > n) break;
     const length = ((bytes[i] as number) << 8) | (bytes[i + 1] as number);
-    if (length < 2 || i + length > n) return { ok: false, problem: `truncated: segment 0xFF${marker.toString(16).toUpperCase()} runs past the end of the file` };
+    if (length < 2 || i + length > n)
+      return { ok: false, problem: `truncated: segment 0xFF${marker.toString(16).toUpperCase()} runs past the end of the file` };
     if (SOF_MARKERS.has(marker) && length >= 8) {
       frame = {
         rows: ((bytes[i + 3] as number) << 8) | (bytes[i + 4] as number),
         cols: ((bytes[i + 5] as number) << 8) | (bytes[i + 6] as number),
         components: bytes[i + 7] as number,
       };
-      if (frame.rows === 0 || frame.cols === 0) return { ok: false, problem: `frame header gives an empty size ${frame.cols}x${frame.rows}` };
+      if (frame.rows === 0 || frame.cols === 0)
+        return { ok: false, problem: `frame header gives an empty size ${frame.cols}x${frame.rows}` };
     }
     i += length;
     if (marker === 0xda) {

@@ -8,10 +8,19 @@ import { CovsevInputError } from '../errors.js';
 import { readJpgFolder } from './jpgFolder.js';
 import { readVolume } from './readVolume.js';
 
-async function writeSlice(path: string, rows: number, cols: number, value: (y: number, x: number) => number, channels: 1 | 3 = 1): Promise<void> {
+async function writeSlice(
+  path: string,
+  rows: number,
+  cols: number,
+  value: (y: number, x: number) => number,
+  channels: 1 | 3 = 1,
+): Promise<void> {
   const pixels = new Uint8Array(rows * cols * channels);
-  for (let y = 0; y < rows; y++) for (let x = 0; x < cols; x++) pixels.fill(value(y, x), (y * cols + x) * channels, (y * cols + x + 1) * channels);
-  await sharp(pixels, { raw: { width: cols, height: rows, channels } }).jpeg({ quality: 95 }).toFile(path);
+  for (let y = 0; y < rows; y++)
+    for (let x = 0; x < cols; x++) pixels.fill(value(y, x), (y * cols + x) * channels, (y * cols + x + 1) * channels);
+  await sharp(pixels, { raw: { width: cols, height: rows, channels } })
+    .jpeg({ quality: 95 })
+    .toFile(path);
 }
 
 async function scanFolder(): Promise<string> {

@@ -36,7 +36,10 @@ export async function listSliceFiles(folder: string): Promise<string[]> {
   }
   for (let i = 1; i < slices.length; i++) {
     if (slices[i]?.index === slices[i - 1]?.index) {
-      throw new CovsevInputError(folder, `two slices share number ${slices[i]?.index}: ${slices[i - 1]?.name}, ${slices[i]?.name}`);
+      throw new CovsevInputError(
+        folder,
+        `two slices share number ${slices[i]?.index}: ${slices[i - 1]?.name}, ${slices[i]?.name}`,
+      );
     }
   }
   return slices.map((s) => join(folder, s.name));
@@ -94,7 +97,10 @@ export async function decodeJpgSlice(path: string, size?: { rows: number; cols: 
       pixels[i] = Math.round(0.299 * (raw[j] as number) + 0.587 * (raw[j + 1] as number) + 0.114 * (raw[j + 2] as number));
     }
   } else {
-    throw new CovsevInputError(path, `decoded ${raw.length} bytes for a ${frame.cols}x${frame.rows} image: unsupported pixel layout`);
+    throw new CovsevInputError(
+      path,
+      `decoded ${raw.length} bytes for a ${frame.cols}x${frame.rows} image: unsupported pixel layout`,
+    );
   }
   if (size !== undefined && (frame.rows !== size.rows || frame.cols !== size.cols)) {
     const resized = await sharp(pixels, { raw: { width: frame.cols, height: frame.rows, channels: 1 } })
@@ -140,7 +146,8 @@ export async function readJpgFolder(folder: string, options: JpgFolderReadOption
   const files = await listSliceFiles(folder);
   const chosen = options.onlySlices ?? files.map((_, i) => i);
   for (const z of chosen) {
-    if (!Number.isInteger(z) || z < 0 || z >= files.length) throw new RangeError(`slice ${z} outside 0..${files.length - 1} of ${folder}`);
+    if (!Number.isInteger(z) || z < 0 || z >= files.length)
+      throw new RangeError(`slice ${z} outside 0..${files.length - 1} of ${folder}`);
   }
   const { rows, cols } = await jpgSize(files[0] as string);
   const mismatch = (file: string, size: { rows: number; cols: number }): CovsevInputError =>

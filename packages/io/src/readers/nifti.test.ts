@@ -191,7 +191,13 @@ describe('readNifti: layout, types and byte order', () => {
       it(`reads ${k.name} (${le ? 'little' : 'big'}-endian) as ${k.type.name}`, async () => {
         const path = await put(
           `${k.name}-${le ? 'le' : 'be'}.nii`,
-          fakeNifti({ littleEndian: le, dim: [3, 2, 2, 1, 1, 1, 1, 1], datatype: k.code, bitpix: k.bitpix, data: encode(k.kind, k.values, le) }),
+          fakeNifti({
+            littleEndian: le,
+            dim: [3, 2, 2, 1, 1, 1, 1, 1],
+            datatype: k.code,
+            bitpix: k.bitpix,
+            data: encode(k.kind, k.values, le),
+          }),
         );
         const volume = await readNifti(path);
         expect(volume.data).toBeInstanceOf(k.type);
@@ -219,10 +225,7 @@ describe('readNifti: layout, types and byte order', () => {
   });
 
   it('accepts a 4D file with one time point, and a misaligned vox_offset', async () => {
-    const path = await put(
-      't1.nii',
-      fakeNifti({ dim: [4, 4, 3, 2, 1, 1, 1, 1], voxOffset: 355, data: encode('i16', RAMP) }),
-    );
+    const path = await put('t1.nii', fakeNifti({ dim: [4, 4, 3, 2, 1, 1, 1, 1], voxOffset: 355, data: encode('i16', RAMP) }));
     const volume = await readNifti(path);
     expect(volume.shape).toEqual([2, 3, 4]);
     expect(Array.from(volume.data)).toEqual(RAMP);
@@ -247,10 +250,7 @@ describe('readNifti: layout, types and byte order', () => {
 
 describe('readNifti: scaling', () => {
   it('applies scl_slope/scl_inter into a Float32Array', async () => {
-    const path = await put(
-      'scaled.nii',
-      fakeNifti({ dim: DIM_432, slope: 2, inter: -1024, data: encode('i16', RAMP) }),
-    );
+    const path = await put('scaled.nii', fakeNifti({ dim: DIM_432, slope: 2, inter: -1024, data: encode('i16', RAMP) }));
     const volume = await readNifti(path);
     expect(volume.data).toBeInstanceOf(Float32Array);
     expect(Array.from(volume.data)).toEqual(RAMP.map((x) => x * 2 - 1024));
@@ -270,7 +270,10 @@ describe('readNifti: scaling', () => {
   });
 
   it('refuses a valid slope with an infinite intercept', async () => {
-    const path = await put('badinter.nii', fakeNifti({ dim: DIM_432, slope: 1, inter: Number.POSITIVE_INFINITY, data: encode('i16', RAMP) }));
+    const path = await put(
+      'badinter.nii',
+      fakeNifti({ dim: DIM_432, slope: 1, inter: Number.POSITIVE_INFINITY, data: encode('i16', RAMP) }),
+    );
     await expectInputError(readNifti(path), path, /scl_inter/);
   });
 });
@@ -313,7 +316,10 @@ describe('readNifti: affine like nibabel get_best_affine', () => {
   });
 
   it('without sform and qform, uses the centred, x-flipped pixdim diagonal', async () => {
-    const path = await put('noxform.nii', fakeNifti({ dim: DIM_432, pixdim: [1, 2, 3, 4, 1, 1, 1, 1], data: encode('i16', RAMP) }));
+    const path = await put(
+      'noxform.nii',
+      fakeNifti({ dim: DIM_432, pixdim: [1, 2, 3, 4, 1, 1, 1, 1], data: encode('i16', RAMP) }),
+    );
     // nibabel: diag(-2, 3, 4), translation -((shape - 1) / 2) * zooms = [3, -3, -2]
     expectAffineClose((await readNifti(path)).affine, [-2, 0, 0, 3, 0, 3, 0, -3, 0, 0, 4, -2, 0, 0, 0, 1], 6);
   });
@@ -395,7 +401,10 @@ describe('readNifti: bad input is a CovsevInputError naming the file', () => {
       [1024, 'int64'],
       [999, 'code 999'],
     ] as const) {
-      const path = await put(`dtype-${code}.nii`, fakeNifti({ dim: DIM_432, datatype: code, bitpix: 32, data: new Uint8Array(24 * 8) }));
+      const path = await put(
+        `dtype-${code}.nii`,
+        fakeNifti({ dim: DIM_432, datatype: code, bitpix: 32, data: new Uint8Array(24 * 8) }),
+      );
       await expectInputError(readNifti(path), path, new RegExp(`unsupported NIfTI datatype ${name}`));
     }
   });
@@ -428,7 +437,10 @@ describe('niftiReader', () => {
   });
 
   it('parseNiftiHeader reports version and byte order', () => {
-    const header = parseNiftiHeader('mem.nii', fakeNifti({ littleEndian: false, dim: DIM_432, data: encode('i16', RAMP, false) }));
+    const header = parseNiftiHeader(
+      'mem.nii',
+      fakeNifti({ littleEndian: false, dim: DIM_432, data: encode('i16', RAMP, false) }),
+    );
     expect(header.version).toBe(1);
     expect(header.littleEndian).toBe(false);
     expect(header.dim.slice(0, 4)).toEqual([3, 4, 3, 2]);

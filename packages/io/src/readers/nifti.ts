@@ -145,7 +145,8 @@ export function decodeNifti(path: string, bytes: Uint8Array): Volume {
   // nibabel moves a single-file offset that is too small up to the minimum (352 / 544).
   const minOffset = header.version === 1 ? 352 : 544;
   const offset = header.voxOffset < minOffset ? minOffset : header.voxOffset;
-  if (!Number.isInteger(offset)) throw new CovsevInputError(path, `vox_offset ${header.voxOffset} is not a whole number of bytes`);
+  if (!Number.isInteger(offset))
+    throw new CovsevInputError(path, `vox_offset ${header.voxOffset} is not a whole number of bytes`);
   const needed = count * bytesPerVoxel;
   const available = Math.max(0, bytes.length - offset);
   if (available < needed) {
@@ -325,7 +326,24 @@ function bestAffine(path: string, h: NiftiHeader, shape: readonly [number, numbe
   const zooms = [1, 2, 3].map((n) => h.pixdim[n] ?? 1);
   zooms[0] = -(zooms[0] as number);
   const t = dims.map((n, a) => -((n - 1) / 2) * (zooms[a] as number));
-  return [zooms[0] as number, 0, 0, t[0] as number, 0, zooms[1] as number, 0, t[1] as number, 0, 0, zooms[2] as number, t[2] as number, 0, 0, 0, 1];
+  return [
+    zooms[0] as number,
+    0,
+    0,
+    t[0] as number,
+    0,
+    zooms[1] as number,
+    0,
+    t[1] as number,
+    0,
+    0,
+    zooms[2] as number,
+    t[2] as number,
+    0,
+    0,
+    0,
+    1,
+  ];
 }
 
 /** nibabel's `get_qform`: rotation from the quaternion, zooms from pixdim (qfac flips z). */
@@ -417,9 +435,13 @@ async function gunzipOrExplain(path: string, file: Uint8Array): Promise<Uint8Arr
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (/unexpected end of file/i.test(message)) {
-      throw new CovsevInputError(path, `truncated .nii.gz: ${message} (the gzip stream ends early; an interrupted download or copy?)`, {
-        cause: error,
-      });
+      throw new CovsevInputError(
+        path,
+        `truncated .nii.gz: ${message} (the gzip stream ends early; an interrupted download or copy?)`,
+        {
+          cause: error,
+        },
+      );
     }
     throw new CovsevInputError(path, `corrupt gzip data: ${message}`, { cause: error });
   }

@@ -22,5 +22,8 @@ export async function readVolume(path: string, options: ReadOptions = {}): Promi
   for (const reader of VOLUME_READERS) {
     if (await reader.canRead(path)) return reader.read(path, options);
   }
-  throw new CovsevInputError(path, `not a CT volume covsev can read (readers tried: ${VOLUME_READERS.map((r) => r.name).join(', ')}): expected a .nii/.nii.gz file, a folder of <k>.jpg slices, or a folder of DICOM files`);
+  throw new CovsevInputError(
+    path,
+    `not a CT volume covsev can read (readers tried: ${VOLUME_READERS.map((r) => r.name).join(', ')}): expected a .nii/.nii.gz file, a folder of <k>.jpg slices, or a folder of DICOM files`,
+  );
 }

@@ -55,7 +55,11 @@ export function parseLabelCsv(text: string, path: string): LabelRow[] {
     if (!result.success) {
       const issue = result.error.issues[0];
       const where = issue?.path.join('.') ?? '';
-      throw new CovsevInputError(path, `bad row ${JSON.stringify(Object.values(record).join(';'))}: ${where ? `${where}: ` : ''}${issue?.message ?? 'invalid'}`, { line });
+      throw new CovsevInputError(
+        path,
+        `bad row ${JSON.stringify(Object.values(record).join(';'))}: ${where ? `${where}: ` : ''}${issue?.message ?? 'invalid'}`,
+        { line },
+      );
     }
     const previous = seen.get(result.data.Name);
     if (previous !== undefined) {
@@ -110,7 +114,9 @@ export async function readLabelCsv(path: string, options: ReadLabelsOptions = {}
   if (options.scanRoots !== undefined) {
     for (const [index, row] of rows.entries()) {
       if ((await findScanFolder(row.name, options.scanRoots)) === undefined) {
-        throw new CovsevInputError(path, `scan "${row.name}" has no folder under ${options.scanRoots.join(', ')}`, { line: index + 2 });
+        throw new CovsevInputError(path, `scan "${row.name}" has no folder under ${options.scanRoots.join(', ')}`, {
+          line: index + 2,
+        });
       }
     }
   }

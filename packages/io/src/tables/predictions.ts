@@ -43,7 +43,11 @@ export async function readPredictionCsv(path: string): Promise<PredictionRow[]> 
   } catch (error) {
     throw new CovsevInputError(path, `cannot read prediction table: ${(error as Error).message}`, { cause: error });
   }
-  const parsed = Papa.parse<Record<string, string>>(text, { header: true, skipEmptyLines: 'greedy', transformHeader: (h) => h.trim() });
+  const parsed = Papa.parse<Record<string, string>>(text, {
+    header: true,
+    skipEmptyLines: 'greedy',
+    transformHeader: (h) => h.trim(),
+  });
   const missing = COLUMNS.filter((c) => !(parsed.meta.fields ?? []).includes(c));
   if (missing.length > 0) throw new CovsevInputError(path, `prediction table lacks columns: ${missing.join(', ')}`, { line: 1 });
   const seen = new Set<string>();

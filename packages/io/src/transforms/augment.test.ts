@@ -1,10 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../random.js';
 import { makeVolume } from '../volume.js';
-import { applyContrast, applyFlip, applyResizedCrop, applyRotation, augmentImageAndMask, drawResizedCrop, drawRotation } from './augment.js';
+import {
+  applyContrast,
+  applyFlip,
+  applyResizedCrop,
+  applyRotation,
+  augmentImageAndMask,
+  drawResizedCrop,
+  drawRotation,
+} from './augment.js';
 
 const ramp = (slices: number, rows: number, cols: number) =>
-  makeVolume({ data: Uint8Array.from({ length: slices * rows * cols }, (_, i) => i % 251), shape: [slices, rows, cols], intensity: 'uint8-windowed' });
+  makeVolume({
+    data: Uint8Array.from({ length: slices * rows * cols }, (_, i) => i % 251),
+    shape: [slices, rows, cols],
+    intensity: 'uint8-windowed',
+  });
 
 describe('in-plane augmentations', () => {
   it('flips columns and rows', () => {
@@ -65,8 +77,13 @@ describe('in-plane augmentations', () => {
     const rows = 48;
     const cols = 48;
     const mask = makeVolume({ data: new Uint8Array(2 * rows * cols), shape: [2, rows, cols], intensity: 'label' });
-    for (let z = 0; z < 2; z++) for (let y = 10; y < 30; y++) for (let x = 14; x < 40; x++) mask.data[(z * rows + y) * cols + x] = 1;
-    const image = makeVolume({ data: Uint8Array.from(mask.data, (m) => (m ? 200 : 20)), shape: mask.shape, intensity: 'uint8-windowed' });
+    for (let z = 0; z < 2; z++)
+      for (let y = 10; y < 30; y++) for (let x = 14; x < 40; x++) mask.data[(z * rows + y) * cols + x] = 1;
+    const image = makeVolume({
+      data: Uint8Array.from(mask.data, (m) => (m ? 200 : 20)),
+      shape: mask.shape,
+      intensity: 'uint8-windowed',
+    });
     const a = augmentImageAndMask({ image, mask }, Rng.fromSeed(3), { rows: 32, cols: 32 });
     const b = augmentImageAndMask({ image, mask }, Rng.fromSeed(3), { rows: 32, cols: 32 });
     expect(a.params).toEqual(b.params);
@@ -74,7 +91,7 @@ describe('in-plane augmentations', () => {
     let agree = 0;
     const threshold = (Math.max(...a.image.data) + Math.min(...a.image.data)) / 2;
     a.mask.data.forEach((m, i) => {
-      if ((m === 1) === ((a.image.data[i] as number) > threshold)) agree++;
+      if ((m === 1) === (a.image.data[i] as number) > threshold) agree++;
     });
     expect(agree / a.mask.data.length).toBeGreaterThan(0.97);
     expect(new Set(a.mask.data)).toEqual(new Set([0, 1]));

@@ -22,7 +22,13 @@ export interface CropBox {
  * a log-uniform aspect ratio (width / height) in `ratio`; else a central crop with the ratio
  * clamped. (The reference code swaps h and w when unpacking; covsev does not.)
  */
-export function drawResizedCrop(rng: Rng, rows: number, cols: number, scale: readonly [number, number] = [0.7, 1], ratio: readonly [number, number] = [3 / 4, 4 / 3]): CropBox {
+export function drawResizedCrop(
+  rng: Rng,
+  rows: number,
+  cols: number,
+  scale: readonly [number, number] = [0.7, 1],
+  ratio: readonly [number, number] = [3 / 4, 4 / 3],
+): CropBox {
   const area = rows * cols;
   const logLo = Math.log(ratio[0]);
   const logHi = Math.log(ratio[1]);
@@ -44,7 +50,12 @@ export function drawResizedCrop(rng: Rng, rows: number, cols: number, scale: rea
 }
 
 /** Crops every slice to `box` and resizes it to rows x cols (bilinear, half-pixel centres; nearest for masks). */
-export function applyResizedCrop<T extends VoxelArray>(volume: Volume<T>, box: CropBox, size: { rows: number; cols: number }, mode: 'linear' | 'nearest'): Volume<T> {
+export function applyResizedCrop<T extends VoxelArray>(
+  volume: Volume<T>,
+  box: CropBox,
+  size: { rows: number; cols: number },
+  mode: 'linear' | 'nearest',
+): Volume<T> {
   const sx = box.width / size.cols;
   const sy = box.height / size.rows;
   return warpSlices(volume, [sx, 0, box.left + 0.5 * sx - 0.5, 0, sy, box.top + 0.5 * sy - 0.5], {
@@ -64,7 +75,12 @@ export function drawRotation(rng: Rng, low = -10, high = 10): number {
  * Rotates every slice by `degrees` counter-clockwise (as seen on screen, torchvision's sign)
  * about the slice centre; pixels from outside are `fill` (0).
  */
-export function applyRotation<T extends VoxelArray>(volume: Volume<T>, degrees: number, mode: 'linear' | 'nearest', fill = 0): Volume<T> {
+export function applyRotation<T extends VoxelArray>(
+  volume: Volume<T>,
+  degrees: number,
+  mode: 'linear' | 'nearest',
+  fill = 0,
+): Volume<T> {
   const [, rows, cols] = volume.shape;
   const t = (degrees * Math.PI) / 180;
   const c = Math.cos(t);
@@ -72,7 +88,12 @@ export function applyRotation<T extends VoxelArray>(volume: Volume<T>, degrees: 
   const cx = (cols - 1) / 2;
   const cy = (rows - 1) / 2;
   // Inverse map: src = R(-t) (dst - centre) + centre, in y-down pixel coordinates.
-  return warpSlices(volume, [c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy], { rows, cols, mode, border: { kind: 'fill', value: fill } });
+  return warpSlices(volume, [c, -s, cx - c * cx + s * cy, s, c, cy - s * cx - c * cy], {
+    rows,
+    cols,
+    mode,
+    border: { kind: 'fill', value: fill },
+  });
 }
 
 /** A contrast factor, uniform in [low, high) (the method: [0.8, 1.2)). */
@@ -96,7 +117,14 @@ export function applyContrast<T extends VoxelArray>(volume: Volume<T>, factor: n
     if (clip) v = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
     out[i] = v;
   }
-  return makeVolume({ data: out, shape: volume.shape, spacing: volume.spacing, affine: volume.affine, intensity: volume.intensity, ...(volume.source === undefined ? {} : { source: volume.source }) });
+  return makeVolume({
+    data: out,
+    shape: volume.shape,
+    spacing: volume.spacing,
+    affine: volume.affine,
+    intensity: volume.intensity,
+    ...(volume.source === undefined ? {} : { source: volume.source }),
+  });
 }
 
 /** Flips every slice left-right (`cols`) and/or up-down (`rows`). */
@@ -104,7 +132,12 @@ export function applyFlip<T extends VoxelArray>(volume: Volume<T>, axes: { rows?
   const [, rows, cols] = volume.shape;
   const fx = axes.cols ? -1 : 1;
   const fy = axes.rows ? -1 : 1;
-  return warpSlices(volume, [fx, 0, axes.cols ? cols - 1 : 0, 0, fy, axes.rows ? rows - 1 : 0], { rows, cols, mode: 'nearest', border: { kind: 'fill', value: 0 } });
+  return warpSlices(volume, [fx, 0, axes.cols ? cols - 1 : 0, 0, fy, axes.rows ? rows - 1 : 0], {
+    rows,
+    cols,
+    mode: 'nearest',
+    border: { kind: 'fill', value: 0 },
+  });
 }
 
 /** The parameters of one classifier view (method.md, augmentation A). */
@@ -137,7 +170,10 @@ export function augmentImageAndMask<I extends VoxelArray, M extends VoxelArray>(
   const [, rows, cols] = image.shape;
   const out = size ?? { rows, cols };
   const params = drawViewParams(rng, rows, cols);
-  const img = applyContrast(applyRotation(applyResizedCrop(image, params.crop, out, 'linear'), params.degrees, 'linear'), params.contrast);
+  const img = applyContrast(
+    applyRotation(applyResizedCrop(image, params.crop, out, 'linear'), params.degrees, 'linear'),
+    params.contrast,
+  );
   const msk = applyRotation(applyResizedCrop(mask, params.crop, out, 'nearest'), params.degrees, 'nearest');
   return { image: img, mask: msk, params };
 }

@@ -24,5 +24,12 @@ export function normaliseIntensity(volume: Volume, options: NormaliseOptions = {
   const a = scale / std;
   const b = -mean / std;
   for (let i = 0; i < src.length; i++) out[i] = (src[i] as number) * a + b;
-  return makeVolume({ data: out, shape: volume.shape, spacing: volume.spacing, affine: volume.affine, intensity: 'normalised', ...(volume.source === undefined ? {} : { source: volume.source }) });
+  return makeVolume({
+    data: out,
+    shape: volume.shape,
+    spacing: volume.spacing,
+    affine: volume.affine,
+    intensity: 'normalised',
+    ...(volume.source === undefined ? {} : { source: volume.source }),
+  });
 }

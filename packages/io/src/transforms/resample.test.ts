@@ -11,28 +11,39 @@ interface Case {
   nearest: number[];
 }
 // Made by fixtures/make_fixtures.py with PyTorch's F.interpolate.
-const fixture = JSON.parse(readFileSync(new URL('../../fixtures/resample_cases.json', import.meta.url), 'utf8')) as { cases: Case[] };
+const fixture = JSON.parse(readFileSync(new URL('../../fixtures/resample_cases.json', import.meta.url), 'utf8')) as {
+  cases: Case[];
+};
 
 describe('resampleVolume agrees with PyTorch F.interpolate', () => {
-  it.each(fixture.cases.map((c) => [`${c.input_shape.join('x')} -> ${c.output_shape.join('x')}`, c] as const))('%s', (_name, c) => {
-    const volume = makeVolume({ data: Uint8Array.from(c.input), shape: c.input_shape, intensity: 'uint8-windowed' });
-    const linear = resampleVolume(volume, c.output_shape as Shape3);
-    expect(linear.shape).toEqual(c.output_shape);
-    expect(linear.data).toBeInstanceOf(Float32Array);
-    let worst = 0;
-    linear.data.forEach((v, i) => {
-      worst = Math.max(worst, Math.abs(v - (c.linear[i] as number)));
-    });
-    expect(worst).toBeLessThan(1e-3);
-    const nearest = resampleVolume(volume, c.output_shape as Shape3, { mode: 'nearest' });
-    expect(nearest.data).toBeInstanceOf(Uint8Array);
-    expect(Array.from(nearest.data)).toEqual(c.nearest);
-  });
+  it.each(fixture.cases.map((c) => [`${c.input_shape.join('x')} -> ${c.output_shape.join('x')}`, c] as const))(
+    '%s',
+    (_name, c) => {
+      const volume = makeVolume({ data: Uint8Array.from(c.input), shape: c.input_shape, intensity: 'uint8-windowed' });
+      const linear = resampleVolume(volume, c.output_shape as Shape3);
+      expect(linear.shape).toEqual(c.output_shape);
+      expect(linear.data).toBeInstanceOf(Float32Array);
+      let worst = 0;
+      linear.data.forEach((v, i) => {
+        worst = Math.max(worst, Math.abs(v - (c.linear[i] as number)));
+      });
+      expect(worst).toBeLessThan(1e-3);
+      const nearest = resampleVolume(volume, c.output_shape as Shape3, { mode: 'nearest' });
+      expect(nearest.data).toBeInstanceOf(Uint8Array);
+      expect(Array.from(nearest.data)).toEqual(c.nearest);
+    },
+  );
 });
 
 describe('resampleVolume geometry and storage', () => {
   it('keeps the world extent: spacing scales and voxel centres move by half a voxel', () => {
-    const volume = makeVolume({ data: new Int16Array(10 * 8 * 4), shape: [10, 8, 4], spacing: [2, 0.5, 0.5], affine: diagonalAffine([2, 0.5, 0.5], [-10, 20, 30]), intensity: 'hu' });
+    const volume = makeVolume({
+      data: new Int16Array(10 * 8 * 4),
+      shape: [10, 8, 4],
+      spacing: [2, 0.5, 0.5],
+      affine: diagonalAffine([2, 0.5, 0.5], [-10, 20, 30]),
+      intensity: 'hu',
+    });
     const out = resampleVolume(volume, [5, 16, 2]);
     expect(out.spacing).toEqual([4, 0.25, 1]);
     // Output voxel 0 along cols sits at input index (0 + 0.5) * 2 - 0.5 = 0.5, i.e. x = -10 + 0.25.

@@ -97,7 +97,13 @@ export function castLike(source: VoxelArray, values: Float32Array): VoxelArray {
   const out = new Ctor(values.length);
   // Typed integer arrays wrap on overflow: clip first, then round to nearest.
   const [min, max] =
-    source instanceof Uint8Array ? [0, 255] : source instanceof Int16Array ? [-32768, 32767] : source instanceof Uint16Array ? [0, 65535] : [-2147483648, 2147483647];
+    source instanceof Uint8Array
+      ? [0, 255]
+      : source instanceof Int16Array
+        ? [-32768, 32767]
+        : source instanceof Uint16Array
+          ? [0, 65535]
+          : [-2147483648, 2147483647];
   for (let i = 0; i < values.length; i++) {
     const v = Math.round(values[i] as number);
     out[i] = v < min ? min : v > max ? max : v;
@@ -113,8 +119,14 @@ export interface ResamplePlan {
 }
 
 export function planResample(from: Shape3, to: Shape3, mode: ResampleMode): ResamplePlan {
-  const taps = [0, 1, 2].map((a) => axisTaps(from[a] as number, to[a] as number, mode)) as unknown as [AxisTaps, AxisTaps, AxisTaps];
-  const order = [0, 1, 2].filter((a) => from[a] !== to[a]).sort((p, q) => (to[p] as number) / (from[p] as number) - (to[q] as number) / (from[q] as number));
+  const taps = [0, 1, 2].map((a) => axisTaps(from[a] as number, to[a] as number, mode)) as unknown as [
+    AxisTaps,
+    AxisTaps,
+    AxisTaps,
+  ];
+  const order = [0, 1, 2]
+    .filter((a) => from[a] !== to[a])
+    .sort((p, q) => (to[p] as number) / (from[p] as number) - (to[q] as number) / (from[q] as number));
   return { taps, order };
 }
 
@@ -144,16 +156,26 @@ export function runResample(data: ArrayLike<number>, from: Shape3, plan: Resampl
 export function resampleVolume(volume: Volume, shape: Shape3, options: ResampleOptions = {}): Volume {
   const mode = options.mode ?? 'linear';
   const output = options.output ?? (mode === 'nearest' ? 'same' : 'float32');
-  if (shape.some((n) => !Number.isInteger(n) || n <= 0)) throw new RangeError(`target shape must be positive integers, got [${shape.join(', ')}]`);
+  if (shape.some((n) => !Number.isInteger(n) || n <= 0))
+    throw new RangeError(`target shape must be positive integers, got [${shape.join(', ')}]`);
   const data = runResample(volume.data, volume.shape, planResample(volume.shape, shape, mode));
   let out: VoxelArray;
   if (data === volume.data) out = output === 'same' ? volume.data.slice() : Float32Array.from(volume.data);
   else out = output === 'same' ? castLike(volume.data, data as Float32Array) : (data as Float32Array);
-  return makeVolume({ data: out, shape, ...resampledGeometry(volume, shape), intensity: volume.intensity, ...(volume.source === undefined ? {} : { source: volume.source }) });
+  return makeVolume({
+    data: out,
+    shape,
+    ...resampledGeometry(volume, shape),
+    intensity: volume.intensity,
+    ...(volume.source === undefined ? {} : { source: volume.source }),
+  });
 }
 
 /** Spacing and affine of `volume`'s grid resampled to `shape` (same world extent). */
-export function resampledGeometry(volume: Pick<Volume, 'shape' | 'spacing' | 'affine'>, shape: Shape3): { spacing: Spacing3; affine: number[] } {
+export function resampledGeometry(
+  volume: Pick<Volume, 'shape' | 'spacing' | 'affine'>,
+  shape: Shape3,
+): { spacing: Spacing3; affine: number[] } {
   const spacing = [0, 1, 2].map((i) => ((volume.spacing[i] as number) * (volume.shape[i] as number)) / (shape[i] as number));
   return { spacing: spacing as unknown as Spacing3, affine: rescaleAffine(volume, shape) };
 }

@@ -31,7 +31,14 @@ export function warpSlices<T extends VoxelArray>(volume: Volume<T>, m: PlaneMatr
   const Ctor = src.constructor as { new (n: number): T };
   const out = new Ctor(slices * rows * cols);
   const isFloat = src instanceof Float32Array || src instanceof Float64Array;
-  const [lo, hi] = src instanceof Uint8Array ? [0, 255] : src instanceof Int16Array ? [-32768, 32767] : src instanceof Uint16Array ? [0, 65535] : [-Infinity, Infinity];
+  const [lo, hi] =
+    src instanceof Uint8Array
+      ? [0, 255]
+      : src instanceof Int16Array
+        ? [-32768, 32767]
+        : src instanceof Uint16Array
+          ? [0, 65535]
+          : [-Infinity, Infinity];
   const bx0 = border.kind === 'clamp' ? border.x0 : 0;
   const bx1 = border.kind === 'clamp' ? border.x1 : inCols - 1;
   const by0 = border.kind === 'clamp' ? border.y0 : 0;
@@ -109,5 +116,12 @@ export function warpSlices<T extends VoxelArray>(volume: Volume<T>, m: PlaneMatr
       out[oBase + p] = v;
     }
   }
-  return makeVolume({ data: out, shape: [slices, rows, cols], spacing: volume.spacing, affine: volume.affine, intensity: volume.intensity, ...(volume.source === undefined ? {} : { source: volume.source }) });
+  return makeVolume({
+    data: out,
+    shape: [slices, rows, cols],
+    spacing: volume.spacing,
+    affine: volume.affine,
+    intensity: volume.intensity,
+    ...(volume.source === undefined ? {} : { source: volume.source }),
+  });
 }

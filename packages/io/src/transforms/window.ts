@@ -39,7 +39,9 @@ export function windowValue(hu: number, window: HuWindow): number {
 /** Windows a volume in HU to 8-bit (`uint8-windowed`). The geometry is kept. */
 export function applyHuWindow(volume: Volume, window: HuWindow | HuWindowName): Volume<Uint8Array> {
   if (volume.intensity !== 'hu' && volume.intensity !== 'unknown') {
-    throw new TypeError(`applyHuWindow needs a volume in HU, got "${volume.intensity}"${volume.source ? ` (${volume.source})` : ''}`);
+    throw new TypeError(
+      `applyHuWindow needs a volume in HU, got "${volume.intensity}"${volume.source ? ` (${volume.source})` : ''}`,
+    );
   }
   const w = resolveWindow(window);
   const src = volume.data;
@@ -49,5 +51,12 @@ export function applyHuWindow(volume: Volume, window: HuWindow | HuWindowName): 
     const v = Math.round(((src[i] as number) - w.low) * scale);
     out[i] = v < 0 ? 0 : v > 255 ? 255 : v;
   }
-  return makeVolume({ data: out, shape: volume.shape, spacing: volume.spacing, affine: volume.affine, intensity: 'uint8-windowed', ...(volume.source === undefined ? {} : { source: volume.source }) });
+  return makeVolume({
+    data: out,
+    shape: volume.shape,
+    spacing: volume.spacing,
+    affine: volume.affine,
+    intensity: 'uint8-windowed',
+    ...(volume.source === undefined ? {} : { source: volume.source }),
+  });
 }

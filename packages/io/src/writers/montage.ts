@@ -58,9 +58,10 @@ function toUint8(volume: Volume, window: HuWindow | HuWindowName): Uint8Array {
 export function renderMontage(volume: Volume, options: MontageOptions = {}): { rgb: Uint8Array; width: number; height: number } {
   const [slices, rows, cols] = volume.shape;
   const picks = typeof options.slices === 'object' ? [...options.slices] : evenlySpacedSlices(slices, options.slices ?? 9);
-  for (const z of picks) if (!Number.isInteger(z) || z < 0 || z >= slices) throw new RangeError(`montage slice ${z} outside 0..${slices - 1}`);
+  for (const z of picks)
+    if (!Number.isInteger(z) || z < 0 || z >= slices) throw new RangeError(`montage slice ${z} outside 0..${slices - 1}`);
   const mask = options.mask;
-  if (mask !== undefined && mask.shape.some((n, i) => n !== volume.shape[i])) {
+  if (mask?.shape.some((n, i) => n !== volume.shape[i])) {
     throw new RangeError(`montage mask [${mask.shape.join(', ')}] differs from volume [${volume.shape.join(', ')}]`);
   }
   const grey = toUint8(volume, options.window ?? 'cov19ctdb');
@@ -99,6 +100,8 @@ export function renderMontage(volume: Volume, options: MontageOptions = {}): { r
 /** Writes a PNG montage of a volume's slices (optionally with a mask overlay), atomically. */
 export async function writeMontagePng(path: string, volume: Volume, options: MontageOptions = {}): Promise<void> {
   const { rgb, width, height } = renderMontage(volume, options);
-  const png = await sharp(rgb, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 6 }).toBuffer();
+  const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
+    .png({ compressionLevel: 6 })
+    .toBuffer();
   await writeFileAtomic(path, png);
 }

@@ -14,7 +14,8 @@ const HAVE_NIBABEL = spawnSync(PYTHON, ['-c', 'import nibabel, numpy'], { stdio:
 const NIBABEL_SUITE = HAVE_NIBABEL
   ? 'writeNifti output loaded by nibabel'
   : `writeNifti output loaded by nibabel (SKIPPED: ${PYTHON} cannot import nibabel and numpy)`;
-if (!HAVE_NIBABEL) console.warn(`writers/nifti.test.ts: ${PYTHON} with nibabel+numpy not found; nibabel cross-checks are skipped`);
+if (!HAVE_NIBABEL)
+  console.warn(`writers/nifti.test.ts: ${PYTHON} with nibabel+numpy not found; nibabel cross-checks are skipped`);
 
 let dir: string;
 beforeAll(async () => {
@@ -25,7 +26,12 @@ afterAll(async () => {
 });
 
 /** Row-major 4x4 from a rotation about an axis (unit vector), per-axis zooms, and a translation. */
-function rotatedAffine(axis: [number, number, number], degrees: number, zooms: [number, number, number], t: [number, number, number]): Affine {
+function rotatedAffine(
+  axis: [number, number, number],
+  degrees: number,
+  zooms: [number, number, number],
+  t: [number, number, number],
+): Affine {
   const [x, y, z] = axis;
   const a = (degrees * Math.PI) / 180;
   const c = Math.cos(a);
@@ -65,12 +71,60 @@ function volumeOf(data: VoxelArray, intensity: Intensity = 'hu', affine: Affine 
 
 const N = 60;
 const DATATYPES: { name: string; data: () => VoxelArray }[] = [
-  { name: 'uint8', data: () => ramp((n) => new Uint8Array(n), N, (i) => (i * 17) % 256) },
-  { name: 'int16', data: () => ramp((n) => new Int16Array(n), N, (i) => i * 97 - 3024) },
-  { name: 'uint16', data: () => ramp((n) => new Uint16Array(n), N, (i) => i * 1000 + 7) },
-  { name: 'int32', data: () => ramp((n) => new Int32Array(n), N, (i) => (i - 30) * 70000000) },
-  { name: 'float32', data: () => ramp((n) => new Float32Array(n), N, (i) => i * 0.37 - 11.5) },
-  { name: 'float64', data: () => ramp((n) => new Float64Array(n), N, (i) => Math.sin(i) * 1e6) },
+  {
+    name: 'uint8',
+    data: () =>
+      ramp(
+        (n) => new Uint8Array(n),
+        N,
+        (i) => (i * 17) % 256,
+      ),
+  },
+  {
+    name: 'int16',
+    data: () =>
+      ramp(
+        (n) => new Int16Array(n),
+        N,
+        (i) => i * 97 - 3024,
+      ),
+  },
+  {
+    name: 'uint16',
+    data: () =>
+      ramp(
+        (n) => new Uint16Array(n),
+        N,
+        (i) => i * 1000 + 7,
+      ),
+  },
+  {
+    name: 'int32',
+    data: () =>
+      ramp(
+        (n) => new Int32Array(n),
+        N,
+        (i) => (i - 30) * 70000000,
+      ),
+  },
+  {
+    name: 'float32',
+    data: () =>
+      ramp(
+        (n) => new Float32Array(n),
+        N,
+        (i) => i * 0.37 - 11.5,
+      ),
+  },
+  {
+    name: 'float64',
+    data: () =>
+      ramp(
+        (n) => new Float64Array(n),
+        N,
+        (i) => Math.sin(i) * 1e6,
+      ),
+  },
 ];
 
 function expectAffineClose(actual: readonly number[], expected: readonly number[], digits = 4): void {
@@ -144,7 +198,11 @@ describe('writeNifti round trip', () => {
       const volume = makeVolume({
         data: new Int16Array(N),
         shape: [3, 4, 5],
-        spacing: [Math.hypot(affine[2] as number, affine[6] as number, affine[10] as number), Math.hypot(affine[1] as number, affine[5] as number, affine[9] as number), Math.hypot(affine[0] as number, affine[4] as number, affine[8] as number)],
+        spacing: [
+          Math.hypot(affine[2] as number, affine[6] as number, affine[10] as number),
+          Math.hypot(affine[1] as number, affine[5] as number, affine[9] as number),
+          Math.hypot(affine[0] as number, affine[4] as number, affine[8] as number),
+        ],
         affine,
         intensity: 'hu',
       });
@@ -177,7 +235,13 @@ describe('writeNifti is atomic', () => {
     for (const suffix of ['.nii', '.nii.gz']) {
       const folder = await mkdtemp(join(dir, 'atomic-'));
       const path = join(folder, `scan${suffix}`);
-      const good = volumeOf(ramp((n) => new Int16Array(n), N, (i) => i));
+      const good = volumeOf(
+        ramp(
+          (n) => new Int16Array(n),
+          N,
+          (i) => i,
+        ),
+      );
       await writeNifti(path, good);
       const before = await readFile(path);
 
@@ -231,7 +295,12 @@ describe('writeNifti is atomic', () => {
     const path = join(dir, 'refused.nii');
     const tooLong = makeVolume({ data: new Uint8Array(40000), shape: [40000, 1, 1], intensity: 'label' });
     await expect(writeNifti(path, tooLong)).rejects.toThrow(/refused\.nii: cannot write NIfTI: .*32767/);
-    const singular = makeVolume({ data: new Uint8Array(N), shape: [3, 4, 5], affine: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], intensity: 'label' });
+    const singular = makeVolume({
+      data: new Uint8Array(N),
+      shape: [3, 4, 5],
+      affine: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+      intensity: 'label',
+    });
     await expect(writeNifti(path, singular)).rejects.toThrow(/singular/);
     const int8 = { ...volumeOf(new Uint8Array(N)), data: new Int8Array(N) } as unknown as Volume;
     await expect(writeNifti(path, int8)).rejects.toThrow(/unsupported voxel array Int8Array/);

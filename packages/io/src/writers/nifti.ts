@@ -138,7 +138,7 @@ export function qformFromAffine(affine: readonly number[]): {
     qfac = -1;
     for (const i of [2, 5, 8]) R[i] = -(R[i] as number);
   }
-  const [w, x, y, z] = matrixToQuaternion(nearestRotation(R));
+  const [_w, x, y, z] = matrixToQuaternion(nearestRotation(R));
   return { quatern: [x, y, z], qoffset: [a(0, 3), a(1, 3), a(2, 3)], qfac, zooms };
 }
 
@@ -157,7 +157,17 @@ function nearestRotation(m: readonly number[]): number[] {
 
 /** Unit quaternion (w, x, y, z), w >= 0, of a rotation matrix (row-major 3x3). */
 function matrixToQuaternion(m: readonly number[]): [number, number, number, number] {
-  const [m00, m01, m02, m10, m11, m12, m20, m21, m22] = m as [number, number, number, number, number, number, number, number, number];
+  const [m00, m01, m02, m10, m11, m12, m20, m21, m22] = m as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const trace = m00 + m11 + m22;
   let q: [number, number, number, number];
   if (trace > 0) {
@@ -186,7 +196,17 @@ function det3(m: readonly number[]): number {
 function invert3(m: readonly number[]): number[] {
   const [a, b, c, d, e, f, g, h, i] = m as [number, number, number, number, number, number, number, number, number];
   const det = det3(m);
-  const cof = [e * i - f * h, c * h - b * i, b * f - c * e, f * g - d * i, a * i - c * g, c * d - a * f, d * h - e * g, b * g - a * h, a * e - b * d];
+  const cof = [
+    e * i - f * h,
+    c * h - b * i,
+    b * f - c * e,
+    f * g - d * i,
+    a * i - c * g,
+    c * d - a * f,
+    d * h - e * g,
+    b * g - a * h,
+    a * e - b * d,
+  ];
   return cof.map((value) => value / det);
 }
 
