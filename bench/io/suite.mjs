@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const PYTHON = '/usr/bin/python3';
-const RUNS = Number(process.env.COVSEV_BENCH_RUNS ?? 5);
+const RUNS = Number(process.env.COVSEV_BENCH_RUNS ?? 7);
 
 function sh(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 });
