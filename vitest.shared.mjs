@@ -8,5 +8,6 @@ export const alias = {
   '@covsev/eval': `${root}packages/eval/src/index.ts`,
   '@covsev/phantom': `${root}packages/phantom/src/index.ts`,
   '@covsev/engine': `${root}packages/engine/src/index.ts`,
+  '@covsev/cmc': `${root}packages/cmc/src/index.ts`,
 };
 export default { resolve: { alias }, test: { include: ['src/**/*.test.ts'], testTimeout: 120000 } };

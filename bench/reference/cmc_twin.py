@@ -141,14 +141,14 @@ def train_step(model, opt, views, labels, alpha):
     f = model.backbone(x)
     z = F.normalize(model.projection(f), dim=1)
     l_con = supcon(z, y)
-    l_clf = F.cross_entropy(model.classifier(f), y, weight=alpha)
+    l_clf = (alpha[y] * F.cross_entropy(model.classifier(f), y, reduction="none")).mean()  # eq. 7
     lam = float(torch.distributions.Beta(0.4, 0.4).sample())
     l_mix = 0
     for v in range(two):
         perm = torch.randperm(n)
         mixed = lam * views[v] + (1 - lam) * views[v][perm]
         logits = model.classifier(model.backbone(mixed))
-        l_mix = l_mix + lam * F.cross_entropy(logits, labels, weight=alpha) + (1 - lam) * F.cross_entropy(logits, labels[perm], weight=alpha)
+        l_mix = l_mix + lam * F.cross_entropy(logits, labels) + (1 - lam) * F.cross_entropy(logits, labels[perm])  # eq. 6
     l_mix = l_mix / two
     s1, s2 = model.log_vars[0], model.log_vars[1]
     loss = torch.exp(-s1) * l_con + s1 + torch.exp(-s2) * (l_mix + l_clf) + s2

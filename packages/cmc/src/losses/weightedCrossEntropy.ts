@@ -1,0 +1,42 @@
+/**
+ * Weighted cross entropy, eq. (7) of Hou et al. 2022:
+ *   L_clf^i = -alpha_{y_i} log p_i[y_i],   averaged over the 2N views (eq. 8's 1 / 2N).
+ * alpha_c is proportional to 1 / (count of class c), normalised to sum 1 (`inverseFrequencyWeights`).
+ * Note: this is the plain mean of alpha-weighted terms, as eq. (8) writes it; PyTorch's
+ * `cross_entropy(weight=...)` would instead divide by the sum of the weights.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** alpha_c = (1 / n_c) / sum_k (1 / n_k). For 85/62/85/26 scans: [0.1506, 0.2065, 0.1506, 0.4923]. */
+export function inverseFrequencyWeights(counts: readonly number[]): number[] {
+  if (counts.length === 0 || counts.some((c) => !(c > 0))) {
+    throw new RangeError(`class counts must all be > 0, got [${counts.join(', ')}]`);
+  }
+  const inverse = counts.map((c) => 1 / c);
+  const total = inverse.reduce((a, b) => a + b, 0);
+  return inverse.map((v) => v / total);
+}
+
+/** Per-sample negative log-likelihood of the true class, from logits [n, K]. */
+export function negativeLogLikelihood(logits: tf.Tensor2D, labels: readonly number[]): tf.Tensor1D {
+  const [n, k] = logits.shape;
+  if (labels.length !== n) throw new RangeError(`${n} logits rows but ${labels.length} labels`);
+  for (const y of labels) if (!Number.isInteger(y) || y < 0 || y >= k) throw new RangeError(`label ${y} outside 0..${k - 1}`);
+  return tf.tidy(() => {
+    const logProbs = tf.logSoftmax(logits);
+    const oneHot = tf.oneHot(tf.tensor1d([...labels], 'int32'), k);
+    return tf.neg(tf.sum(tf.mul(logProbs, oneHot), 1)) as tf.Tensor1D;
+  });
+}
+
+/**
+ * Args: logits [n, K] (no softmax applied: the reference's double softmax is a fault), labels (n
+ * class ids), alpha (K weights). Returns the scalar mean of alpha_y * NLL.
+ */
+export function weightedCrossEntropy(logits: tf.Tensor2D, labels: readonly number[], alpha: readonly number[]): tf.Scalar {
+  if (alpha.length !== logits.shape[1]) throw new RangeError(`${alpha.length} class weights for ${logits.shape[1]} classes`);
+  return tf.tidy(() => {
+    const weights = tf.tensor1d(labels.map((y) => alpha[y] as number));
+    return tf.mean(tf.mul(negativeLogLikelihood(logits, labels), weights)) as tf.Scalar;
+  });
+}
