@@ -36,6 +36,14 @@ export {
 } from './tables/labels.js';
 export { type PredictionRow, readPredictionCsv, writePredictionCsv } from './tables/predictions.js';
 export {
+  readSubmission,
+  SUBMISSION_FILES,
+  type SubmissionEntry,
+  type SubmissionLayout,
+  type WriteSubmissionOptions,
+  writeSubmission,
+} from './tables/submission.js';
+export {
   applyContrast,
   applyFlip,
   applyResizedCrop,
