@@ -1,1 +1,22 @@
-export {};
+export * from './backend/index.js';
+export * from './kernels/index.js';
+export * from './layers/index.js';
+export {
+  Container,
+  disposeModule,
+  type ForwardContext,
+  type Module,
+  type ModuleList,
+  type NamedVariable,
+  namedVariables,
+  parameterCount,
+  parameterMap,
+  prefixed,
+  Residual,
+  type ResidualOptions,
+  Sequential,
+  variableMap,
+} from './module.js';
+export * from './onnx/index.js';
+export { loadTorchStateDict, type TorchStateDict } from './torchWeights.js';
+export * from './train/index.js';

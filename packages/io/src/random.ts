@@ -8,10 +8,20 @@ import { type RandomGenerator, unsafeUniformIntDistribution, xoroshiro128plus } 
 export class Rng {
   private constructor(private readonly generator: RandomGenerator) {}
 
-  /** A generator from a 32-bit integer seed. */
+  /**
+   * A generator from a 32-bit integer seed. xoroshiro128+ seeded with a small integer starts with
+   * near-constant outputs (about 1 - 1e-10 first), so the seed is first scrambled (murmur3's
+   * finaliser) and the first 16 outputs are dropped.
+   */
   static fromSeed(seed: number): Rng {
     if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
-    return new Rng(xoroshiro128plus(seed | 0));
+    let h = seed | 0;
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    h ^= h >>> 16;
+    const generator = xoroshiro128plus(h | 0);
+    for (let i = 0; i < 16; i++) generator.unsafeNext();
+    return new Rng(generator);
   }
 
   /** A generator restored from `state()`. */

@@ -22,30 +22,40 @@ beforeAll(async () => {
 });
 
 describe('losses against PyTorch autograd', () => {
-  it.each(fixture.supcon.map((c: { labels: number[] }) => [c.labels.join(','), c]))('supervised contrastive (labels %s): value and gradient', (_n, c) => {
-    const z = tf.tensor2d(c.z, c.shape);
-    const f = (x: tf.Tensor) => supervisedContrastiveLoss(x as tf.Tensor2D, c.labels);
-    expect(f(z).dataSync()[0]).toBeCloseTo(c.loss, 4);
-    expectClose(tf.grad(f)(z).dataSync(), c.grad, 1e-4);
-  });
+  it.each(fixture.supcon.map((c: { labels: number[] }) => [c.labels.join(','), c]))(
+    'supervised contrastive (labels %s): value and gradient',
+    (_n, c) => {
+      const z = tf.tensor2d(c.z, c.shape);
+      const f = (x: tf.Tensor) => supervisedContrastiveLoss(x as tf.Tensor2D, c.labels);
+      expect(f(z).dataSync()[0]).toBeCloseTo(c.loss, 4);
+      expectClose(tf.grad(f)(z).dataSync(), c.grad, 1e-4);
+    },
+  );
 
-  it.each(fixture.weighted_ce.map((c: { shape: number[] }, i: number) => [i, c]))('weighted cross entropy case %i: value and gradient', (_i, c) => {
-    const logits = tf.tensor2d(c.logits, c.shape);
-    const f = (x: tf.Tensor) => weightedCrossEntropy(x as tf.Tensor2D, c.labels, c.alpha);
-    expect(f(logits).dataSync()[0]).toBeCloseTo(c.loss, 5);
-    expectClose(tf.grad(f)(logits).dataSync(), c.grad, 1e-5);
-  });
+  it.each(fixture.weighted_ce.map((c: { shape: number[] }, i: number) => [i, c]))(
+    'weighted cross entropy case %i: value and gradient',
+    (_i, c) => {
+      const logits = tf.tensor2d(c.logits, c.shape);
+      const f = (x: tf.Tensor) => weightedCrossEntropy(x as tf.Tensor2D, c.labels, c.alpha);
+      expect(f(logits).dataSync()[0]).toBeCloseTo(c.loss, 5);
+      expectClose(tf.grad(f)(logits).dataSync(), c.grad, 1e-5);
+    },
+  );
 
-  it.each(fixture.mixup_ce.map((c: { shape: number[] }, i: number) => [i, c]))('mixup cross entropy case %i: value and gradient', (_i, c) => {
-    const logits = tf.tensor2d(c.logits, c.shape);
-    const draw = { lambda: c.lambda, partners: c.partners };
-    const f = (x: tf.Tensor) => mixupCrossEntropy(x as tf.Tensor2D, c.labels, draw);
-    expect(f(logits).dataSync()[0]).toBeCloseTo(c.loss, 5);
-    expectClose(tf.grad(f)(logits).dataSync(), c.grad, 1e-5);
-  });
+  it.each(fixture.mixup_ce.map((c: { shape: number[] }, i: number) => [i, c]))(
+    'mixup cross entropy case %i: value and gradient',
+    (_i, c) => {
+      const logits = tf.tensor2d(c.logits, c.shape);
+      const draw = { lambda: c.lambda, partners: c.partners };
+      const f = (x: tf.Tensor) => mixupCrossEntropy(x as tf.Tensor2D, c.labels, draw);
+      expect(f(logits).dataSync()[0]).toBeCloseTo(c.loss, 5);
+      expectClose(tf.grad(f)(logits).dataSync(), c.grad, 1e-5);
+    },
+  );
 
   it.each(fixture.joint.map((c: { s: number[] }) => [c.s.join(','), c]))('joint loss (s = %s): value and gradient', (_s, c) => {
-    const f = (s: tf.Tensor) => jointLoss({ contrastive: tf.scalar(c.con), mixup: tf.scalar(c.mix), classification: tf.scalar(c.clf) }, s as tf.Tensor1D);
+    const f = (s: tf.Tensor) =>
+      jointLoss({ contrastive: tf.scalar(c.con), mixup: tf.scalar(c.mix), classification: tf.scalar(c.clf) }, s as tf.Tensor1D);
     const s = tf.tensor1d(c.s);
     expect(f(s).dataSync()[0]).toBeCloseTo(c.loss, 5);
     expectClose(tf.grad(f)(s).dataSync(), c.grad, 1e-5);
@@ -63,7 +73,9 @@ describe('loss details', () => {
     const some = supervisedContrastiveLoss(z, [0, 0, 1]).dataSync()[0] as number;
     expect(Number.isFinite(some)).toBe(true);
     expect(supervisedContrastiveLoss(z, [0, 1, 2]).dataSync()[0]).toBe(0);
-    const grad = tf.grad((x: tf.Tensor) => supervisedContrastiveLoss(x as tf.Tensor2D, [0, 1, 2]))(z).dataSync();
+    const grad = tf
+      .grad((x: tf.Tensor) => supervisedContrastiveLoss(x as tf.Tensor2D, [0, 1, 2]))(z)
+      .dataSync();
     expect(Array.from(grad).every((g) => g === 0)).toBe(true);
   });
 

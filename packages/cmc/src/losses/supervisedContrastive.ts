@@ -26,7 +26,11 @@ export interface SupervisedContrastiveOptions {
  * Returns: a scalar tensor.
  * Throws: RangeError when shapes disagree.
  */
-export function supervisedContrastiveLoss(features: tf.Tensor2D, labels: readonly number[], options: SupervisedContrastiveOptions = {}): tf.Scalar {
+export function supervisedContrastiveLoss(
+  features: tf.Tensor2D,
+  labels: readonly number[],
+  options: SupervisedContrastiveOptions = {},
+): tf.Scalar {
   const temperature = options.temperature ?? 0.1;
   const baseTemperature = options.baseTemperature ?? 0.07;
   const n = features.shape[0];

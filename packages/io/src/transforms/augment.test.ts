@@ -126,3 +126,13 @@ describe('Rng', () => {
     expect([...Rng.fromSeed(5).permutation(10)].sort((p, q) => p - q)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 });
+
+describe('Rng seeding', () => {
+  it('gives well-spread first draws for small seeds', () => {
+    const firsts = Array.from({ length: 64 }, (_, seed) => Rng.fromSeed(seed).uniform());
+    const mean = firsts.reduce((a, b) => a + b, 0) / firsts.length;
+    expect(mean).toBeGreaterThan(0.35);
+    expect(mean).toBeLessThan(0.65);
+    expect(Math.max(...firsts)).toBeLessThan(0.9999);
+  });
+});

@@ -1,0 +1,220 @@
+import type { Rng } from '@covsev/io';
+import * as tf from '@tensorflow/tfjs';
+import type { ForwardContext, Module, NamedVariable } from '../module.js';
+import { attr, type OnnxGraphBuilder, type OnnxValue } from '../onnx/graph.js';
+import { initValues, TORCH_DEFAULT_WEIGHT_INIT, torchDefaultBias, type WeightInit } from './init.js';
+import { type Activation, mapSlices } from './volume.js';
+
+export interface Conv1kkOptions {
+  readonly inChannels: number;
+  readonly outChannels: number;
+  /** k: the kernel is 1 x k x k. */
+  readonly kernel: number;
+  /** s: stride (1, s, s); default 1. */
+  readonly stride?: number;
+  /** p: zero padding (0, p, p); default 0, like PyTorch. */
+  readonly padding?: number;
+  /** default 1; both channel counts must divide by it. */
+  readonly groups?: number;
+  /** default true, like PyTorch. */
+  readonly bias?: boolean;
+  /** Fused activation after the bias (tf.fused.conv2d); default none. */
+  readonly activation?: 'linear' | 'relu';
+  /**
+   * How groups > 1 run, since tfjs conv2d has no groups: `split` (default) slices the input
+   * channels, runs one conv per group and concatenates; `blockDiagonal` runs one dense conv with a
+   * zero-filled block-diagonal filter (groups x the FLOPs, but no channel slicing or concat).
+   */
+  readonly groupMode?: 'split' | 'blockDiagonal';
+  readonly rng: Rng;
+  /** default PyTorch's kaiming uniform (a = sqrt(5)). */
+  readonly weightInit?: WeightInit;
+  /** default PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
+  readonly biasInit?: WeightInit;
+}
+
+/**
+ * A 3D convolution with a 1 x k x k kernel, run as a 2D convolution over the B*D slices of a
+ * {@link Volume5} (or over a plain `[N, H, W, C]` batch).
+ *
+ * PyTorch equivalent:
+ * `nn.Conv3d(in, out, (1, k, k), stride=(1, s, s), padding=(0, p, p), groups=g, bias=bias)`
+ * (and `nn.Conv2d(in, out, k, s, p, groups=g, bias=bias)` on 2D batches).
+ *
+ * Variables: `weight` in tfjs' filter layout `[k, k, in/groups, out]` (PyTorch's Conv3d weight
+ * `[out, in/groups, 1, k, k]` is its transpose; {@link Conv1kk.torchWeight} converts), `bias` `[out]`.
+ * Group j uses input channels `j*in/g ...` and output channels `j*out/g ...`, as in PyTorch.
+ */
+export class Conv1kk implements Module {
+  readonly name: string;
+  readonly inChannels: number;
+  readonly outChannels: number;
+  readonly kernel: number;
+  readonly stride: number;
+  readonly padding: number;
+  readonly groups: number;
+  readonly activation: 'linear' | 'relu';
+  readonly groupMode: 'split' | 'blockDiagonal';
+  readonly weight: tf.Variable<tf.Rank.R4>;
+  readonly bias: tf.Variable<tf.Rank.R1> | undefined;
+
+  constructor(options: Conv1kkOptions) {
+    const { inChannels, outChannels, kernel } = options;
+    this.inChannels = inChannels;
+    this.outChannels = outChannels;
+    this.kernel = kernel;
+    this.stride = options.stride ?? 1;
+    this.padding = options.padding ?? 0;
+    this.groups = options.groups ?? 1;
+    this.activation = options.activation ?? 'linear';
+    this.groupMode = options.groupMode ?? 'split';
+    for (const [what, v] of [
+      ['inChannels', inChannels],
+      ['outChannels', outChannels],
+      ['kernel', kernel],
+      ['stride', this.stride],
+      ['groups', this.groups],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new Error(`Conv1kk: ${what} must be a positive integer, got ${v}`);
+    }
+    if (!Number.isInteger(this.padding) || this.padding < 0)
+      throw new Error(`Conv1kk: padding must be >= 0, got ${this.padding}`);
+    if (inChannels % this.groups || outChannels % this.groups) {
+      throw new Error(`Conv1kk: channels ${inChannels} -> ${outChannels} do not divide by groups ${this.groups}`);
+    }
+    const inPerGroup = inChannels / this.groups;
+    const fans = { fanIn: inPerGroup * kernel * kernel, fanOut: outChannels * kernel * kernel };
+    const size = kernel * kernel * inPerGroup * outChannels;
+    const w = initValues(options.weightInit ?? TORCH_DEFAULT_WEIGHT_INIT, size, fans, options.rng);
+    this.weight = tf.variable(tf.tensor4d(w, [kernel, kernel, inPerGroup, outChannels]), true);
+    if (options.bias ?? true) {
+      const b = initValues(options.biasInit ?? torchDefaultBias(fans.fanIn), outChannels, fans, options.rng);
+      this.bias = tf.variable(tf.tensor1d(b), true);
+    }
+    const g = this.groups > 1 ? `, g${this.groups}` : '';
+    this.name = `Conv1kk(${inChannels}->${outChannels}, k${kernel}, s${this.stride}, p${this.padding}${g})`;
+  }
+
+  parameters(): NamedVariable[] {
+    const list: NamedVariable[] = [{ name: 'weight', variable: this.weight }];
+    if (this.bias) list.push({ name: 'bias', variable: this.bias });
+    return list;
+  }
+
+  buffers(): NamedVariable[] {
+    return [];
+  }
+
+  /** Output height or width for an input one. */
+  outSize(size: number): number {
+    const out = Math.floor((size + 2 * this.padding - this.kernel) / this.stride) + 1;
+    if (out < 1) throw new Error(`${this.name}: input size ${size} is too small`);
+    return out;
+  }
+
+  apply(x: Activation, _ctx: ForwardContext): Activation {
+    return mapSlices(x, this.name, (t) => {
+      if (t.shape[3] !== this.inChannels) throw new Error(`${this.name}: input has ${t.shape[3]} channels`);
+      this.outSize(t.shape[1]);
+      this.outSize(t.shape[2]);
+      return tf.tidy(() => this.forward(t));
+    });
+  }
+
+  private forward(x: tf.Tensor4D): tf.Tensor4D {
+    const conv = (input: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D | undefined): tf.Tensor4D =>
+      tf.fused.conv2d({
+        x: input,
+        filter,
+        strides: [this.stride, this.stride],
+        pad: this.padding,
+        bias,
+        activation: this.activation,
+      });
+    if (this.groups === 1) return conv(x, this.weight, this.bias);
+    if (this.groupMode === 'blockDiagonal') return conv(x, this.blockDiagonalFilter(), this.bias);
+    const xs = tf.split(x, this.groups, 3);
+    const ws = tf.split(this.weight, this.groups, 3);
+    const bs = this.bias ? tf.split(this.bias, this.groups) : undefined;
+    return tf.concat(
+      xs.map((xi, j) => conv(xi as tf.Tensor4D, ws[j] as tf.Tensor4D, bs?.[j] as tf.Tensor1D | undefined)),
+      3,
+    ) as tf.Tensor4D;
+  }
+
+  /** The grouped filter as a dense `[k, k, in, out]` filter with zeros off the group blocks. */
+  private blockDiagonalFilter(): tf.Tensor4D {
+    const perIn = this.inChannels / this.groups;
+    const ws = tf.split(this.weight, this.groups, 3);
+    return tf.concat(
+      ws.map((w, j) =>
+        tf.pad(w, [
+          [0, 0],
+          [0, 0],
+          [j * perIn, (this.groups - 1 - j) * perIn],
+          [0, 0],
+        ]),
+      ),
+      3,
+    ) as tf.Tensor4D;
+  }
+
+  /** The weight in PyTorch's Conv2d layout `[out, in/groups, k, k]` (Conv3d adds a 1 after in/groups). */
+  torchWeight(): Float32Array {
+    return hwioToOihw(this.weight.dataSync() as Float32Array, this.weight.shape);
+  }
+
+  /** Loads a PyTorch-layout weight `[out, in/groups, (1,) k, k]`. */
+  setTorchWeight(data: ArrayLike<number>): void {
+    const [k, , ig, o] = this.weight.shape;
+    if (data.length !== k * k * ig * o) throw new Error(`${this.name}: ${data.length} weight values, expected ${k * k * ig * o}`);
+    const hwio = new Float32Array(data.length);
+    for (let oi = 0; oi < o; oi++) {
+      for (let ii = 0; ii < ig; ii++) {
+        for (let p = 0; p < k * k; p++) hwio[(p * ig + ii) * o + oi] = data[(oi * ig + ii) * k * k + p] as number;
+      }
+    }
+    this.weight.assign(tf.tensor4d(hwio, this.weight.shape));
+  }
+
+  toOnnx(graph: OnnxGraphBuilder, input: OnnxValue): OnnxValue {
+    if (input.kind !== 'volume') throw new Error(`${this.name}: ONNX input must be a volume`);
+    if (input.channels !== this.inChannels) throw new Error(`${this.name}: ONNX input has ${input.channels} channels`);
+    const k = this.kernel;
+    const p = this.padding;
+    let out = graph.addConv(
+      input.name,
+      this.torchWeight(),
+      [this.outChannels, this.inChannels / this.groups, k, k],
+      this.bias ? (this.bias.dataSync() as Float32Array) : undefined,
+      {
+        kernel_shape: attr.ints([k, k]),
+        strides: attr.ints([this.stride, this.stride]),
+        pads: attr.ints([p, p, p, p]),
+        dilations: attr.ints([1, 1]),
+        group: attr.i(this.groups),
+      },
+    );
+    if (this.activation === 'relu') out = graph.addNode('Relu', [out]);
+    return {
+      kind: 'volume',
+      name: out,
+      depth: input.depth,
+      channels: this.outChannels,
+      height: this.outSize(input.height),
+      width: this.outSize(input.width),
+    };
+  }
+}
+
+/** tfjs filter `[kh, kw, i, o]` to PyTorch / ONNX `[o, i, kh, kw]`. */
+export function hwioToOihw(data: ArrayLike<number>, shape: readonly number[]): Float32Array {
+  const [kh, kw, i, o] = shape as [number, number, number, number];
+  const out = new Float32Array(kh * kw * i * o);
+  for (let oi = 0; oi < o; oi++) {
+    for (let ii = 0; ii < i; ii++) {
+      for (let p = 0; p < kh * kw; p++) out[(oi * i + ii) * kh * kw + p] = data[(p * i + ii) * o + oi] as number;
+    }
+  }
+  return out;
+}

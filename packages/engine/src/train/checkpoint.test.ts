@@ -1,0 +1,224 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CovsevInputError } from '@covsev/io';
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Adam } from './adam.js';
+import { type CheckpointData, listCheckpoints, loadLatestCheckpoint, saveCheckpoint, snapshotWeights } from './checkpoint.js';
+import { resumeOrStart } from './resume.js';
+import { rngStates, seedEverything } from './seed.js';
+
+let run: string;
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+beforeEach(async () => {
+  run = await mkdtemp(join(tmpdir(), 'covsev-ckpt-'));
+});
+afterEach(async () => {
+  await rm(run, { recursive: true, force: true });
+});
+
+function model(fill = 0) {
+  const variables = new Map([
+    ['conv/kernel', tf.variable(tf.tidy(() => tf.range(0, 24).reshape([2, 3, 4]).add(fill)))],
+    ['conv/bias', tf.variable(tf.fill([4], 0.5 + fill))],
+  ]);
+  const optimizer = new Adam(variables, { lr: 0.01 });
+  return { variables, optimizer, dispose: () => [optimizer, ...variables.values()].forEach((x) => x.dispose()) };
+}
+
+function data(epoch: number, m = model()): CheckpointData {
+  const weights = snapshotWeights(m.variables);
+  weights.set('bn/count', { shape: [2], dtype: 'int32', data: Int32Array.from([epoch, -7]) });
+  return {
+    epoch,
+    globalStep: epoch * 10,
+    seed: 5,
+    config: { arch: 'mlp', width: 8 },
+    weights,
+    optimizer: m.optimizer.state(),
+    rng: rngStates(seedEverything(5)),
+    lr: 0.01,
+    schedule: { kind: 'step' },
+    extra: { best: 0.5 },
+  };
+}
+
+async function expectInputError(promise: Promise<unknown>, path: string, problem: RegExp): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(CovsevInputError);
+  expect((error as CovsevInputError).path).toBe(path);
+  expect((error as CovsevInputError).message).toMatch(problem);
+  expect((error as CovsevInputError).message.startsWith(path)).toBe(true);
+}
+
+describe('checkpoints', () => {
+  it('round-trip weights (float32 and int32), optimiser, RNG, config, schedule and extra exactly', async () => {
+    const m = model();
+    m.optimizer.step({ 'conv/kernel': tf.ones([2, 3, 4]), 'conv/bias': tf.ones([4]) });
+    const d = data(3, m);
+    const path = await saveCheckpoint(run, d);
+    expect(path).toBe(join(run, 'checkpoints', 'epoch-3'));
+    expect((await readdir(path)).sort()).toEqual([
+      'optimizer.bin',
+      'optimizer.json',
+      'state.json',
+      'weights.bin',
+      'weights.json',
+    ]);
+    const pointer = JSON.parse(await readFile(join(run, 'checkpoints', 'latest.json'), 'utf8'));
+    expect(pointer).toMatchObject({ format: 'covsev-checkpoint-pointer', version: 1, epoch: 3, path: 'epoch-3' });
+    const manifest = JSON.parse(await readFile(join(path, 'weights.json'), 'utf8'));
+    expect(
+      manifest.tensors.map((t: { name: string; shape: number[]; dtype: string; offset: number }) => [
+        t.name,
+        t.shape,
+        t.dtype,
+        t.offset,
+      ]),
+    ).toEqual([
+      ['conv/kernel', [2, 3, 4], 'float32', 0],
+      ['conv/bias', [4], 'float32', 96],
+      ['bn/count', [2], 'int32', 112],
+    ]);
+
+    const back = await loadLatestCheckpoint(run);
+    expect(back).toBeDefined();
+    if (back === undefined) return;
+    expect(back.path).toBe(path);
+    expect([back.epoch, back.globalStep, back.seed, back.lr]).toEqual([3, 30, 5, 0.01]);
+    expect(back.config).toEqual(d.config);
+    expect(back.schedule).toEqual({ kind: 'step' });
+    expect(back.extra).toEqual({ best: 0.5 });
+    expect(back.rng).toEqual(d.rng);
+    expect(back.weights).toEqual(d.weights);
+    expect(back.optimizer).toEqual(d.optimizer);
+    m.dispose();
+  });
+
+  it('moves latest.json last and keeps the last N, cleaning up after crashed writes', async () => {
+    for (const epoch of [1, 2, 3, 4]) await saveCheckpoint(run, data(epoch), { keepLast: 2 });
+    expect((await listCheckpoints(run)).map((c) => c.epoch)).toEqual([3, 4]);
+    // A crash mid-write: a temp folder with half the files, no pointer change.
+    const tmp = join(run, 'checkpoints', 'epoch-5.tmp-999-abcd');
+    await mkdir(tmp);
+    await writeFile(join(tmp, 'weights.bin'), new Uint8Array(7));
+    expect((await loadLatestCheckpoint(run))?.epoch).toBe(4);
+    await saveCheckpoint(run, data(5), { keepLast: 2 });
+    expect((await readdir(join(run, 'checkpoints'))).sort()).toEqual(['epoch-4', 'epoch-5', 'latest.json']);
+    // Saving an epoch again replaces it.
+    await saveCheckpoint(run, { ...data(5), globalStep: 77 }, { keepLast: 2 });
+    expect((await loadLatestCheckpoint(run))?.globalStep).toBe(77);
+    expect((await readdir(join(run, 'checkpoints'))).sort()).toEqual(['epoch-4', 'epoch-5', 'latest.json']);
+  });
+
+  it('returns undefined for a run without checkpoints', async () => {
+    expect(await loadLatestCheckpoint(run)).toBeUndefined();
+  });
+
+  describe('a corrupt latest checkpoint is a CovsevInputError naming the file', () => {
+    let dir: string;
+    beforeEach(async () => {
+      dir = await saveCheckpoint(run, data(2));
+    });
+    it('truncated weights.bin', async () => {
+      await truncate(join(dir, 'weights.bin'), 50);
+      await expectInputError(loadLatestCheckpoint(run), join(dir, 'weights.bin'), /has 50 bytes, its manifest says 120/);
+    });
+    it('a flipped byte in optimizer.bin', async () => {
+      const bytes = await readFile(join(dir, 'optimizer.bin'));
+      bytes[5] = (bytes[5] as number) ^ 0xff;
+      await writeFile(join(dir, 'optimizer.bin'), bytes);
+      await expectInputError(loadLatestCheckpoint(run), join(dir, 'optimizer.bin'), /sha256/);
+    });
+    it('a missing weights.bin', async () => {
+      await rm(join(dir, 'weights.bin'));
+      await expectInputError(loadLatestCheckpoint(run), join(dir, 'weights.bin'), /ENOENT.*incomplete/);
+    });
+    it('garbage in state.json, weights.json and latest.json', async () => {
+      await writeFile(join(dir, 'weights.json'), '{"format":"covsev-tensors","version":1,"tensors":[');
+      await expectInputError(loadLatestCheckpoint(run), join(dir, 'weights.json'), /not valid JSON/);
+      await writeFile(join(dir, 'state.json'), '{}');
+      await expectInputError(loadLatestCheckpoint(run), join(dir, 'state.json'), /not a valid covsev checkpoint state/);
+      const latest = join(run, 'checkpoints', 'latest.json');
+      await writeFile(latest, '\0\0\0');
+      await expectInputError(loadLatestCheckpoint(run), latest, /not valid JSON/);
+      await writeFile(latest, '{"format":"covsev-checkpoint-pointer","version":1,"epoch":9,"path":"epoch-9"}');
+      await expectInputError(loadLatestCheckpoint(run), latest, /points to epoch-9, which does not exist/);
+    });
+  });
+
+  it('refuses weights that do not match the model, naming weights.json and the differences', async () => {
+    const dir = await saveCheckpoint(run, data(1));
+    const other = {
+      'conv/kernel': tf.variable(tf.zeros([2, 3, 5])),
+      'conv/bias': tf.variable(tf.zeros([4])),
+      head: tf.variable(tf.zeros([1])),
+    };
+    await expectInputError(
+      loadLatestCheckpoint(run, { variables: other }),
+      join(dir, 'weights.json'),
+      /does not match the model: missing head; unexpected bn\/count; conv\/kernel has shape \[2,3,4\], the model \[2,3,5\]/,
+    );
+    for (const v of Object.values(other)) v.dispose();
+  });
+});
+
+describe('resumeOrStart', () => {
+  it('starts fresh, then resumes weights, optimiser and RNG streams in place', async () => {
+    const a = model();
+    const rngsA = seedEverything(5);
+    expect(
+      await resumeOrStart({
+        runDir: run,
+        variables: a.variables,
+        optimizer: a.optimizer,
+        rngs: rngsA,
+        seed: 5,
+        config: { x: 1 },
+      }),
+    ).toStrictEqual({
+      epoch: 0,
+      globalStep: 0,
+    });
+    a.optimizer.step({ 'conv/kernel': tf.fill([2, 3, 4], 0.3), 'conv/bias': tf.fill([4], -1) });
+    rngsA.data.permutation(8);
+    await saveCheckpoint(run, {
+      epoch: 1,
+      globalStep: 1,
+      seed: 5,
+      config: { x: 1 },
+      weights: snapshotWeights(a.variables),
+      optimizer: a.optimizer.state(),
+      rng: rngStates(rngsA),
+    });
+
+    const b = model(100);
+    const rngsB = seedEverything(5);
+    const info = await resumeOrStart({
+      runDir: run,
+      variables: b.variables,
+      optimizer: b.optimizer,
+      rngs: rngsB,
+      seed: 5,
+      config: { x: 1 },
+    });
+    expect([info.epoch, info.globalStep, info.resumedFrom]).toEqual([1, 1, join(run, 'checkpoints', 'epoch-1')]);
+    for (const [n, v] of a.variables) expect(b.variables.get(n)?.dataSync()).toEqual(v.dataSync());
+    expect(b.optimizer.state()).toEqual(a.optimizer.state());
+    expect(rngsB.data.uniform()).toBe(rngsA.data.uniform());
+
+    const c = model();
+    const state = join(run, 'checkpoints', 'epoch-1', 'state.json');
+    const args = { runDir: run, variables: c.variables, optimizer: c.optimizer, rngs: seedEverything(5), seed: 5 };
+    await expectInputError(resumeOrStart({ ...args, config: { x: 2, y: 0 } }), state, /different config \(x, y differ\)/);
+    await expectInputError(resumeOrStart({ ...args, seed: 6, config: { x: 1 } }), state, /seed 5, this run has seed 6/);
+    expect((await resumeOrStart({ ...args, config: { x: 2 }, allowConfigChange: true })).epoch).toBe(1);
+    for (const m of [a, b, c]) m.dispose();
+  });
+});

@@ -1,0 +1,460 @@
+/**
+ * Checkpoints in a run folder, written so that a crash at any moment (kill -9 included) leaves
+ * either the previous checkpoint or the new one, never a pointer to half of one.
+ *
+ *     <run>/checkpoints/
+ *       latest.json              {"format":"covsev-checkpoint-pointer","version":1,"epoch":3,"path":"epoch-3"}
+ *       epoch-3/
+ *         state.json             epoch, globalStep, seed, lr, schedule, RNG states, config, extra
+ *         weights.json + .bin    tensor manifest (names, shapes, dtypes, offsets, sha256) + raw data
+ *         optimizer.json + .bin  kind, step counts, hyperparameters + slot tensors (when saved)
+ *
+ * `epoch` is the number of completed epochs, so `epoch-3` holds the state after 0-based epochs
+ * 0, 1, 2 and training resumes at epoch index 3.
+ *
+ * Writing: every file goes into `epoch-<n>.tmp-<pid>-<random>/` (each fsynced), the folder is
+ * renamed to `epoch-<n>`, and only then is `latest.json` replaced atomically (temp file +
+ * rename, `writeFileAtomic`). Old checkpoints beyond `keepLast` and leftovers of crashed writes
+ * are pruned after the pointer moved. One writer per run folder.
+ *
+ * Reading validates everything (JSON, sizes, sha256 checksums, names and shapes against the
+ * model, optimiser slots) and reports a problem as a `CovsevInputError` naming the file.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CovsevInputError, writeFileAtomic } from '@covsev/io';
+import * as tf from '@tensorflow/tfjs';
+import type { JsonObject, JsonValue } from './json.js';
+import type { OptimizerKind, OptimizerState, ParamState } from './optimizer.js';
+import type { RngStates } from './seed.js';
+import { decodeTensors, encodeTensors, type TensorData } from './tensorFile.js';
+import { type NamedVariables, variableEntries } from './variables.js';
+
+export const CHECKPOINTS_DIR = 'checkpoints';
+export const LATEST_FILE = 'latest.json';
+
+/** What a checkpoint holds. */
+export interface CheckpointData {
+  /** Completed epochs: training resumes at this 0-based epoch index. */
+  epoch: number;
+  /** Optimiser steps taken so far over the whole run. */
+  globalStep: number;
+  seed: number;
+  /** The run's configuration, as given by the trainer (JSON). */
+  config: JsonValue;
+  weights: Map<string, TensorData>;
+  optimizer?: OptimizerState;
+  /** RNG stream states (`rngStates`). */
+  rng: RngStates;
+  /** The learning rate of the last completed epoch. */
+  lr?: number;
+  /** The schedule's description (`LrSchedule.description`). */
+  schedule?: JsonValue;
+  /** Anything else the trainer wants back (best metric so far, ...). */
+  extra?: JsonObject;
+}
+
+/** A checkpoint read back, with the folder it came from. */
+export interface LoadedCheckpoint extends CheckpointData {
+  path: string;
+  createdAt: string;
+}
+
+export interface SaveCheckpointOptions {
+  /** Checkpoints to keep, the new one included; default 3. `Infinity` keeps all. */
+  keepLast?: number;
+}
+
+export interface LoadCheckpointOptions {
+  /** When given, the weights' names, shapes and dtypes must match these variables. */
+  variables?: NamedVariables;
+}
+
+interface StateFile {
+  format: 'covsev-checkpoint';
+  version: 1;
+  epoch: number;
+  globalStep: number;
+  seed: number;
+  lr: number | null;
+  schedule: JsonValue;
+  rng: RngStates;
+  config: JsonValue;
+  extra: JsonObject;
+  createdAt: string;
+  files: { weights: string; optimizer: string | null };
+}
+
+interface OptimizerFile {
+  format: 'covsev-optimizer';
+  version: 1;
+  kind: OptimizerKind;
+  step: number;
+  hyper: Record<string, number | boolean>;
+  /** Per parameter: its own update count and its slot names (tensors `<slot>/<param>` in the manifest). */
+  params: Record<string, { step: number; slots: string[] }>;
+  tensors: unknown;
+}
+
+interface Pointer {
+  format: 'covsev-checkpoint-pointer';
+  version: 1;
+  epoch: number;
+  path: string;
+  savedAt: string;
+}
+
+/** The folder that holds a run's checkpoints. */
+export function checkpointsDir(runDir: string): string {
+  return join(runDir, CHECKPOINTS_DIR);
+}
+
+/** Copies of the variables' current values, by name. */
+export function snapshotWeights(variables: NamedVariables): Map<string, TensorData> {
+  const out = new Map<string, TensorData>();
+  for (const [name, v] of variableEntries(variables)) {
+    if (v.dtype !== 'float32' && v.dtype !== 'int32')
+      throw new TypeError(`variable ${name} is ${v.dtype}; checkpoints store float32 and int32`);
+    const values = v.dataSync();
+    const data = v.dtype === 'float32' ? Float32Array.from(values as Float32Array) : Int32Array.from(values as Int32Array);
+    out.set(name, { shape: [...v.shape], dtype: v.dtype, data });
+  }
+  return out;
+}
+
+/**
+ * Writes checkpoint `epoch-<data.epoch>` into `<runDir>/checkpoints/`, moves `latest.json` to it
+ * (last, atomically) and prunes old ones. Returns the checkpoint folder.
+ */
+export async function saveCheckpoint(runDir: string, data: CheckpointData, options: SaveCheckpointOptions = {}): Promise<string> {
+  const keepLast = options.keepLast ?? 3;
+  if (!(keepLast >= 1)) throw new RangeError(`keepLast must be >= 1, got ${keepLast}`);
+  if (!(Number.isInteger(data.epoch) && data.epoch >= 0))
+    throw new RangeError(`epoch must be an integer >= 0, got ${data.epoch}`);
+  const dir = checkpointsDir(runDir);
+  const name = `epoch-${data.epoch}`;
+  const final = join(dir, name);
+  const tmp = join(dir, `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp, { recursive: true });
+  try {
+    const weights = encodeTensors(data.weights, 'weights.bin');
+    await writeDurable(join(tmp, 'weights.bin'), weights.bytes);
+    await writeDurable(join(tmp, 'weights.json'), `${JSON.stringify(weights.manifest, null, 1)}\n`);
+    if (data.optimizer !== undefined) {
+      const { file, bytes } = encodeOptimizer(data.optimizer, data.weights);
+      await writeDurable(join(tmp, 'optimizer.bin'), bytes);
+      await writeDurable(join(tmp, 'optimizer.json'), `${JSON.stringify(file, null, 1)}\n`);
+    }
+    const state: StateFile = {
+      format: 'covsev-checkpoint',
+      version: 1,
+      epoch: data.epoch,
+      globalStep: data.globalStep,
+      seed: data.seed,
+      lr: data.lr ?? null,
+      schedule: data.schedule ?? null,
+      rng: data.rng,
+      config: data.config,
+      extra: data.extra ?? {},
+      createdAt: new Date().toISOString(),
+      files: { weights: 'weights.json', optimizer: data.optimizer === undefined ? null : 'optimizer.json' },
+    };
+    await writeDurable(join(tmp, 'state.json'), `${JSON.stringify(state, null, 1)}\n`);
+    if (await exists(final)) {
+      // A folder of this epoch from an earlier attempt: move it aside, then drop it.
+      const aside = join(dir, `${name}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
+      await rename(final, aside);
+      await rename(tmp, final);
+      await rm(aside, { recursive: true, force: true });
+    } else {
+      await rename(tmp, final);
+    }
+    await syncDir(dir);
+  } catch (error) {
+    await rm(tmp, { recursive: true, force: true });
+    throw error;
+  }
+  const pointer: Pointer = {
+    format: 'covsev-checkpoint-pointer',
+    version: 1,
+    epoch: data.epoch,
+    path: name,
+    savedAt: new Date().toISOString(),
+  };
+  await writeFileAtomic(join(dir, LATEST_FILE), `${JSON.stringify(pointer)}\n`);
+  await syncDir(dir);
+  await pruneCheckpoints(runDir, keepLast, data.epoch);
+  return final;
+}
+
+/** The run's checkpoint folders, oldest epoch first. */
+export async function listCheckpoints(runDir: string): Promise<{ epoch: number; path: string }[]> {
+  const dir = checkpointsDir(runDir);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => ({ n, m: /^epoch-(\d+)$/.exec(n) }))
+    .filter((x): x is { n: string; m: RegExpExecArray } => x.m !== null)
+    .map(({ n, m }) => ({ epoch: Number(m[1]), path: join(dir, n) }))
+    .sort((a, b) => a.epoch - b.epoch);
+}
+
+/**
+ * Deletes leftovers of interrupted writes and all but the newest `keepLast` checkpoints at or
+ * before `current` (which is always kept). Checkpoints after `current` are left alone.
+ */
+export async function pruneCheckpoints(runDir: string, keepLast: number, current: number): Promise<void> {
+  const dir = checkpointsDir(runDir);
+  for (const n of await readdir(dir)) {
+    if (/^epoch-\d+\.(tmp|old)-/.test(n)) await rm(join(dir, n), { recursive: true, force: true });
+  }
+  const older = (await listCheckpoints(runDir)).filter((c) => c.epoch < current);
+  const drop = older.slice(0, Math.max(0, older.length - (keepLast - 1)));
+  for (const c of drop) await rm(c.path, { recursive: true, force: true });
+}
+
+/**
+ * The checkpoint `latest.json` points to, or undefined when the run has none yet.
+ * Throws `CovsevInputError` naming the file at fault when any part is unreadable or does not
+ * match `options.variables`.
+ */
+export async function loadLatestCheckpoint(
+  runDir: string,
+  options: LoadCheckpointOptions = {},
+): Promise<LoadedCheckpoint | undefined> {
+  const pointerPath = join(checkpointsDir(runDir), LATEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(pointerPath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new CovsevInputError(pointerPath, `cannot be read: ${(error as Error).message}`, { cause: error });
+  }
+  const pointer = parseJson(pointerPath, text) as Partial<Pointer>;
+  if (pointer?.format !== 'covsev-checkpoint-pointer' || typeof pointer.path !== 'string' || !/^epoch-\d+$/.test(pointer.path)) {
+    throw new CovsevInputError(
+      pointerPath,
+      'is not a covsev checkpoint pointer (expected {"format":"covsev-checkpoint-pointer","path":"epoch-<n>"})',
+    );
+  }
+  const target = join(checkpointsDir(runDir), pointer.path);
+  if (!(await exists(target))) throw new CovsevInputError(pointerPath, `points to ${pointer.path}, which does not exist`);
+  return loadCheckpoint(target, options);
+}
+
+/** Reads and validates one checkpoint folder. */
+export async function loadCheckpoint(path: string, options: LoadCheckpointOptions = {}): Promise<LoadedCheckpoint> {
+  const statePath = join(path, 'state.json');
+  const state = parseJson(statePath, await readText(statePath)) as Partial<StateFile>;
+  const bad = (why: string): never => {
+    throw new CovsevInputError(statePath, `is not a valid covsev checkpoint state: ${why}`);
+  };
+  if (state?.format !== 'covsev-checkpoint') bad('wrong or missing format');
+  if (state.version !== 1) bad(`version ${JSON.stringify(state.version)} is not supported (expected 1)`);
+  if (!isCount(state.epoch)) bad('no epoch');
+  if (!isCount(state.globalStep)) bad('no globalStep');
+  if (typeof state.seed !== 'number') bad('no seed');
+  if (!isRngStates(state.rng)) bad('no valid RNG states');
+  if (state.files === undefined || typeof state.files.weights !== 'string') bad('no weights file');
+  const files = state.files as StateFile['files'];
+
+  const weightsPath = join(path, files.weights);
+  const weights = await readTensorFiles(weightsPath, path);
+  if (options.variables !== undefined) checkWeightsMatch(weights, options.variables, weightsPath);
+
+  let optimizer: OptimizerState | undefined;
+  if (files.optimizer !== null) {
+    const optPath = join(path, files.optimizer);
+    optimizer = await readOptimizer(optPath, path);
+  }
+  const out: LoadedCheckpoint = {
+    path,
+    createdAt: typeof state.createdAt === 'string' ? state.createdAt : '',
+    epoch: state.epoch as number,
+    globalStep: state.globalStep as number,
+    seed: state.seed as number,
+    config: state.config ?? null,
+    weights,
+    rng: state.rng as RngStates,
+    extra: state.extra ?? {},
+    schedule: state.schedule ?? null,
+  };
+  if (optimizer !== undefined) out.optimizer = optimizer;
+  if (typeof state.lr === 'number') out.lr = state.lr;
+  return out;
+}
+
+// ---- private helpers -------------------------------------------------------------------------
+
+/** Throws a CovsevInputError naming `path` unless the weights have exactly the variables' names, shapes and dtypes. */
+export function checkWeightsMatch(weights: Map<string, TensorData>, variables: NamedVariables, path: string): void {
+  const entries = variableEntries(variables);
+  const problems: string[] = [];
+  const missing = entries.filter(([n]) => !weights.has(n)).map(([n]) => n);
+  if (missing.length > 0) problems.push(`missing ${missing.join(', ')}`);
+  const known = new Set(entries.map(([n]) => n));
+  const extra = [...weights.keys()].filter((n) => !known.has(n));
+  if (extra.length > 0) problems.push(`unexpected ${extra.join(', ')}`);
+  for (const [name, v] of entries) {
+    const t = weights.get(name);
+    if (t === undefined) continue;
+    if (!tf.util.arraysEqual(t.shape, v.shape)) problems.push(`${name} has shape [${t.shape}], the model [${v.shape}]`);
+    else if (t.dtype !== v.dtype) problems.push(`${name} is ${t.dtype}, the model ${v.dtype}`);
+  }
+  if (problems.length > 0) throw new CovsevInputError(path, `does not match the model: ${problems.join('; ')}`);
+}
+
+function encodeOptimizer(state: OptimizerState, weights: Map<string, TensorData>): { file: OptimizerFile; bytes: Uint8Array } {
+  const tensors: [string, TensorData][] = [];
+  const params: OptimizerFile['params'] = {};
+  for (const [name, p] of Object.entries(state.params)) {
+    params[name] = { step: p.step, slots: Object.keys(p.slots) };
+    const shape = weights.get(name)?.shape;
+    for (const [slot, data] of Object.entries(p.slots)) {
+      tensors.push([`${slot}/${name}`, { shape: shape ?? [data.length], dtype: 'float32', data }]);
+    }
+  }
+  const { manifest, bytes } = encodeTensors(tensors, 'optimizer.bin');
+  return {
+    file: {
+      format: 'covsev-optimizer',
+      version: 1,
+      kind: state.kind,
+      step: state.step,
+      hyper: state.hyper,
+      params,
+      tensors: manifest,
+    },
+    bytes,
+  };
+}
+
+async function readOptimizer(path: string, dir: string): Promise<OptimizerState> {
+  const file = parseJson(path, await readText(path)) as Partial<OptimizerFile>;
+  const bad = (why: string): never => {
+    throw new CovsevInputError(path, `is not a valid covsev optimiser state: ${why}`);
+  };
+  if (file?.format !== 'covsev-optimizer' || file.version !== 1) bad('wrong format or version');
+  if (file.kind !== 'adam' && file.kind !== 'sgd') bad(`unknown kind ${JSON.stringify(file.kind)}`);
+  if (!isCount(file.step)) bad('no step count');
+  if (file.hyper === null || typeof file.hyper !== 'object') bad('no hyperparameters');
+  if (file.params === null || typeof file.params !== 'object') return bad('no parameters');
+  const slotTensors = await readTensorFiles(path, dir, file.tensors);
+  const params: Record<string, ParamState> = {};
+  for (const [name, p] of Object.entries(file.params)) {
+    if (!isCount(p?.step) || !Array.isArray(p.slots)) bad(`bad entry for ${name}`);
+    const slots: Record<string, Float32Array> = {};
+    for (const slot of p.slots) {
+      const t = slotTensors.get(`${slot}/${name}`);
+      if (t === undefined || !(t.data instanceof Float32Array)) return bad(`no float32 ${slot} tensor for ${name}`);
+      slots[slot] = t.data;
+    }
+    params[name] = { step: p.step, slots };
+  }
+  return {
+    kind: file.kind as OptimizerKind,
+    step: file.step as number,
+    hyper: file.hyper as Record<string, number | boolean>,
+    params,
+  };
+}
+
+/**
+ * Reads a tensor manifest (from `manifestPath`, or given inline) and its binary file; problems
+ * name the file at fault.
+ */
+async function readTensorFiles(manifestPath: string, dir: string, inline?: unknown): Promise<Map<string, TensorData>> {
+  const manifest = inline ?? parseJson(manifestPath, await readText(manifestPath));
+  const file = (manifest as { file?: unknown } | null)?.file;
+  if (typeof file !== 'string' || file.includes('/') || file.includes('\\')) {
+    throw new CovsevInputError(manifestPath, 'names no binary file (or one outside the checkpoint folder)');
+  }
+  const binPath = join(dir, file);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(binPath);
+  } catch (error) {
+    throw new CovsevInputError(
+      binPath,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the checkpoint is incomplete`,
+      { cause: error },
+    );
+  }
+  try {
+    return decodeTensors(manifest, bytes).tensors;
+  } catch (error) {
+    const message = (error as Error).message;
+    const at = message.startsWith('is not a valid tensor manifest') ? manifestPath : binPath;
+    throw new CovsevInputError(at, message, { cause: error });
+  }
+}
+
+async function readText(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    throw new CovsevInputError(
+      path,
+      `cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); the checkpoint is incomplete`,
+      { cause: error },
+    );
+  }
+}
+
+function parseJson(path: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new CovsevInputError(path, `is not valid JSON (${(error as Error).message}); the checkpoint is corrupt`, {
+      cause: error,
+    });
+  }
+}
+
+/** Writes and fsyncs a file, so the data is on disk before the folder is renamed into place. */
+async function writeDurable(path: string, data: string | Uint8Array): Promise<void> {
+  const handle = await open(path, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Best-effort fsync of a folder (makes renames in it durable on Linux). */
+async function syncDir(path: string): Promise<void> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // Not supported everywhere (Windows); the rename itself is still atomic.
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isCount(x: unknown): x is number {
+  return typeof x === 'number' && Number.isInteger(x) && x >= 0;
+}
+
+function isRngStates(x: unknown): x is RngStates {
+  if (x === null || typeof x !== 'object') return false;
+  return Object.values(x).every((s) => Array.isArray(s) && s.every((n) => Number.isInteger(n)));
+}

@@ -1,0 +1,73 @@
+/** Training utilities: optimisers, schedule, seeded streams, checkpoints, event stream, loop. */
+export { ADAM_DEFAULTS, Adam, type AdamOptions } from './adam.js';
+export {
+  CHECKPOINTS_DIR,
+  type CheckpointData,
+  checkpointsDir,
+  checkWeightsMatch,
+  LATEST_FILE,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  loadLatestCheckpoint,
+  pruneCheckpoints,
+  type SaveCheckpointOptions,
+  saveCheckpoint,
+  snapshotWeights,
+} from './checkpoint.js';
+export {
+  type CheckpointEvent,
+  type EpochEvent,
+  EVENTS_FILE,
+  EVENTS_VERSION,
+  type EventFollower,
+  EventLog,
+  type FollowOptions,
+  followEvents,
+  isTrainEvent,
+  type Numbers,
+  parseEventLines,
+  type RunEndEvent,
+  type RunErrorEvent,
+  type RunStartEvent,
+  readEvents,
+  type StepEvent,
+  type TrainEvent,
+  type TrainEventInput,
+  type TrainEventType,
+} from './events.js';
+export { canonicalJson, type JsonObject, type JsonPrimitive, type JsonValue } from './json.js';
+export {
+  type EpochContext,
+  type RunTrainingOptions,
+  type RunTrainingResult,
+  runTraining,
+  type StepContext,
+  type StepOutput,
+  type TrainModel,
+} from './loop.js';
+export { NamedOptimizer, type Optimizer, type OptimizerKind, type OptimizerState, type ParamState } from './optimizer.js';
+export { type ResumeInfo, type ResumeOrStartOptions, restoreCheckpoint, resumeOrStart } from './resume.js';
+export { type LrSchedule, milestoneEpochs, roundHalfEven, type StepScheduleOptions, stepSchedule } from './schedule.js';
+export {
+  missingRngStreams,
+  RNG_STREAMS,
+  type RngStates,
+  type RngStreamName,
+  type RngStreams,
+  restoreRngs,
+  rngStates,
+  seedEverything,
+  tfSeed,
+} from './seed.js';
+export { SGD, SGD_DEFAULTS, type SGDOptions } from './sgd.js';
+export {
+  decodeTensors,
+  encodeTensors,
+  type StoredDtype,
+  type TensorData,
+  type TensorEntry,
+  type TensorManifest,
+} from './tensorFile.js';
+export { type NamedVariables, namedGrads, variableEntries } from './variables.js';

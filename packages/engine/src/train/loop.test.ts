@@ -1,0 +1,103 @@
+import { mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CovsevInputError } from '@covsev/io';
+import * as tf from '@tensorflow/tfjs';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type RunErrorEvent, readEvents, type TrainEvent } from './events.js';
+import { runTraining } from './loop.js';
+// @ts-expect-error: plain-JS test support without declarations
+import { disposeTinyModel, tinyRunOptions } from './testing/tinyRun.mjs';
+
+let runDir: string;
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+beforeEach(async () => {
+  runDir = await mkdtemp(join(tmpdir(), 'covsev-loop-'));
+});
+afterEach(async () => {
+  await rm(runDir, { recursive: true, force: true });
+});
+
+describe('runTraining', () => {
+  it('runs, checkpoints every epoch (keeping 3), and logs the run; a finished run resumes to a no-op', async () => {
+    const seen: TrainEvent[] = [];
+    const before = tf.memory().numTensors;
+    const result = await runTraining(
+      tinyRunOptions({ runDir, epochs: 5, stepsPerEpoch: 2, onEvent: (e: TrainEvent) => seen.push(e) }),
+    );
+    expect(result).toMatchObject({ epochsRun: 5, globalStep: 10, lastCheckpoint: join(runDir, 'checkpoints', 'epoch-5') });
+    disposeTinyModel(result.model);
+    expect(tf.memory().numTensors).toBe(before);
+    expect((await readdir(join(runDir, 'checkpoints'))).sort()).toEqual(['epoch-3', 'epoch-4', 'epoch-5', 'latest.json']);
+
+    const events = await readEvents(join(runDir, 'events.jsonl'));
+    expect(events).toEqual(seen);
+    const kinds = events.map((e) => e.type);
+    expect(kinds).toEqual(['run-start', ...Array(5).fill(['step', 'step', 'epoch', 'checkpoint']).flat(), 'run-end']);
+    expect(events[0]).toMatchObject({
+      type: 'run-start',
+      backend: 'cpu',
+      seed: 7,
+      epochs: 5,
+      stepsPerEpoch: 2,
+      startEpoch: 0,
+      startStep: 0,
+    });
+    const lrs = events.filter((e) => e.type === 'epoch').map((e) => (e as { lr: number }).lr);
+    expect(lrs).toEqual([1, 1, 0.1, 0.1, 0.1 ** 2].map((f) => 0.02 * f)); // milestones [round(1.5), round(4)] = [2, 4]
+    const epoch0 = events.find((e) => e.type === 'epoch');
+    expect(epoch0).toMatchObject({ epoch: 0, metrics: { loss: expect.any(Number), mse: expect.any(Number) } });
+    expect((epoch0 as { eta: number }).eta).toBeGreaterThan(0);
+
+    const again = await runTraining(tinyRunOptions({ runDir, epochs: 5, stepsPerEpoch: 2 }));
+    expect(again).toMatchObject({ epochsRun: 0, globalStep: 10, resumedFrom: join(runDir, 'checkpoints', 'epoch-5') });
+    disposeTinyModel(again.model);
+    expect((await readEvents(join(runDir, 'events.jsonl'))).slice(-2).map((e) => e.type)).toEqual(['run-start', 'run-end']);
+  });
+
+  it('logs an error with where it happened, and resumes after it from the last checkpoint', async () => {
+    const options = tinyRunOptions({ runDir, epochs: 3, stepsPerEpoch: 2 });
+    const trainStep = options.trainStep;
+    await expect(
+      runTraining({
+        ...options,
+        trainStep: (ctx: { epoch: number; step: number }) => {
+          if (ctx.epoch === 1 && ctx.step === 1) throw new Error('out of memory (simulated)');
+          return trainStep(ctx);
+        },
+      }),
+    ).rejects.toThrow('out of memory (simulated)');
+    const events = await readEvents(join(runDir, 'events.jsonl'));
+    const error = events.at(-1) as RunErrorEvent;
+    expect(error).toMatchObject({ type: 'error', name: 'Error', message: 'out of memory (simulated)', epoch: 1, step: 1 });
+    const resumed = await runTraining(options);
+    expect(resumed).toMatchObject({ epochsRun: 2, resumedFrom: join(runDir, 'checkpoints', 'epoch-1') });
+    disposeTinyModel(resumed.model);
+  });
+
+  it('stops with a CovsevInputError naming a corrupt latest checkpoint file, and refuses a changed config', async () => {
+    disposeTinyModel((await runTraining(tinyRunOptions({ runDir, epochs: 2, stepsPerEpoch: 2 }))).model);
+    const weights = join(runDir, 'checkpoints', 'epoch-2', 'weights.bin');
+    await truncate(weights, 10);
+    const error = await runTraining(tinyRunOptions({ runDir, epochs: 2, stepsPerEpoch: 2 })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CovsevInputError);
+    expect((error as Error).message).toBe(`${weights}: has 10 bytes, its manifest says 196 (truncated or overwritten)`);
+    const logged = (await readEvents(join(runDir, 'events.jsonl'))).at(-1);
+    expect(logged).toMatchObject({ type: 'error', name: 'CovsevInputError', message: (error as Error).message });
+
+    const other = await mkdtemp(join(tmpdir(), 'covsev-loop-'));
+    disposeTinyModel((await runTraining(tinyRunOptions({ runDir: other, epochs: 1, stepsPerEpoch: 2 }))).model);
+    await expect(runTraining(tinyRunOptions({ runDir: other, epochs: 2, stepsPerEpoch: 2 }))).rejects.toThrow(
+      /different config \(epochs differ\)/,
+    );
+    const longer = await runTraining({
+      ...tinyRunOptions({ runDir: other, epochs: 2, stepsPerEpoch: 2 }),
+      allowConfigChange: true,
+    });
+    expect(longer.epochsRun).toBe(1);
+    disposeTinyModel(longer.model);
+    await rm(other, { recursive: true, force: true });
+  });
+});
