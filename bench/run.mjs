@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // `pnpm bench [suite]`: runs covsev's benchmarks. Each suite measures covsev beside a reference
 // run in the same session on the same data, and prints a table with the ratio.
-// Suites: io (read + resample JPG scans). Results also go to bench/out/<suite>.json.
+// Suites: io (read + resample JPG scans), engine (CMC training step and inference vs PyTorch). Results also go to bench/out/<suite>.json.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 
 const suites = {
   io: () => import('./io/suite.mjs'),
+  engine: () => import('./engine/suite.mjs'),
 };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const names = wanted.length > 0 ? wanted : Object.keys(suites);

@@ -23,7 +23,9 @@ export function loadTorchStateDict(model: Module, state: TorchStateDict, ignore:
     const own = [...module.parameters(), ...module.buffers()];
     if (module instanceof Container) {
       for (const [key, child] of module.children()) visit(child, `${prefix}${key}.`);
-      const fromChildren = new Set(module.children().flatMap(([, c]) => [...c.parameters(), ...c.buffers()].map((v) => v.variable)));
+      const fromChildren = new Set(
+        module.children().flatMap(([, c]) => [...c.parameters(), ...c.buffers()].map((v) => v.variable)),
+      );
       for (const { name, variable } of own) if (!fromChildren.has(variable)) assign(`${prefix}${name}`, variable);
       return;
     }
@@ -45,7 +47,10 @@ export function loadTorchStateDict(model: Module, state: TorchStateDict, ignore:
       missing.push(full);
       return;
     }
-    if (data.length !== variable.size) throw new Error(`loadTorchStateDict: ${full} has ${data.length} values, the model needs ${variable.size} [${variable.shape}]`);
+    if (data.length !== variable.size)
+      throw new Error(
+        `loadTorchStateDict: ${full} has ${data.length} values, the model needs ${variable.size} [${variable.shape}]`,
+      );
     variable.assign(tf.tensor(Float32Array.from(data), variable.shape));
     used.add(full);
   };

@@ -13,7 +13,7 @@
  * PyTorch equivalent: timm's `SplitAttn` with 3D modules (fc1/fc2 are 1x1x1 convs with bias,
  * i.e. Linear on the pooled [B, C]); inter channels max(in * radix / reduction, 32).
  */
-import type { Rng } from '@covsev/io';
+
 import {
   type Activation,
   asVolume,
@@ -30,6 +30,7 @@ import {
   ReLU,
   volume,
 } from '@covsev/engine';
+import type { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 
 export interface SplitAttention3dOptions {
@@ -62,8 +63,19 @@ export class SplitAttention3d extends Container {
     const k = options.kernel ?? 3;
     this.radix = radix;
     this.channels = options.channels;
-    this.interChannels = Math.max(Math.floor((options.inChannels * radix) / (options.reductionFactor ?? 4)), options.minInterChannels ?? 32);
-    this.conv = new Conv1kk({ inChannels: options.inChannels, outChannels: options.channels * radix, kernel: k, padding: Math.floor(k / 2), groups: radix, bias: false, rng: options.rng });
+    this.interChannels = Math.max(
+      Math.floor((options.inChannels * radix) / (options.reductionFactor ?? 4)),
+      options.minInterChannels ?? 32,
+    );
+    this.conv = new Conv1kk({
+      inChannels: options.inChannels,
+      outChannels: options.channels * radix,
+      kernel: k,
+      padding: Math.floor(k / 2),
+      groups: radix,
+      bias: false,
+      rng: options.rng,
+    });
     this.bn0 = new BatchNorm({ channels: options.channels * radix });
     this.fc1 = new Linear({ inFeatures: options.channels, outFeatures: this.interChannels, rng: options.rng });
     this.bn1 = new BatchNorm({ channels: this.interChannels });
@@ -94,7 +106,10 @@ export class SplitAttention3d extends Container {
     const out = tf.tidy(() => {
       const attention = tf.softmax(tf.reshape(logits, [batch, r, c]).transpose([0, 2, 1])).transpose([0, 2, 1]);
       const parts = splits.map((split, i) =>
-        tf.mul(tf.reshape(split, [batch, depth * h * w, c]), tf.reshape(tf.slice(attention, [0, i, 0], [batch, 1, c]), [batch, 1, c])),
+        tf.mul(
+          tf.reshape(split, [batch, depth * h * w, c]),
+          tf.reshape(tf.slice(attention, [0, i, 0], [batch, 1, c]), [batch, 1, c]),
+        ),
       );
       return tf.reshape(tf.addN(parts), [batch * depth, h, w, c]) as tf.Tensor4D;
     });

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { initBackend, loadTorchStateDict, OnnxSession, buildOnnxModel, volumeFromNcdhw } from '@covsev/engine';
+import { buildOnnxModel, initBackend, loadTorchStateDict, OnnxSession, volumeFromNcdhw } from '@covsev/engine';
 import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ const values = new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 
 
 function fixtureInput(): Float32Array {
   const n = fixture.inputShape.reduce((a, b) => a * b, 1);
+  // biome-ignore lint/suspicious/noApproximativeNumericConstant: the fixture script's formula, not 1/sqrt(2)
   return Float32Array.from({ length: n }, (_, i) => Math.sin(0.7071 * i) * Math.cos(0.013 * i));
 }
 
@@ -35,7 +36,9 @@ function maxAbsDiff(a: ArrayLike<number>, b: readonly number[]): number {
 
 function loadedNetwork(): CmcNetwork {
   const model = new CmcNetwork({ backbone: fixture.backbone, inChannels: fixture.inChannels }, Rng.fromSeed(1));
-  const state = new Map(fixture.weights.map((w) => [w.name === 'log_vars' ? 'log_vars' : w.name, values.subarray(w.offset, w.offset + w.length)]));
+  const state = new Map(
+    fixture.weights.map((w) => [w.name === 'log_vars' ? 'log_vars' : w.name, values.subarray(w.offset, w.offset + w.length)]),
+  );
   loadTorchStateDict(model, state);
   return model;
 }
@@ -88,6 +91,8 @@ describe('ResNeSt3d registry', () => {
         expect(net.featureMap(x, { training: false })).toMatchObject({ batch: 1, depth: 2 });
       });
     }
-    expect(() => createResNeSt3d('resnet' as 'resnest-tiny-3d', 1, Rng.fromSeed(1))).toThrow(/unknown ResNeSt3d "resnet"; known: resnest50-3d/);
+    expect(() => createResNeSt3d('resnet' as 'resnest-tiny-3d', 1, Rng.fromSeed(1))).toThrow(
+      /unknown ResNeSt3d "resnet"; known: resnest50-3d/,
+    );
   });
 });

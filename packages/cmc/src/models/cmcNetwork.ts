@@ -4,7 +4,7 @@
  * classifier C = Linear(F, 4) initialised N(0, 0.001) with zero bias, and the two learnable
  * log-variances (s1, s2) of the joint loss, initialised to 0.
  */
-import type { Rng } from '@covsev/io';
+
 import {
   type Activation,
   Container,
@@ -17,6 +17,7 @@ import {
   ReLU,
   Sequential,
 } from '@covsev/engine';
+import type { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { createResNeSt3d, ResNeSt3d, type ResNeSt3dConfig, type ResNeSt3dName } from './resnest3d.js';
 
@@ -37,7 +38,10 @@ export class CmcNetwork extends Container {
   /** [s1, s2] of eq. (8). */
   readonly logVars: tf.Variable<tf.Rank.R1>;
 
-  constructor(readonly config: CmcNetworkConfig, rng: Rng) {
+  constructor(
+    readonly config: CmcNetworkConfig,
+    rng: Rng,
+  ) {
     super();
     this.backbone =
       typeof config.backbone === 'string'

@@ -10,7 +10,7 @@
  * avg_down shortcuts. Names of variables follow the PyTorch twin (bench/reference/cmc_twin.py),
  * e.g. `stem.0.weight`, `layers.1.0.conv2.fc1.weight`, `layers.1.0.downsample.1.weight`.
  */
-import type { Rng } from '@covsev/io';
+
 import {
   type Activation,
   AvgPool3d,
@@ -27,6 +27,7 @@ import {
   Residual,
   Sequential,
 } from '@covsev/engine';
+import type { Rng } from '@covsev/io';
 import { SplitAttention3d } from '../layers/splitAttention3d.js';
 
 export interface ResNeSt3dConfig {
@@ -71,7 +72,10 @@ export class ResNeSt3d extends Container {
   private readonly stages: Sequential;
   private readonly pool = new GlobalAvgPool3d();
 
-  constructor(readonly config: ResNeSt3dConfig, rng: Rng) {
+  constructor(
+    readonly config: ResNeSt3dConfig,
+    rng: Rng,
+  ) {
     super();
     const s = config.stemWidth;
     this.stem = new Sequential([
@@ -141,6 +145,7 @@ export type ResNeSt3dName = keyof typeof RESNEST3D_CONFIGS;
 /** Builds a registered variant; an unknown name lists the valid ones. */
 export function createResNeSt3d(name: ResNeSt3dName, inChannels: number, rng: Rng): ResNeSt3d {
   const config = RESNEST3D_CONFIGS[name];
-  if (config === undefined) throw new RangeError(`unknown ResNeSt3d "${name}"; known: ${Object.keys(RESNEST3D_CONFIGS).join(', ')}`);
+  if (config === undefined)
+    throw new RangeError(`unknown ResNeSt3d "${name}"; known: ${Object.keys(RESNEST3D_CONFIGS).join(', ')}`);
   return new ResNeSt3d({ inChannels, ...config }, rng);
 }

@@ -1,4 +1,4 @@
-export type { BackendInfo, BackendName, InitBackendOptions, SkippedBackend } from './select.js';
-export { BACKEND_ENV, BACKEND_ORDER, formatBackendInfo, getBackendInfo, initBackend, probeBackend } from './select.js';
 export type { NativePackage, NativeProbe } from './packages.js';
 export { probeNative, tfjsCoreDir } from './packages.js';
+export type { BackendInfo, BackendName, InitBackendOptions, SkippedBackend } from './select.js';
+export { BACKEND_ENV, BACKEND_ORDER, formatBackendInfo, getBackendInfo, initBackend, probeBackend } from './select.js';

@@ -182,7 +182,8 @@ export function formatBackendInfo(info: BackendInfo): string {
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
   if (info.kernels.length > 0) parts.push(`covsev kernels: ${info.kernels.join(', ')}`);
   if (info.source !== 'auto') parts.push(`from ${info.source === 'env' ? BACKEND_ENV : 'option'}`);
-  const skipped = info.skipped.length > 0 ? `; skipped ${info.skipped.map((s) => s.name).join(', ')} (see getBackendInfo().skipped)` : '';
+  const skipped =
+    info.skipped.length > 0 ? `; skipped ${info.skipped.map((s) => s.name).join(', ')} (see getBackendInfo().skipped)` : '';
   return `covsev engine: ${info.name} (${parts.join(', ')})${skipped}`;
 }
 

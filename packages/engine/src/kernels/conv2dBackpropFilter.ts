@@ -52,7 +52,19 @@ function tapRowsFilterGrad(scope: WasmScope, x: TensorInfo, dy: TensorInfo, g: C
   const xp =
     g.padTop + padBottom + g.padLeft + padRight === 0
       ? xT
-      : scope.run('PadV2', { x: xT }, { paddings: [[0, 0], [0, 0], [g.padTop, padBottom], [g.padLeft, padRight]], constantValue: 0 });
+      : scope.run(
+          'PadV2',
+          { x: xT },
+          {
+            paddings: [
+              [0, 0],
+              [0, 0],
+              [g.padTop, padBottom],
+              [g.padLeft, padRight],
+            ],
+            constantValue: 0,
+          },
+        );
   const n = g.batch * g.outH * g.outW;
   const rows: TensorInfo[] = [];
   for (let kh = 0; kh < g.kH; kh++) {
@@ -61,7 +73,8 @@ function tapRowsFilterGrad(scope: WasmScope, x: TensorInfo, dy: TensorInfo, g: C
       rows.push(scope.reshape(view, [g.inC, n]));
     }
   }
-  const taps = rows.length === 1 ? (rows[0] as TensorInfo) : scope.run('Concat', rows as unknown as Record<string, TensorInfo>, { axis: 0 });
+  const taps =
+    rows.length === 1 ? (rows[0] as TensorInfo) : scope.run('Concat', rows as unknown as Record<string, TensorInfo>, { axis: 0 });
   const dy2 = scope.reshape(dy, [n, g.outC]);
   const w = scope.run('BatchMatMul', { a: taps, b: dy2 }, { transposeA: false, transposeB: false });
   return scope.reshape(w, [g.kH, g.kW, g.inC, g.outC]);

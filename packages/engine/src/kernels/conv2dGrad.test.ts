@@ -21,7 +21,18 @@ const cases: Case[] = [
   { x: [3, 16, 13, 8], w: [3, 3, 8, 16], strides: [2, 2], pad: 'same', fused: true },
   { x: [1, 19, 15, 2], w: [7, 7, 2, 12], strides: [2, 2], pad: 'valid', fused: false },
   { x: [2, 9, 11, 24], w: [1, 1, 24, 6], strides: [1, 1], pad: 'valid', fused: true },
-  { x: [2, 10, 10, 5], w: [3, 3, 5, 4], strides: [1, 2], pad: [[0, 0], [1, 0], [2, 1], [0, 0]], fused: false },
+  {
+    x: [2, 10, 10, 5],
+    w: [3, 3, 5, 4],
+    strides: [1, 2],
+    pad: [
+      [0, 0],
+      [1, 0],
+      [2, 1],
+      [0, 0],
+    ],
+    fused: false,
+  },
 ];
 
 function rng(seed: number): () => number {
@@ -49,7 +60,14 @@ function grads(backend: string, c: Case, d: Data): [Float32Array, Float32Array] 
     const dy = tf.tensor(d.dy, d.yShape);
     const f = (xx: tf.Tensor, ww: tf.Tensor) => {
       const y = c.fused
-        ? tf.fused.conv2d({ x: xx as tf.Tensor4D, filter: ww as tf.Tensor4D, strides: c.strides, pad: c.pad, bias: b, activation: 'relu' })
+        ? tf.fused.conv2d({
+            x: xx as tf.Tensor4D,
+            filter: ww as tf.Tensor4D,
+            strides: c.strides,
+            pad: c.pad,
+            bias: b,
+            activation: 'relu',
+          })
         : tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.strides, c.pad);
       return tf.sum(tf.mul(y, dy));
     };
@@ -113,7 +131,15 @@ describe('tf.grad of conv2d: wasm with covsev kernels against cpu', () => {
     const init = (seed: number) => tf.initializers.glorotUniform({ seed });
     const model = tf.sequential({
       layers: [
-        tf.layers.conv2d({ inputShape: [16, 16, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init(1) }),
+        tf.layers.conv2d({
+          inputShape: [16, 16, 1],
+          filters: 4,
+          kernelSize: 3,
+          strides: 2,
+          padding: 'same',
+          activation: 'relu',
+          kernelInitializer: init(1),
+        }),
         tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false, kernelInitializer: init(2) }),
         tf.layers.batchNormalization(),
         tf.layers.activation({ activation: 'relu' }),
@@ -123,7 +149,12 @@ describe('tf.grad of conv2d: wasm with covsev kernels against cpu', () => {
     });
     const opt = tf.train.adam(0.01);
     const x = tf.randomNormal([4, 16, 16, 1], 0, 1, 'float32', 1);
-    const y = tf.tensor2d([[1, 0], [0, 1], [1, 0], [0, 1]]);
+    const y = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+      [1, 0],
+      [0, 1],
+    ]);
     const loss = () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
     const step = () => {
       const l = opt.minimize(loss, true) as tf.Scalar;

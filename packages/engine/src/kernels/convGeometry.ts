@@ -89,8 +89,3 @@ export function convGeometry(
     padRight: info.padInfo.right,
   };
 }
-
-/** FLOPs of the convolution (2 per multiply-add); its gradients cost the same each. */
-export function convFlops(g: ConvGeometry): number {
-  return 2 * g.batch * g.outH * g.outW * g.kH * g.kW * g.inC * g.outC;
-}

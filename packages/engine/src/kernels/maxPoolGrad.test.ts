@@ -37,7 +37,13 @@ function grad(backend: string, c: Case, x: Float32Array, dy: Float32Array): Floa
   tf.setBackend(backend);
   return tf.tidy(() => {
     const xt = tf.tensor4d(x, c.x);
-    const f = (a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, c.f, c.s, c.pad, typeof c.pad === 'number' ? 'floor' : undefined), tf.tensor(dy, outShape(c))));
+    const f = (a: tf.Tensor) =>
+      tf.sum(
+        tf.mul(
+          tf.maxPool(a as tf.Tensor4D, c.f, c.s, c.pad, typeof c.pad === 'number' ? 'floor' : undefined),
+          tf.tensor(dy, outShape(c)),
+        ),
+      );
     return tf.grad(f)(xt).dataSync() as Float32Array;
   });
 }
@@ -72,6 +78,23 @@ describe('covsev MaxPoolGrad (wasm) against cpu', () => {
     for (let j = 0; j < ref.length; j++) {
       expect(Math.abs((got[j] as number) - (ref[j] as number)), `dx[${j}]`).toBeLessThanOrEqual(1e-6);
     }
+  });
+
+  it('finds a negative maximum in a window over the padding (the stock wasm kernel does not)', () => {
+    tf.setBackend('wasm');
+    const dx = tf.tidy(() => {
+      const x = tf.tensor4d([-4, -3, -2, -1], [1, 2, 2, 1]);
+      const y = tf.maxPool(x, 3, 2, 1);
+      return tf
+        .engine()
+        .runKernel(
+          'MaxPoolGrad',
+          { dy: tf.onesLike(y), input: x, output: y },
+          { filterSize: [3, 3], strides: [2, 2], pad: 1 },
+        ) as tf.Tensor;
+    });
+    expect(Array.from(dx.dataSync())).toEqual([0, 0, 0, 1]);
+    dx.dispose();
   });
 
   it('leaks nothing', () => {

@@ -5,7 +5,14 @@
  * maximum in row-major window order wins ties; windows of only -Infinity/NaN pass no gradient),
  * written as a channel-inner loop over the wasm heap. NHWC, float32.
  */
-import { backend_util, type KernelConfig, type KernelFunc, MaxPoolGrad, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs';
+import {
+  backend_util,
+  type KernelConfig,
+  type KernelFunc,
+  MaxPoolGrad,
+  type MaxPoolGradAttrs,
+  type TensorInfo,
+} from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 function maxPoolGrad(args: {

@@ -8,7 +8,9 @@ import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '
 import '@tensorflow/tfjs-backend-wasm';
 import { conv2DBackpropFilterConfig } from './conv2dBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './conv2dBackpropInput.js';
+import { fusedBatchNormConfig } from './fusedBatchNorm.js';
 import { maxPoolGradConfig } from './maxPoolGrad.js';
+import { meanConfig, sumConfig } from './reduceLeading.js';
 import { saveStockKernel, stockKernelConfig } from './stock.js';
 import { tileConfig } from './tile.js';
 
@@ -22,6 +24,9 @@ export const covsevKernelConfigs: readonly KernelConfig[] = [
   conv2DBackpropInputConfig,
   maxPoolGradConfig,
   tileConfig,
+  fusedBatchNormConfig,
+  sumConfig,
+  meanConfig,
 ].map((config) => ({
   ...config,
   setupFunc: (backend: object) => {
@@ -34,13 +39,20 @@ export const covsevKernelConfigs: readonly KernelConfig[] = [
 export const COVSEV_KERNEL_NAMES: readonly string[] = covsevKernelConfigs.map((c) => c.kernelName);
 
 /**
- * Registers covsev's kernels for the 'wasm' backend, replacing the stock kernel of the same
- * name where there is one. Idempotent.
+ * Registers covsev's kernels (all, or those named) for the 'wasm' backend, replacing the stock
+ * kernel of the same name where there is one. Idempotent. Call it before the wasm backend
+ * trains (`initBackend` does).
  *
  * Returns: the names of the kernels registered.
+ * Raises: an Error for a name that is not a covsev kernel.
  */
-export function registerCovsevKernels(): string[] {
-  for (const config of covsevKernelConfigs) {
+export function registerCovsevKernels(names: readonly string[] = COVSEV_KERNEL_NAMES): string[] {
+  for (const name of names) {
+    if (!COVSEV_KERNEL_NAMES.includes(name)) {
+      throw new Error(`covsev kernels: no kernel '${name}'; covsev's are ${COVSEV_KERNEL_NAMES.join(', ')}`);
+    }
+  }
+  for (const config of covsevKernelConfigs.filter((c) => names.includes(c.kernelName))) {
     const current = getKernel(config.kernelName, config.backendName);
     if (current === config) continue;
     if (current !== undefined) {
@@ -49,14 +61,12 @@ export function registerCovsevKernels(): string[] {
     }
     registerKernel(config);
   }
-  return [...COVSEV_KERNEL_NAMES];
+  return registeredCovsevKernels();
 }
 
 /** Names of covsev's kernels currently registered for 'wasm'. */
 export function registeredCovsevKernels(): string[] {
-  return covsevKernelConfigs
-    .filter((c) => getKernel(c.kernelName, c.backendName) === c)
-    .map((c) => c.kernelName);
+  return covsevKernelConfigs.filter((c) => getKernel(c.kernelName, c.backendName) === c).map((c) => c.kernelName);
 }
 
 /**

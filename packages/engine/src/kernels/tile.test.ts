@@ -5,15 +5,39 @@ import { registerCovsevKernels, registeredCovsevKernels } from './register.js';
 import { tileInto } from './tile.js';
 
 const cases: [number[], number[]][] = [
-  [[1, 1, 1, 16], [8, 5, 7, 1]], // the batch-norm gradient's broadcast
-  [[3, 1], [1, 6]],
-  [[2, 3, 4], [2, 1, 3]],
+  [
+    [1, 1, 1, 16],
+    [8, 5, 7, 1],
+  ], // the batch-norm gradient's broadcast
+  [
+    [3, 1],
+    [1, 6],
+  ],
+  [
+    [2, 3, 4],
+    [2, 1, 3],
+  ],
   [[5], [4]],
-  [[2, 1, 3, 2], [1, 3, 1, 2]],
-  [[4, 3], [1, 1]],
-  [[2, 2, 2, 2, 3], [2, 1, 2, 1, 2]],
-  [[7, 70], [3, 2]], // chunks past the small-copy threshold
-  [[0, 3], [2, 2]],
+  [
+    [2, 1, 3, 2],
+    [1, 3, 1, 2],
+  ],
+  [
+    [4, 3],
+    [1, 1],
+  ],
+  [
+    [2, 2, 2, 2, 3],
+    [2, 1, 2, 1, 2],
+  ],
+  [
+    [7, 70],
+    [3, 2],
+  ], // chunks past the small-copy threshold
+  [
+    [0, 3],
+    [2, 2],
+  ],
 ];
 
 function reference(x: Float32Array, shape: number[], reps: number[]): Float32Array {

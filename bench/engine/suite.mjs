@@ -1,0 +1,105 @@
+// The engine benchmark (issue 3): the CMC training step (two views, mixup pass, all losses, Adam)
+// and full-size CMC inference, covsev beside its PyTorch twin (bench/reference/cmc_twin.py, run
+// with Debian's python3-torch), each job in its own process (peak RSS its own), same machine, same run.
+// COVSEV_BENCH_FULL=0 skips the full-size inference rows (minutes of work).
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const PYTHON = '/usr/bin/python3';
+const FULL = process.env.COVSEV_BENCH_FULL !== '0';
+
+function job(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26, timeout: 30 * 60 * 1000 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr || r.stdout}`);
+  const lines = r.stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]);
+}
+
+const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+const TINY = { name: 'resnest-tiny-3d', layers: '1,1,1,1', width: 16, stem: 8 };
+const R50 = { name: 'resnest50-3d', layers: '3,4,6,3', width: 64, stem: 32 };
+
+function trainRow(label, size, net, batch, steps) {
+  process.stdout.write(`  ${label} ... `);
+  const ours = job('node', ['bench/engine/cmc-job.mjs', 'train', size, net.name, String(batch), String(steps)]);
+  const ref = hasTorch
+    ? job(PYTHON, [
+        'bench/reference/cmc_twin.py',
+        'train',
+        '--size',
+        size,
+        '--layers',
+        net.layers,
+        '--width',
+        String(net.width),
+        '--stem',
+        String(net.stem),
+        '--batch',
+        String(batch),
+        '--steps',
+        String(steps),
+        '--threads',
+        '2',
+      ])
+    : undefined;
+  console.log('done');
+  return { label, ours, ref };
+}
+
+function inferRows(size, net) {
+  process.stdout.write('  full-size inference, onnxruntime ... ');
+  const onnx = job('node', ['bench/engine/cmc-job.mjs', 'infer-onnx', size, net.name, '3']);
+  process.stdout.write('tfjs ... ');
+  const tfjs = job('node', ['bench/engine/cmc-job.mjs', 'infer-tfjs', size, net.name, '1']);
+  process.stdout.write('pytorch ... ');
+  const ref = hasTorch
+    ? job(PYTHON, [
+        'bench/reference/cmc_twin.py',
+        'infer',
+        '--size',
+        size,
+        '--layers',
+        net.layers,
+        '--width',
+        String(net.width),
+        '--stem',
+        String(net.stem),
+        '--steps',
+        '1',
+        '--warmup',
+        '0',
+        '--threads',
+        '2',
+      ])
+    : undefined;
+  console.log('done');
+  return { onnx, tfjs, ref };
+}
+
+export async function run() {
+  if (!hasTorch) console.log(`PyTorch twin skipped: ${PYTHON} cannot import torch (apt-get install python3-torch)`);
+  console.log('engine: CMC training step, batch of 2 scans x 2 views + 2 mixed passes, 2-channel input, Adam');
+  const rows = [trainRow('demo 16x64x64', '16,64,64', TINY, 2, 3), trainRow('medium 32x128x128', '32,128,128', TINY, 2, 2)];
+  const infer = FULL ? inferRows('64,256,256', R50) : undefined;
+  const fmt = (x, d = 0) => (x === undefined || x === null ? '-' : Number(x).toFixed(d));
+  console.log('\n| job | covsev ms | PyTorch ms | ratio covsev/PyTorch | covsev peak RSS MB | PyTorch peak RSS MB |');
+  console.log('|---|---|---|---|---|---|');
+  for (const { label, ours, ref } of rows) {
+    console.log(
+      `| train step ${label} (${TINY.name}) | ${fmt(ours.msMedian)} | ${fmt(ref?.msMedian)} | ${ref ? fmt(ours.msMedian / ref.msMedian, 2) : '-'} | ${fmt(ours.peakRssMb)} | ${fmt(ref?.peakRssMb)} |`,
+    );
+  }
+  if (infer) {
+    for (const [what, r] of [
+      ['onnxruntime', infer.onnx],
+      ['tfjs', infer.tfjs],
+    ]) {
+      console.log(
+        `| inference 64x256x256 ResNeSt-50, ${what} | ${fmt(r.msMedian)} | ${fmt(infer.ref?.msMedian)} | ${infer.ref ? fmt(r.msMedian / infer.ref.msMedian, 3) : '-'} | ${fmt(r.peakRssMb)} | ${fmt(infer.ref?.peakRssMb)} |`,
+      );
+    }
+  }
+  console.log(`covsev backend: ${rows[0].ours.backend}`);
+  return { train: rows, inference: infer };
+}
