@@ -14,6 +14,7 @@ import {
   initBackend,
   OnnxSession,
   volumeFromNcdhw,
+  WasmHeapError,
 } from '../../packages/engine/dist/index.js';
 import { Rng } from '../../packages/io/dist/index.js';
 
@@ -38,10 +39,25 @@ if (mode === 'train') {
   const views = [volumeFromNcdhw(randomInput(n), [n, C, D, H, W]), volumeFromNcdhw(randomInput(n), [n, C, D, H, W])];
   const labels = Array.from({ length: n }, (_, i) => i % 4);
   const alpha = inverseFrequencyWeights([85, 62, 85, 26]);
-  for (let i = 0; i < steps + 1; i++) {
-    const t0 = performance.now();
-    cmcTrainStep(model, optimizer, { views, labels }, { alpha, mixup: [drawMixup(rng, n), drawMixup(rng, n)] });
-    if (i > 0) times.push(performance.now() - t0); // the first step warms up kernels
+  try {
+    for (let i = 0; i < steps + 1; i++) {
+      const t0 = performance.now();
+      cmcTrainStep(model, optimizer, { views, labels }, { alpha, mixup: [drawMixup(rng, n), drawMixup(rng, n)] });
+      if (i > 0) times.push(performance.now() - t0); // the first step warms up kernels
+    }
+  } catch (error) {
+    if (!(error instanceof WasmHeapError)) throw error;
+    console.log(
+      JSON.stringify({
+        tool: 'covsev',
+        mode,
+        size: [D, H, W],
+        backbone,
+        refused: error.message,
+        peakRssMb: process.resourceUsage().maxRSS / 1024,
+      }),
+    );
+    process.exit(0);
   }
 } else if (mode === 'infer-tfjs') {
   const runs = Number(countArg ?? 1);

@@ -10,19 +10,23 @@ async function main(): Promise<void> {
       out: { type: 'string', default: DEFAULT_DEMO.out },
       seed: { type: 'string', default: String(DEFAULT_DEMO.seed) },
       scans: { type: 'string', default: String(DEFAULT_DEMO.scans) },
+      epochs: { type: 'string', default: String(DEFAULT_DEMO.epochs) },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    console.log('usage: pnpm demo [-- --out DIR] [--seed S] [--scans N]');
+    console.log('usage: pnpm demo [-- --out DIR] [--seed S] [--scans N] [--epochs E]');
     return;
   }
   const seed = Number(values.seed);
   const scans = Number(values.scans);
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got "${values.seed}"`);
   if (!Number.isInteger(scans) || scans < 4) throw new UsageError(`--scans must be an integer >= 4, got "${values.scans}"`);
+  const epochs = Number(values.epochs);
+  if (!Number.isInteger(epochs) || epochs < 1)
+    throw new UsageError(`--epochs must be a positive integer, got "${values.epochs}"`);
   const t0 = performance.now();
-  await runDemo({ ...DEFAULT_DEMO, out: values.out, seed, scans });
+  await runDemo({ ...DEFAULT_DEMO, out: values.out, seed, scans, epochs });
   console.log(`demo done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 

@@ -1,3 +1,4 @@
+export { explainHeapExhaustion, isWasmHeapExhaustion, WasmHeapError } from './backend/heap.js';
 export * from './backend/index.js';
 export * from './kernels/index.js';
 export * from './layers/index.js';
@@ -15,6 +16,7 @@ export {
   Residual,
   type ResidualOptions,
   Sequential,
+  tidyActivation,
   variableMap,
 } from './module.js';
 export * from './onnx/index.js';

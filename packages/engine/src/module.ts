@@ -105,9 +105,7 @@ export class Sequential extends Container {
   }
 
   apply(x: Activation, ctx: ForwardContext): Activation {
-    let y = x;
-    for (const [, child] of this.items) y = child.apply(y, ctx);
-    return y;
+    return applyChain(this.items, x, ctx);
   }
 
   toOnnx(graph: OnnxGraphBuilder, input: OnnxValue): OnnxValue {
@@ -151,10 +149,14 @@ export class Residual extends Container {
   }
 
   apply(x: Activation, ctx: ForwardContext): Activation {
-    let y = x;
-    for (const [, child] of this.main) y = child.apply(y, ctx);
+    const y = applyChain(this.main, x, ctx);
     const s = this.shortcut ? this.shortcut.apply(x, ctx) : x;
-    return addActivations(y, s, this.activation === 'relu', this.name);
+    const out = addActivations(y, s, this.activation === 'relu', this.name);
+    if (!ctx.training) {
+      disposeActivation(y);
+      if (s !== x) disposeActivation(s);
+    }
+    return out;
   }
 
   toOnnx(graph: OnnxGraphBuilder, input: OnnxValue): OnnxValue {
@@ -166,6 +168,32 @@ export class Residual extends Container {
     if (this.activation === 'relu') sum = graph.addNode('Relu', [sum]);
     return { ...y, name: sum };
   }
+}
+
+/**
+ * Applies modules in order, each in its own tf.tidy (a module's temporaries die with it; under a
+ * gradient tape tfjs keeps what backprop needs). In eval mode each intermediate activation is also
+ * freed once the next module has consumed it, so inference holds one or two activations at a time
+ * (a full-size ResNeSt-50 volume would not fit the wasm heap otherwise).
+ */
+function applyChain(items: ReadonlyArray<readonly [string, Module]>, x: Activation, ctx: ForwardContext): Activation {
+  let y = x;
+  for (const [, child] of items) {
+    const input = y;
+    const next = tidyActivation(() => child.apply(input, ctx));
+    if (!ctx.training && y !== x && tensorOf(next) !== tensorOf(y)) disposeActivation(y);
+    y = next;
+  }
+  return y;
+}
+
+/** `tf.tidy` for a function returning an Activation (a Volume5 is a plain object holding a tensor). */
+export function tidyActivation(fn: () => Activation): Activation {
+  return tf.tidy(() => fn() as unknown as tf.TensorContainer) as unknown as Activation;
+}
+
+function disposeActivation(a: Activation): void {
+  tensorOf(a).dispose();
 }
 
 function addActivations(a: Activation, b: Activation, relu: boolean, who: string): Activation {

@@ -9,7 +9,6 @@
  *   a = softmax over the radix of a viewed [B, r, C]    (rSoftMax)
  *   y = sum_i a_i * split_i(u)                          [B*D, H, W, C]
  *
- * Intermediate tensors are left to the caller's tf.tidy / tf.variableGrads, like every module.
  * PyTorch equivalent: timm's `SplitAttn` with 3D modules (fc1/fc2 are 1x1x1 convs with bias,
  * i.e. Linear on the pooled [B, C]); inter channels max(in * radix / reduction, 32).
  */
@@ -28,6 +27,7 @@ import {
   type OnnxValue,
   onnxReshape,
   ReLU,
+  tidyActivation,
   volume,
 } from '@covsev/engine';
 import type { Rng } from '@covsev/io';
@@ -94,16 +94,18 @@ export class SplitAttention3d extends Container {
   }
 
   apply(x: Activation, ctx: ForwardContext): Activation {
-    const u = asVolume(this.relu.apply(this.bn0.apply(this.conv.apply(x, ctx), ctx), ctx), this.name);
-    const { batch, depth } = u;
-    const [, h, w] = u.tensor.shape;
-    const c = this.channels;
-    const r = this.radix;
-    const splits = tf.split(u.tensor, r, 3);
-    const gap = volume(tf.addN(splits) as tf.Tensor4D, batch, depth);
-    const pooled = this.pool.apply(gap, ctx);
-    const logits = this.fc2.apply(this.relu.apply(this.bn1.apply(this.fc1.apply(pooled, ctx), ctx), ctx), ctx) as tf.Tensor2D;
-    const out = tf.tidy(() => {
+    // One tidy frees the block's intermediates (inference would not fit the wasm heap otherwise);
+    // under a gradient tape the tensors backprop needs are kept by tfjs itself.
+    return tidyActivation(() => {
+      const u = asVolume(this.relu.apply(this.bn0.apply(this.conv.apply(x, ctx), ctx), ctx), this.name);
+      const { batch, depth } = u;
+      const [, h, w] = u.tensor.shape;
+      const c = this.channels;
+      const r = this.radix;
+      const splits = tf.split(u.tensor, r, 3);
+      const gap = volume(tf.addN(splits) as tf.Tensor4D, batch, depth);
+      const pooled = this.pool.apply(gap, ctx);
+      const logits = this.fc2.apply(this.relu.apply(this.bn1.apply(this.fc1.apply(pooled, ctx), ctx), ctx), ctx) as tf.Tensor2D;
       const attention = tf.softmax(tf.reshape(logits, [batch, r, c]).transpose([0, 2, 1])).transpose([0, 2, 1]);
       const parts = splits.map((split, i) =>
         tf.mul(
@@ -111,9 +113,8 @@ export class SplitAttention3d extends Container {
           tf.reshape(tf.slice(attention, [0, i, 0], [batch, 1, c]), [batch, 1, c]),
         ),
       );
-      return tf.reshape(tf.addN(parts), [batch * depth, h, w, c]) as tf.Tensor4D;
+      return volume(tf.reshape(tf.addN(parts), [batch * depth, h, w, c]) as tf.Tensor4D, batch, depth);
     });
-    return volume(out, batch, depth);
   }
 
   toOnnx(graph: OnnxGraphBuilder, input: OnnxValue): OnnxValue {

@@ -7,7 +7,7 @@
  * and each view's mixup uses its own partners' labels.
  */
 import type { Optimizer, Volume5 } from '@covsev/engine';
-import { volume } from '@covsev/engine';
+import { explainHeapExhaustion, volume } from '@covsev/engine';
 import * as tf from '@tensorflow/tfjs';
 import { jointLoss } from '../losses/jointLoss.js';
 import { type MixupDraw, mixupCrossEntropy } from '../losses/mixup.js';
@@ -68,25 +68,34 @@ export function cmcTrainStep(model: CmcNetwork, optimizer: Optimizer, batch: Cmc
   const n = batch.labels.length;
   const labels2 = [...batch.labels, ...batch.labels];
   let parts: [number, number, number] = [0, 0, 0];
-  const total = optimizer.minimize(() => {
-    const [a, b] = batch.views;
-    const both = volume(tf.concat([a.tensor, b.tensor], 0) as tf.Tensor4D, 2 * n, a.depth);
-    const features = model.features(both, ctx);
-    const contrastive = supervisedContrastiveLoss(
-      model.project(features, ctx),
-      labels2,
-      options.temperature === undefined ? {} : { temperature: options.temperature },
-    );
-    const classification = weightedCrossEntropy(model.classify(features, ctx), labels2, options.alpha);
-    const mixTerms = batch.views.map((view, v) => {
-      const draw = options.mixup[v] as MixupDraw;
-      const logits = model.classify(model.features(mixVolumes(view, draw), ctx), ctx);
-      return mixupCrossEntropy(logits, batch.labels, draw);
+  let total: number;
+  try {
+    total = minimizeStep();
+  } catch (error) {
+    const [, h, w, c] = batch.views[0].tensor.shape;
+    throw explainHeapExhaustion(error, `a CMC training step of ${n} scan(s) of ${c}x${batch.views[0].depth}x${h}x${w}`);
+  }
+  function minimizeStep(): number {
+    return optimizer.minimize(() => {
+      const [a, b] = batch.views;
+      const both = volume(tf.concat([a.tensor, b.tensor], 0) as tf.Tensor4D, 2 * n, a.depth);
+      const features = model.features(both, ctx);
+      const contrastive = supervisedContrastiveLoss(
+        model.project(features, ctx),
+        labels2,
+        options.temperature === undefined ? {} : { temperature: options.temperature },
+      );
+      const classification = weightedCrossEntropy(model.classify(features, ctx), labels2, options.alpha);
+      const mixTerms = batch.views.map((view, v) => {
+        const draw = options.mixup[v] as MixupDraw;
+        const logits = model.classify(model.features(mixVolumes(view, draw), ctx), ctx);
+        return mixupCrossEntropy(logits, batch.labels, draw);
+      });
+      const mixup = tf.div(tf.addN(mixTerms), 2) as tf.Scalar;
+      parts = [contrastive.dataSync()[0] as number, mixup.dataSync()[0] as number, classification.dataSync()[0] as number];
+      return jointLoss({ contrastive, mixup, classification }, model.logVars);
     });
-    const mixup = tf.div(tf.addN(mixTerms), 2) as tf.Scalar;
-    parts = [contrastive.dataSync()[0] as number, mixup.dataSync()[0] as number, classification.dataSync()[0] as number];
-    return jointLoss({ contrastive, mixup, classification }, model.logVars);
-  });
+  }
   const weights = tf.tidy(() => tf.exp(tf.neg(model.logVars)).dataSync());
   return {
     total,

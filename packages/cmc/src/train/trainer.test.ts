@@ -1,0 +1,91 @@
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '@covsev/engine';
+import { makeVolume, Rng } from '@covsev/io';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type CmcScan, predictCmc, scansToInput, trainCmc } from './trainer.js';
+
+const GRID = [16, 64, 64] as const;
+
+function scan(name: string, label: number, rng: Rng, withMask = false): CmcScan {
+  const n = GRID[0] * GRID[1] * GRID[2];
+  // Brighter scans for higher grades, so there is something to learn.
+  const image = makeVolume({
+    data: Uint8Array.from({ length: n }, () => Math.min(255, Math.floor(40 * label + 60 * rng.uniform()))),
+    shape: GRID,
+    intensity: 'uint8-windowed',
+  });
+  const mask = makeVolume({
+    data: Uint8Array.from({ length: n }, () => (rng.uniform() < 0.1 * label ? 1 : 0)),
+    shape: GRID,
+    intensity: 'label',
+  });
+  return withMask ? { name, image, mask, label } : { name, image, label };
+}
+
+beforeAll(async () => {
+  await initBackend({ prefer: 'wasm' });
+});
+
+describe('trainCmc', () => {
+  it('trains with events and checkpoints, validates with Macro F1, and resumes where it stopped', async () => {
+    const rng = Rng.fromSeed(2);
+    const train = [0, 1, 2, 3].map((l) => scan(`ct_scan_${l}`, l, rng));
+    const val = [scan('ct_scan_8', 0, rng), scan('ct_scan_9', 3, rng)];
+    const runDir = await mkdtemp(join(tmpdir(), 'covsev-cmc-run-'));
+    const common = {
+      runDir,
+      train,
+      val,
+      network: { backbone: { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } as const },
+      inChannels: 1 as const,
+      batchSize: 2,
+      seed: 4,
+    };
+    const first = await trainCmc({ ...common, epochs: 1 });
+    expect(first.epochsRun).toBe(1);
+    const events = (await readFile(join(runDir, 'events.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(events.map((e) => e.type)).toEqual(['run-start', 'step', 'step', 'epoch', 'checkpoint', 'run-end']);
+    const epoch = events.find((e) => e.type === 'epoch');
+    expect(epoch.metrics.valMacroF1).toBeGreaterThanOrEqual(0);
+    expect(epoch.metrics.valMacroF1).toBeLessThanOrEqual(1);
+    expect(Number.isFinite(events[1].losses.contrastive)).toBe(true);
+    const second = await trainCmc({ ...common, epochs: 2 });
+    expect(second.epochsRun).toBe(1);
+    const all = (await readFile(join(runDir, 'events.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(all.filter((e) => e.type === 'run-start')[1].resumedFrom).toMatch(/epoch-1/);
+    expect((await stat(join(runDir, 'checkpoints'))).isDirectory()).toBe(true);
+    const probs = predictCmc(second.model, val, 1);
+    expect(probs).toHaveLength(2);
+    for (const p of probs) expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+  });
+
+  it('builds [mask, CT] inputs scaled as the method, and refuses bad batches', () => {
+    const rng = Rng.fromSeed(1);
+    const s = scan('a', 2, rng, true);
+    const x = scansToInput([s], 2);
+    expect(x.tensor.shape).toEqual([16, 64, 64, 2]);
+    const values = x.tensor.dataSync();
+    expect(values[0]).toBe(s.mask?.data[0] ? 1 : 0);
+    expect(values[1]).toBeCloseTo(((s.image.data[0] as number) / 255 - 0.3529) / 0.2983, 5);
+    expect(() => scansToInput([{ name: 'b', image: s.image }], 2)).toThrow(/no infection mask/);
+    return expect(
+      trainCmc({
+        runDir: '/tmp/x',
+        train: [s],
+        network: { backbone: 'resnest-tiny-3d' },
+        inChannels: 1,
+        epochs: 1,
+        batchSize: 1,
+        seed: 1,
+      }),
+    ).rejects.toThrow(/batchSize must be at least 2/);
+  });
+});

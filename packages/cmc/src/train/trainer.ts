@@ -1,0 +1,176 @@
+/**
+ * The CMC trainer over a cohort: two augmented views per scan (method.md, augmentation A), the
+ * CMC training step, validation Macro F1 after each epoch, checkpoints and the event stream
+ * through the engine's `runTraining` (resumes from the last checkpoint after a crash).
+ *
+ * Input: scans already on the classifier grid (`@covsev/io`'s `preprocessScan`), as uint8
+ * windowed CT, plus an optional infection mask for the infection-aware variant, whose input is
+ * the two channels [mask, CT] (method.md, pipeline).
+ */
+
+import {
+  Adam,
+  type RngStreams,
+  runTraining,
+  stepSchedule,
+  type TrainEvent,
+  type TrainModel,
+  type Volume5,
+  volumeFromNcdhw,
+} from '@covsev/engine';
+import { confusionMatrix, macroF1 } from '@covsev/eval';
+import { augmentImageAndMask, CMC_INTENSITY, makeVolume, type Rng, type Volume } from '@covsev/io';
+import * as tf from '@tensorflow/tfjs';
+import { drawMixup } from '../losses/mixup.js';
+import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
+import { CmcNetwork, type CmcNetworkConfig } from '../models/cmcNetwork.js';
+import { cmcTrainStep } from './trainStep.js';
+
+export interface CmcScan {
+  readonly name: string;
+  /** uint8 windowed CT on the classifier grid [D, H, W]. */
+  readonly image: Volume<Uint8Array>;
+  /** Infection mask on the same grid (infection-aware CMC); absent for plain CMC. */
+  readonly mask?: Volume<Uint8Array>;
+  /** Class id 0..3 (category - 1); absent for test scans. */
+  readonly label?: number;
+}
+
+export interface TrainCmcOptions {
+  readonly runDir: string;
+  readonly train: readonly CmcScan[];
+  readonly val?: readonly CmcScan[];
+  readonly network: Omit<CmcNetworkConfig, 'inChannels'>;
+  /** 1: CT; 2: [infection mask, CT] (every scan then needs a mask). */
+  readonly inChannels: 1 | 2;
+  readonly epochs: number;
+  /** Scans per step (each gives two views); at least 2 (batch norm needs two values). */
+  readonly batchSize: number;
+  readonly seed: number;
+  readonly lr?: number;
+  readonly weightDecay?: number;
+  readonly onEvent?: (event: TrainEvent) => void;
+}
+
+/** The network input of scans: NCDHW [N, C, D, H, W], CT scaled by the method's mean/std, mask 0/1. */
+export function scansToInput(
+  views: readonly { image: Volume<Uint8Array>; mask?: Volume<Uint8Array> }[],
+  inChannels: 1 | 2,
+): Volume5 {
+  const first = views[0];
+  if (first === undefined) throw new RangeError('no scans');
+  const [d, h, w] = first.image.shape;
+  const plane = d * h * w;
+  const data = new Float32Array(views.length * inChannels * plane);
+  const a = 1 / 255 / CMC_INTENSITY.std;
+  const b = -CMC_INTENSITY.mean / CMC_INTENSITY.std;
+  views.forEach((v, i) => {
+    if (v.image.data.length !== plane)
+      throw new RangeError(`scan ${i} is [${v.image.shape}], the first is [${first.image.shape}]`);
+    const base = i * inChannels * plane;
+    if (inChannels === 2) {
+      if (v.mask === undefined) throw new RangeError(`scan ${i} has no infection mask, needed for 2-channel input`);
+      for (let j = 0; j < plane; j++) data[base + j] = (v.mask.data[j] as number) > 0 ? 1 : 0;
+    }
+    const ct = base + (inChannels - 1) * plane;
+    for (let j = 0; j < plane; j++) data[ct + j] = (v.image.data[j] as number) * a + b;
+  });
+  return volumeFromNcdhw(data, [views.length, inChannels, d, h, w]);
+}
+
+function augmentedView(scan: CmcScan, rng: Rng): { image: Volume<Uint8Array>; mask?: Volume<Uint8Array> } {
+  const mask =
+    scan.mask ?? makeVolume({ data: new Uint8Array(scan.image.data.length), shape: scan.image.shape, intensity: 'label' });
+  const view = augmentImageAndMask({ image: scan.image, mask }, rng);
+  return scan.mask === undefined ? { image: view.image } : { image: view.image, mask: view.mask };
+}
+
+/** Softmax probabilities [scans][4] of un-augmented scans, in eval mode, `batch` at a time. */
+export function predictCmc(model: CmcNetwork, scans: readonly CmcScan[], inChannels: 1 | 2, batch = 2): number[][] {
+  const out: number[][] = [];
+  for (let i = 0; i < scans.length; i += batch) {
+    const chunk = scans.slice(i, i + batch);
+    const probs = tf.tidy(() => {
+      const x = scansToInput(chunk, inChannels);
+      return tf.softmax(model.apply(x, { training: false }) as tf.Tensor2D).arraySync() as number[][];
+    });
+    out.push(...probs);
+  }
+  return out;
+}
+
+const argmax = (p: readonly number[]): number => p.indexOf(Math.max(...p));
+
+interface CmcTrainModel extends TrainModel {
+  readonly model: CmcNetwork;
+  readonly optimizer: Adam;
+}
+
+/** Trains (or resumes) a CMC model; returns it with the last validation metrics. */
+export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNetwork; epochsRun: number }> {
+  const { train, batchSize, inChannels } = options;
+  if (!(batchSize >= 2)) throw new RangeError(`batchSize must be at least 2 (batch norm needs two values), got ${batchSize}`);
+  if (train.length < batchSize) throw new RangeError(`${train.length} training scans for a batch of ${batchSize}`);
+  const labels = train.map((s, i) => {
+    if (s.label === undefined || !Number.isInteger(s.label) || s.label < 0 || s.label > 3)
+      throw new RangeError(`training scan ${s.name ?? i} has no class id 0..3`);
+    return s.label;
+  });
+  // Class weights from the training counts (eq. 7); an absent class gets the weight of one scan.
+  const counts = [0, 1, 2, 3].map((c) => Math.max(1, labels.filter((l) => l === c).length));
+  const alpha = inverseFrequencyWeights(counts);
+  const stepsPerEpoch = Math.floor(train.length / batchSize);
+  let order: number[] = [];
+  const lr = options.lr ?? 1e-4;
+  const result = await runTraining<CmcTrainModel>({
+    runDir: options.runDir,
+    epochs: options.epochs,
+    stepsPerEpoch,
+    seed: options.seed,
+    config: { network: options.network as unknown as Record<string, string>, inChannels, batchSize, lr, scans: train.length },
+    schedule: stepSchedule({ baseLr: lr, epochs: options.epochs }),
+    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+    init: ({ rngs }: { rngs: RngStreams }) => {
+      const model = new CmcNetwork({ ...options.network, inChannels }, rngs.init);
+      const variables = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
+      for (const { name, variable } of model.buffers()) variables.set(name, variable);
+      const trainable = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
+      return { model, variables, optimizer: new Adam(trainable, { lr, weightDecay: options.weightDecay ?? 1e-5 }) };
+    },
+    trainStep: ({ model, step, rngs }) => {
+      if (step === 0) order = rngs.data.permutation(train.length);
+      const picked = order.slice(step * batchSize, (step + 1) * batchSize).map((i) => train[i] as CmcScan);
+      const views = [0, 1].map(() =>
+        scansToInput(
+          picked.map((s) => augmentedView(s, rngs.augment)),
+          inChannels,
+        ),
+      ) as [Volume5, Volume5];
+      try {
+        const losses = cmcTrainStep(
+          model.model,
+          model.optimizer,
+          { views, labels: picked.map((s) => s.label as number) },
+          {
+            alpha,
+            mixup: [drawMixup(rngs.mixup, picked.length), drawMixup(rngs.mixup, picked.length)],
+          },
+        );
+        return { ...losses };
+      } finally {
+        for (const v of views) v.tensor.dispose();
+      }
+    },
+    ...(options.val === undefined || options.val.length === 0
+      ? {}
+      : {
+          evaluate: ({ model }) => {
+            const val = options.val as readonly CmcScan[];
+            const probs = predictCmc(model.model, val, inChannels);
+            const truth = val.map((s) => s.label as number);
+            return { valMacroF1: macroF1(confusionMatrix(truth, probs.map(argmax), 4)) };
+          },
+        }),
+  });
+  return { model: result.model.model, epochsRun: result.epochsRun };
+}
