@@ -87,7 +87,7 @@ export async function run() {
   console.log('|---|---|---|---|---|---|');
   for (const { label, ours, ref } of rows) {
     console.log(
-      `| train step ${label} (${TINY.name}) | ${fmt(ours.msMedian)} | ${fmt(ref?.msMedian)} | ${ref && !ours.refused ? fmt(ours.msMedian / ref.msMedian, 2) : '-'} | ${fmt(ours.peakRssMb)} | ${fmt(ref?.peakRssMb)} |`,
+      `| train step ${label}, 2 scans (${TINY.name}) | ${ours.refused ? 'refused: wasm heap' : fmt(ours.msMedian)} | ${fmt(ref?.msMedian)} | ${ref && !ours.refused ? fmt(ours.msMedian / ref.msMedian, 2) : '-'} | ${fmt(ours.peakRssMb)} | ${fmt(ref?.peakRssMb)} |`,
     );
   }
   if (infer) {
