@@ -9,11 +9,10 @@
  * sqrt(n)*eps ~ 3e-6 < 1e-5.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { filterGradMethod } from './conv2dBackpropFilter.js';
 import { convGeometry } from './convGeometry.js';
-import { registerCovsevKernels, registeredCovsevKernels } from './register.js';
+import { describeParity, expectNoLeaks, itEachCase, randomValues, rng, worstRelative } from './parity.test-helpers.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -22,14 +21,6 @@ interface Case {
   co: number;
   strides: [number, number];
   pad: Pad;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
 }
 
 function grid(): Case[] {
@@ -112,20 +103,7 @@ function run(backend: string, c: Case, x: Float32Array, dy: Float32Array): Float
   });
 }
 
-describe('covsev Conv2DBackpropFilter (wasm) against cpu', () => {
-  beforeAll(async () => {
-    registerCovsevKernels();
-    await tf.setBackend('wasm');
-    await tf.setBackend('cpu');
-  });
-  afterAll(() => {
-    tf.setBackend('wasm');
-  });
-
-  it('is registered for wasm', () => {
-    expect(registeredCovsevKernels()).toContain('Conv2DBackpropFilter');
-  });
-
+describeParity('covsev Conv2DBackpropFilter (wasm) against cpu', ['Conv2DBackpropFilter'], () => {
   const cases = grid();
 
   it('the grid exercises each of the three formulations', () => {
@@ -135,44 +113,37 @@ describe('covsev Conv2DBackpropFilter (wasm) against cpu', () => {
     }
   });
 
-  it.each(cases.map((c, i) => [i, JSON.stringify(c), c] as const))('case %i %s', (i, _name, c) => {
+  itEachCase(cases, (c, i) => {
     const r = rng(1000 + i);
-    const x = Float32Array.from({ length: c.x.reduce((a, b) => a * b) }, r);
-    const dy = Float32Array.from({ length: outShape(c).reduce((a, b) => a * b) }, r);
+    const x = randomValues(c.x, r);
+    const dy = randomValues(outShape(c), r);
     const ref = run('cpu', c, x, dy);
     const size = run('cpu', c, x.map(Math.abs), dy.map(Math.abs));
     const got = run('wasm', c, x, dy);
     expect(got.length).toBe(ref.length);
-    let worst = 0;
-    for (let j = 0; j < ref.length; j++) {
-      const err = Math.abs((got[j] as number) - (ref[j] as number));
-      worst = Math.max(worst, err / Math.max(size[j] as number, 1e-30));
-    }
+    const worst = worstRelative(got, ref, size, (s) => Math.max(s, 1e-30));
     if (process.env.COVSEV_PARITY_LOG) console.log(`case ${i} worst ${worst.toExponential(2)}`);
     expect(worst).toBeLessThanOrEqual(1e-5);
   });
 
   it('leaks no tensors and no wasm buffers, in each formulation', () => {
     tf.setBackend('wasm');
-    const backend = tf.backend() as BackendWasm;
     for (const m of ['pointwise', 'tapRows', 'conv'] as const) {
       const c = cases.find((k) => methodOf(k) === m) as Case;
       const x = tf.randomNormal(c.x);
       const dy = tf.randomNormal(outShape(c));
-      const tensors = tf.memory().numTensors;
-      const buffers = backend.numDataIds();
-      for (let k = 0; k < 3; k++) {
-        const attrs = {
-          strides: c.strides,
-          pad: c.pad,
-          dataFormat: 'NHWC',
-          dimRoundingMode: 'floor',
-          filterShape: [c.k[0], c.k[1], c.x[3], c.co],
-        };
-        tf.dispose(tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs));
-      }
-      expect(tf.memory().numTensors, m).toBe(tensors);
-      expect(backend.numDataIds(), m).toBe(buffers);
+      expectNoLeaks(() => {
+        for (let k = 0; k < 3; k++) {
+          const attrs = {
+            strides: c.strides,
+            pad: c.pad,
+            dataFormat: 'NHWC',
+            dimRoundingMode: 'floor',
+            filterShape: [c.k[0], c.k[1], c.x[3], c.co],
+          };
+          tf.dispose(tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs));
+        }
+      }, m);
       tf.dispose([x, dy]);
     }
   });

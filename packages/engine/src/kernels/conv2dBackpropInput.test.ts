@@ -5,10 +5,9 @@
  * sums n <= KH*KW*Co = 7*7*24 products, sqrt(n)*eps ~ 2e-6.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { phaseTaps } from './conv2dBackpropInput.js';
-import { registerCovsevKernels, registeredCovsevKernels } from './register.js';
+import { describeParity, expectNoLeaks, itEachCase, randomValues, rng, worstRelative } from './parity.test-helpers.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -17,14 +16,6 @@ interface Case {
   co: number;
   strides: [number, number];
   pad: Pad;
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
 }
 
 function grid(): Case[] {
@@ -131,53 +122,33 @@ describe('phaseTaps', () => {
   });
 });
 
-describe('covsev Conv2DBackpropInput (wasm) against cpu', () => {
-  beforeAll(async () => {
-    registerCovsevKernels();
-    await tf.setBackend('wasm');
-    await tf.setBackend('cpu');
-  });
-  afterAll(() => {
-    tf.setBackend('wasm');
-  });
-
-  it('is registered for wasm', () => {
-    expect(registeredCovsevKernels()).toContain('Conv2DBackpropInput');
-  });
-
+describeParity('covsev Conv2DBackpropInput (wasm) against cpu', ['Conv2DBackpropInput'], () => {
   const cases = grid();
-  it.each(cases.map((c, i) => [i, JSON.stringify(c), c] as const))('case %i %s', (i, _name, c) => {
+  itEachCase(cases, (c, i) => {
     const r = rng(2000 + i);
-    const dy = Float32Array.from({ length: outShape(c).reduce((a, b) => a * b) }, r);
-    const w = Float32Array.from({ length: filterShape(c).reduce((a, b) => a * b) }, r);
+    const dy = randomValues(outShape(c), r);
+    const w = randomValues(filterShape(c), r);
     const ref = run('cpu', c, dy, w);
     const size = run('cpu', c, dy.map(Math.abs), w.map(Math.abs));
     const got = run('wasm', c, dy, w);
     expect(got.length).toBe(ref.length);
-    let worst = 0;
-    for (let j = 0; j < ref.length; j++) {
-      const err = Math.abs((got[j] as number) - (ref[j] as number));
-      // An input pixel no output reads (stride > kernel) has a zero gradient on both.
-      worst = Math.max(worst, (size[j] as number) === 0 ? err : err / (size[j] as number));
-    }
+    // An input pixel no output reads (stride > kernel) has a zero gradient on both: size 0, absolute error.
+    const worst = worstRelative(got, ref, size);
     if (process.env.COVSEV_PARITY_LOG) console.log(`case ${i} worst ${worst.toExponential(2)}`);
     expect(worst).toBeLessThanOrEqual(1e-5);
   });
 
   it('leaks no tensors and no wasm buffers, at stride 1 and 2', () => {
     tf.setBackend('wasm');
-    const backend = tf.backend() as BackendWasm;
     for (const c of [cases[1], cases[17]] as Case[]) {
       const dy = tf.randomNormal(outShape(c));
       const w = tf.randomNormal(filterShape(c));
-      const tensors = tf.memory().numTensors;
-      const buffers = backend.numDataIds();
-      for (let k = 0; k < 3; k++) {
-        const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: 'floor', inputShape: c.x };
-        tf.dispose(tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, attrs));
-      }
-      expect(tf.memory().numTensors).toBe(tensors);
-      expect(backend.numDataIds()).toBe(buffers);
+      expectNoLeaks(() => {
+        for (let k = 0; k < 3; k++) {
+          const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: 'floor', inputShape: c.x };
+          tf.dispose(tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, attrs));
+        }
+      });
       tf.dispose([dy, w]);
     }
   });

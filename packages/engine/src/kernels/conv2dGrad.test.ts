@@ -4,8 +4,8 @@
  * the sum of absolute terms (S: the cpu backprop kernels on |x|, |w| and |dy|).
  */
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerCovsevKernels } from './register.js';
+import { describe, expect, it } from 'vitest';
+import { itEachCase, randomValues, rng, useWasmAgainstCpu, worstRelative } from './parity.test-helpers.js';
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -34,14 +34,6 @@ const cases: Case[] = [
     fused: false,
   },
 ];
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 interface Data {
   x: Float32Array;
@@ -90,33 +82,17 @@ function sums(c: Case, d: Data): [Float32Array, Float32Array] {
   });
 }
 
-function worstRelative(got: Float32Array, ref: Float32Array, size: Float32Array): number {
-  let worst = 0;
-  for (let j = 0; j < ref.length; j++) {
-    const err = Math.abs((got[j] as number) - (ref[j] as number));
-    worst = Math.max(worst, (size[j] as number) === 0 ? err : err / (size[j] as number));
-  }
-  return worst;
-}
-
 describe('tf.grad of conv2d: wasm with covsev kernels against cpu', () => {
-  beforeAll(async () => {
-    registerCovsevKernels();
-    await tf.setBackend('wasm');
-    await tf.setBackend('cpu');
-  });
-  afterAll(() => {
-    tf.setBackend('wasm');
-  });
+  useWasmAgainstCpu();
 
-  it.each(cases.map((c, i) => [i, JSON.stringify(c), c] as const))('case %i %s', (i, _name, c) => {
+  itEachCase(cases, (c, i) => {
     const r = rng(3000 + i);
     const yShape = tf.backend_util.computeConv2DInfo(c.x, c.w, c.strides, 1, c.pad).outShape;
     const d: Data = {
-      x: Float32Array.from({ length: c.x.reduce((a, b) => a * b) }, r),
-      w: Float32Array.from({ length: c.w.reduce((a, b) => a * b) }, r),
+      x: randomValues(c.x, r),
+      w: randomValues(c.w, r),
       b: Float32Array.from({ length: c.w[3] }, r),
-      dy: Float32Array.from({ length: yShape.reduce((a, b) => a * b) }, r),
+      dy: randomValues(yShape, r),
       yShape,
     };
     const [refX, refW] = grads('cpu', c, d);

@@ -8,9 +8,8 @@
  * |wasm - cpu| <= 1e-6 * (|x a| + |mean a| + |offset|), with means up to 10 standard deviations.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerCovsevKernels, registeredCovsevKernels } from './register.js';
+import { expect, it } from 'vitest';
+import { describeParity, expectNoLeaks, itEachCase, rng } from './parity.test-helpers.js';
 
 interface Case {
   x: number[];
@@ -26,29 +25,8 @@ const cases: Case[] = [
   { x: [2, 3, 5, 4, 6], offset: false, scale: false, shift: 1 },
 ];
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
-
-describe('covsev FusedBatchNorm (wasm) against cpu', () => {
-  beforeAll(async () => {
-    registerCovsevKernels();
-    await tf.setBackend('wasm');
-    await tf.setBackend('cpu');
-  });
-  afterAll(() => {
-    tf.setBackend('wasm');
-  });
-
-  it('is registered for wasm', () => {
-    expect(registeredCovsevKernels()).toContain('FusedBatchNorm');
-  });
-
-  it.each(cases.map((c, i) => [i, JSON.stringify(c), c] as const))('case %i %s', (i, _name, c) => {
+describeParity('covsev FusedBatchNorm (wasm) against cpu', ['FusedBatchNorm'], () => {
+  itEachCase(cases, (c, i) => {
     const r = rng(6000 + i);
     const channels = c.x[c.x.length - 1] as number;
     const x = Float32Array.from({ length: c.x.reduce((a, b) => a * b) }, () => r() + c.shift);
@@ -114,12 +92,7 @@ describe('covsev FusedBatchNorm (wasm) against cpu', () => {
     const x = tf.randomNormal([2, 4, 4, 8]);
     const m = tf.zeros([8]);
     const v = tf.ones([8]);
-    const backend = tf.backend() as BackendWasm;
-    const tensors = tf.memory().numTensors;
-    const buffers = backend.numDataIds();
-    tf.batchNorm(x, m, v, m, v, 1e-3).dispose();
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(backend.numDataIds()).toBe(buffers);
+    expectNoLeaks(() => tf.batchNorm(x, m, v, m, v, 1e-3).dispose());
     tf.dispose([x, m, v]);
   });
 });

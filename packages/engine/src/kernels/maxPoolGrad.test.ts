@@ -4,9 +4,8 @@
  * Each dx element sums at most ceil(f/s)^2 dy values, so the tolerance is 1e-6 of |dy| sums.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerCovsevKernels, registeredCovsevKernels } from './register.js';
+import { expect, it } from 'vitest';
+import { describeParity, expectNoLeaks, itEachCase, randomValues, rng } from './parity.test-helpers.js';
 
 interface Case {
   x: [number, number, number, number];
@@ -24,14 +23,6 @@ const cases: Case[] = [
   { x: [2, 7, 7, 6], f: [3, 3], s: [2, 2], pad: 1 },
   { x: [1, 6, 5, 16], f: [1, 1], s: [2, 2], pad: 'valid' },
 ];
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
 
 function grad(backend: string, c: Case, x: Float32Array, dy: Float32Array): Float32Array {
   tf.setBackend(backend);
@@ -52,26 +43,13 @@ function outShape(c: Case): number[] {
   return tf.backend_util.computePool2DInfo(c.x, c.f, c.s, 1, c.pad, typeof c.pad === 'number' ? 'floor' : undefined).outShape;
 }
 
-describe('covsev MaxPoolGrad (wasm) against cpu', () => {
-  beforeAll(async () => {
-    registerCovsevKernels();
-    await tf.setBackend('wasm');
-    await tf.setBackend('cpu');
-  });
-  afterAll(() => {
-    tf.setBackend('wasm');
-  });
-
-  it('is registered for wasm', () => {
-    expect(registeredCovsevKernels()).toContain('MaxPoolGrad');
-  });
-
-  it.each(cases.map((c, i) => [i, JSON.stringify(c), c] as const))('case %i %s', (i, _name, c) => {
+describeParity('covsev MaxPoolGrad (wasm) against cpu', ['MaxPoolGrad'], () => {
+  itEachCase(cases, (c, i) => {
     const r = rng(4000 + i);
     // Every third value is 0, as after a relu: windows with tied maxima; one -Infinity pixel.
     const x = Float32Array.from({ length: c.x.reduce((a, b) => a * b) }, (_, j) => (j % 3 === 0 ? 0 : r()));
     x[1] = Number.NEGATIVE_INFINITY;
-    const dy = Float32Array.from({ length: outShape(c).reduce((a, b) => a * b) }, r);
+    const dy = randomValues(outShape(c), r);
     const ref = grad('cpu', c, x, dy);
     const got = grad('wasm', c, x, dy);
     expect(got.length).toBe(ref.length);
@@ -100,12 +78,11 @@ describe('covsev MaxPoolGrad (wasm) against cpu', () => {
   it('leaks nothing', () => {
     tf.setBackend('wasm');
     const x = tf.randomNormal([2, 8, 8, 4]);
-    const backend = tf.backend() as BackendWasm;
-    const tensors = tf.memory().numTensors;
-    const buffers = backend.numDataIds();
-    tf.grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x).dispose();
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(backend.numDataIds()).toBe(buffers);
+    expectNoLeaks(() =>
+      tf
+        .grad((a: tf.Tensor) => tf.sum(tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid')))(x)
+        .dispose(),
+    );
     x.dispose();
   });
 });

@@ -4,10 +4,9 @@
  * (n up to 2400 here, sqrt(n)*eps ~ 3e-6). Other reductions go to the stock kernels.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { describeParity, expectNoLeaks, itEachCase, randomValues, rng } from './parity.test-helpers.js';
 import { leadingAxes, MAX_KEPT } from './reduceLeading.js';
-import { registerCovsevKernels, registeredCovsevKernels } from './register.js';
 
 const cases: { shape: number[]; axis: number | number[]; keepDims: boolean }[] = [
   { shape: [4, 10, 12, 5], axis: [0, 1, 2], keepDims: false }, // batch-norm statistics
@@ -21,14 +20,6 @@ const cases: { shape: number[]; axis: number | number[]; keepDims: boolean }[] =
   { shape: [6, 9], axis: [0, 1], keepDims: false }, // everything: stock
 ];
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
-}
-
 describe('leadingAxes', () => {
   it('counts a leading run of reduced axes, else 0', () => {
     expect(leadingAxes([0, 1, 2], [2, 3, 4, 5])).toBe(3);
@@ -39,23 +30,10 @@ describe('leadingAxes', () => {
   });
 });
 
-describe('covsev Sum and Mean (wasm) against cpu', () => {
-  beforeAll(async () => {
-    registerCovsevKernels();
-    await tf.setBackend('wasm');
-    await tf.setBackend('cpu');
-  });
-  afterAll(() => {
-    tf.setBackend('wasm');
-  });
-
-  it('are registered for wasm', () => {
-    expect(registeredCovsevKernels()).toEqual(expect.arrayContaining(['Sum', 'Mean']));
-  });
-
-  it.each(cases.map((c, i) => [i, JSON.stringify(c), c] as const))('case %i %s', (i, _name, c) => {
+describeParity('covsev Sum and Mean (wasm) against cpu', ['Sum', 'Mean'], () => {
+  itEachCase(cases, (c, i) => {
     const r = rng(5000 + i);
-    const x = Float32Array.from({ length: c.shape.reduce((a, b) => a * b) }, r);
+    const x = randomValues(c.shape, r);
     for (const op of ['sum', 'mean'] as const) {
       const run = (backend: string, values: Float32Array) => {
         tf.setBackend(backend);
@@ -97,13 +75,10 @@ describe('covsev Sum and Mean (wasm) against cpu', () => {
   it('leaks nothing', () => {
     tf.setBackend('wasm');
     const x = tf.randomNormal([4, 6, 6, 8]);
-    const backend = tf.backend() as BackendWasm;
-    const tensors = tf.memory().numTensors;
-    const buffers = backend.numDataIds();
-    tf.sum(x, [0, 1, 2]).dispose();
-    tf.mean(x, [0, 1, 2], true).dispose();
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(backend.numDataIds()).toBe(buffers);
+    expectNoLeaks(() => {
+      tf.sum(x, [0, 1, 2]).dispose();
+      tf.mean(x, [0, 1, 2], true).dispose();
+    });
     x.dispose();
   });
 });

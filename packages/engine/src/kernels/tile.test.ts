@@ -1,7 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { registerCovsevKernels, registeredCovsevKernels } from './register.js';
+import { describe, expect, it } from 'vitest';
+import { describeParity, expectNoLeaks } from './parity.test-helpers.js';
 import { tileInto } from './tile.js';
 
 const cases: [number[], number[]][] = [
@@ -66,20 +65,7 @@ describe('tileInto', () => {
   });
 });
 
-describe('covsev Tile (wasm) against cpu', () => {
-  beforeAll(async () => {
-    registerCovsevKernels();
-    await tf.setBackend('wasm');
-    await tf.setBackend('cpu');
-  });
-  afterAll(() => {
-    tf.setBackend('wasm');
-  });
-
-  it('is registered for wasm', () => {
-    expect(registeredCovsevKernels()).toContain('Tile');
-  });
-
+describeParity('covsev Tile (wasm) against cpu', ['Tile'], () => {
   it.each(['float32', 'int32', 'bool'] as const)('matches cpu for %s', (dtype) => {
     for (const [shape, reps] of cases) {
       const values = Array.from({ length: shape.reduce((a, b) => a * b, 1) }, (_, i) => (i * 7) % 5);
@@ -94,12 +80,7 @@ describe('covsev Tile (wasm) against cpu', () => {
   it('leaks nothing', () => {
     tf.setBackend('wasm');
     const x = tf.ones([1, 1, 1, 8]);
-    const backend = tf.backend() as BackendWasm;
-    const tensors = tf.memory().numTensors;
-    const buffers = backend.numDataIds();
-    tf.tile(x, [2, 3, 3, 1]).dispose();
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(backend.numDataIds()).toBe(buffers);
+    expectNoLeaks(() => tf.tile(x, [2, 3, 3, 1]).dispose());
     x.dispose();
   });
 });

@@ -1,0 +1,82 @@
+/**
+ * Scaffolding shared by the kernel parity tests (covsev's wasm kernels against the cpu backend).
+ * For tests only: it imports vitest, is excluded from the build (tsconfig.json) and is exported
+ * from no index.ts.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerCovsevKernels, registeredCovsevKernels } from './register.js';
+
+/** A seeded linear congruential generator of values in [-0.5, 0.5). */
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  };
+}
+
+/** A Float32Array of the shape's size, filled from r. */
+export function randomValues(shape: readonly number[], r: () => number): Float32Array {
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, r);
+}
+
+/**
+ * In the enclosing describe: register covsev's kernels and start wasm (so that they are bound to
+ * it), leave cpu as the backend; go back to wasm afterwards.
+ */
+export function useWasmAgainstCpu(): void {
+  beforeAll(async () => {
+    registerCovsevKernels();
+    await tf.setBackend('wasm');
+    await tf.setBackend('cpu');
+  });
+  afterAll(() => {
+    tf.setBackend('wasm');
+  });
+}
+
+/** describe(title) with useWasmAgainstCpu() and a test that the named kernels are registered for wasm. */
+export function describeParity(title: string, kernels: readonly string[], body: () => void): void {
+  describe(title, () => {
+    useWasmAgainstCpu();
+    it(kernels.length === 1 ? 'is registered for wasm' : 'are registered for wasm', () => {
+      expect(registeredCovsevKernels()).toEqual(expect.arrayContaining([...kernels]));
+    });
+    body();
+  });
+}
+
+/** One test per case, named 'case i {json}'. */
+export function itEachCase<C>(cases: readonly C[], test: (c: C, i: number) => void): void {
+  it.each(cases.map((c, i) => [i, JSON.stringify(c), c] as const))('case %i %s', (i, _name, c) => test(c, i));
+}
+
+/**
+ * The largest |got - ref| / divisor(size), size the sum of the absolute terms; by default an
+ * element that no term reaches (size 0) counts its error as absolute.
+ */
+export function worstRelative(
+  got: Float32Array,
+  ref: Float32Array,
+  size: Float32Array,
+  divisor: (size: number) => number = (s) => (s === 0 ? 1 : s),
+): number {
+  let worst = 0;
+  for (let j = 0; j < ref.length; j++) {
+    const err = Math.abs((got[j] as number) - (ref[j] as number));
+    worst = Math.max(worst, err / divisor(size[j] as number));
+  }
+  return worst;
+}
+
+/** Runs f on the current (wasm) backend and expects it to leave as many tensors and wasm buffers as it found. */
+export function expectNoLeaks(f: () => void, message?: string): void {
+  const backend = tf.backend() as BackendWasm;
+  const tensors = tf.memory().numTensors;
+  const buffers = backend.numDataIds();
+  f();
+  expect(tf.memory().numTensors, message).toBe(tensors);
+  expect(backend.numDataIds(), message).toBe(buffers);
+}
