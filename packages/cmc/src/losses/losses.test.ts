@@ -8,7 +8,44 @@ import { supervisedContrastiveLoss } from './supervisedContrastive.js';
 import { inverseFrequencyWeights, weightedCrossEntropy } from './weightedCrossEntropy.js';
 
 // Made by fixtures/make_loss_fixtures.py with PyTorch autograd (float64).
-const fixture = JSON.parse(readFileSync(new URL('../../fixtures/loss_cases.json', import.meta.url), 'utf8'));
+interface SupconCase {
+  z: number[];
+  shape: [number, number];
+  labels: number[];
+  loss: number;
+  grad: number[];
+}
+interface CeCase {
+  logits: number[];
+  shape: [number, number];
+  labels: number[];
+  alpha: number[];
+  loss: number;
+  grad: number[];
+}
+interface MixCase {
+  logits: number[];
+  shape: [number, number];
+  labels: number[];
+  partners: number[];
+  lambda: number;
+  loss: number;
+  grad: number[];
+}
+interface JointCase {
+  s: [number, number];
+  con: number;
+  mix: number;
+  clf: number;
+  loss: number;
+  grad: number[];
+}
+const fixture = JSON.parse(readFileSync(new URL('../../fixtures/loss_cases.json', import.meta.url), 'utf8')) as {
+  supcon: SupconCase[];
+  weighted_ce: CeCase[];
+  mixup_ce: MixCase[];
+  joint: JointCase[];
+};
 
 function expectClose(actual: ArrayLike<number>, expected: readonly number[], tolerance: number): void {
   expect(actual.length).toBe(expected.length);
@@ -22,7 +59,7 @@ beforeAll(async () => {
 });
 
 describe('losses against PyTorch autograd', () => {
-  it.each(fixture.supcon.map((c: { labels: number[] }) => [c.labels.join(','), c]))(
+  it.each(fixture.supcon.map((c) => [c.labels.join(','), c] as const))(
     'supervised contrastive (labels %s): value and gradient',
     (_n, c) => {
       const z = tf.tensor2d(c.z, c.shape);
@@ -32,28 +69,22 @@ describe('losses against PyTorch autograd', () => {
     },
   );
 
-  it.each(fixture.weighted_ce.map((c: { shape: number[] }, i: number) => [i, c]))(
-    'weighted cross entropy case %i: value and gradient',
-    (_i, c) => {
-      const logits = tf.tensor2d(c.logits, c.shape);
-      const f = (x: tf.Tensor) => weightedCrossEntropy(x as tf.Tensor2D, c.labels, c.alpha);
-      expect(f(logits).dataSync()[0]).toBeCloseTo(c.loss, 5);
-      expectClose(tf.grad(f)(logits).dataSync(), c.grad, 1e-5);
-    },
-  );
+  it.each(fixture.weighted_ce.map((c, i) => [i, c] as const))('weighted cross entropy case %i: value and gradient', (_i, c) => {
+    const logits = tf.tensor2d(c.logits, c.shape);
+    const f = (x: tf.Tensor) => weightedCrossEntropy(x as tf.Tensor2D, c.labels, c.alpha);
+    expect(f(logits).dataSync()[0]).toBeCloseTo(c.loss, 5);
+    expectClose(tf.grad(f)(logits).dataSync(), c.grad, 1e-5);
+  });
 
-  it.each(fixture.mixup_ce.map((c: { shape: number[] }, i: number) => [i, c]))(
-    'mixup cross entropy case %i: value and gradient',
-    (_i, c) => {
-      const logits = tf.tensor2d(c.logits, c.shape);
-      const draw = { lambda: c.lambda, partners: c.partners };
-      const f = (x: tf.Tensor) => mixupCrossEntropy(x as tf.Tensor2D, c.labels, draw);
-      expect(f(logits).dataSync()[0]).toBeCloseTo(c.loss, 5);
-      expectClose(tf.grad(f)(logits).dataSync(), c.grad, 1e-5);
-    },
-  );
+  it.each(fixture.mixup_ce.map((c, i) => [i, c] as const))('mixup cross entropy case %i: value and gradient', (_i, c) => {
+    const logits = tf.tensor2d(c.logits, c.shape);
+    const draw = { lambda: c.lambda, partners: c.partners };
+    const f = (x: tf.Tensor) => mixupCrossEntropy(x as tf.Tensor2D, c.labels, draw);
+    expect(f(logits).dataSync()[0]).toBeCloseTo(c.loss, 5);
+    expectClose(tf.grad(f)(logits).dataSync(), c.grad, 1e-5);
+  });
 
-  it.each(fixture.joint.map((c: { s: number[] }) => [c.s.join(','), c]))('joint loss (s = %s): value and gradient', (_s, c) => {
+  it.each(fixture.joint.map((c) => [c.s.join(','), c] as const))('joint loss (s = %s): value and gradient', (_s, c) => {
     const f = (s: tf.Tensor) =>
       jointLoss({ contrastive: tf.scalar(c.con), mixup: tf.scalar(c.mix), classification: tf.scalar(c.clf) }, s as tf.Tensor1D);
     const s = tf.tensor1d(c.s);

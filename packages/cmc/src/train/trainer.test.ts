@@ -75,7 +75,7 @@ describe('trainCmc', () => {
     const values = x.tensor.dataSync();
     expect(values[0]).toBe(s.mask?.data[0] ? 1 : 0);
     expect(values[1]).toBeCloseTo(((s.image.data[0] as number) / 255 - 0.3529) / 0.2983, 5);
-    expect(() => scansToInput([{ name: 'b', image: s.image }], 2)).toThrow(/no infection mask/);
+    expect(() => scansToInput([{ image: s.image }], 2)).toThrow(/no infection mask/);
     return expect(
       trainCmc({
         runDir: '/tmp/x',

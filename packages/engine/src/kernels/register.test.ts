@@ -20,7 +20,13 @@ describe('registerCovsevKernels', () => {
     unregisterCovsevKernels();
     expect(registeredCovsevKernels()).toEqual([]);
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeUndefined();
-    const dx = tf.conv2dTranspose(tf.ones([1, 4, 4, 2]), tf.ones([3, 3, 3, 2]), [1, 4, 4, 3], 1, 'same');
+    const dx = tf.conv2dTranspose(
+      tf.ones([1, 4, 4, 2]) as tf.Tensor4D,
+      tf.ones([3, 3, 3, 2]) as tf.Tensor4D,
+      [1, 4, 4, 3],
+      1,
+      'same',
+    );
     expect(dx.dataSync()[15]).toBe(18); // pixel (1, 1): 3 x 3 taps x 2 channels
     const t = tf.tile(tf.tensor([1, 2]), [2]);
     expect(Array.from(t.dataSync())).toEqual([1, 2, 1, 2]);

@@ -40,7 +40,7 @@ describe('Conv1kk', () => {
       rng,
     });
     dense.weight.assign(split.weight);
-    dense.bias?.assign(split.bias as tf.Variable);
+    dense.bias?.assign(split.bias as tf.Variable<tf.Rank.R1>);
     const ys = tensorOf(split.apply(x, { training: false }));
     expect(ys.shape).toEqual([6, 4, 4, 9]);
     const yd = tensorOf(dense.apply(x, { training: false }));
@@ -57,7 +57,7 @@ describe('Conv1kk', () => {
       rng,
     });
     relu.weight.assign(split.weight);
-    relu.bias?.assign(split.bias as tf.Variable);
+    relu.bias?.assign(split.bias as tf.Variable<tf.Rank.R1>);
     const yr = tensorOf(relu.apply(x, { training: false }));
     expect(tf.max(tf.abs(tf.sub(yr, tf.relu(ys)))).dataSync()[0]).toBeLessThan(1e-6);
 

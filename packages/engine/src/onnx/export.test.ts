@@ -127,7 +127,7 @@ describe('ONNX export + onnxruntime-node against tfjs (eval mode)', () => {
     expect(ortOut.dims).toEqual([2, 4]);
 
     const x = volumeFromNcdhw(input, shape);
-    tf.tidy(() => model.apply(x, { training: false })).dispose(); // warm-up
+    tf.tidy(() => tensorOf(model.apply(x, { training: false }))).dispose(); // warm-up
     t0 = performance.now();
     const y = model.apply(x, { training: false });
     const tfData = await tensorOf(y).data();

@@ -38,7 +38,7 @@ describe('COV19-CT-DB JPG folders', () => {
     expect(volume.intensity).toBe('uint8-windowed');
     for (let k = 0; k < 12; k++) {
       const plane = volume.data.subarray(k * 16 * 24, (k + 1) * 16 * 24);
-      const mean = plane.reduce((s, v) => s + v, 0) / plane.length;
+      const mean = Array.from(plane).reduce((s, v) => s + v, 0) / plane.length;
       expect(Math.abs(mean - (10 * k + 5))).toBeLessThan(1.5);
     }
   });

@@ -44,8 +44,8 @@ function rotatedAffine(
   ];
   const out: number[] = [];
   for (let r = 0; r < 3; r++) {
-    for (let col = 0; col < 3; col++) out.push((R[r]?.[col] as number) * zooms[col]);
-    out.push(t[r]);
+    for (let col = 0; col < 3; col++) out.push((R[r]?.[col] as number) * (zooms[col] as number));
+    out.push(t[r] as number);
   }
   return [...out, 0, 0, 0, 1];
 }
@@ -249,7 +249,7 @@ describe('writeNifti is atomic', () => {
       // walks the data, one 4 MiB chunk at a time).
       let calls = 0;
       class FailingArray extends Float32Array {
-        override subarray(begin?: number, end?: number): Float32Array {
+        override subarray(begin?: number, end?: number): Float32Array<ArrayBuffer> {
           calls++;
           if (calls > 2) throw new Error('disk on fire');
           return new Float32Array(this.buffer, this.byteOffset + (begin ?? 0) * 4, (end ?? this.length) - (begin ?? 0));
