@@ -50,6 +50,7 @@ describe('trainCmc', () => {
       .split('\n')
       .map((l) => JSON.parse(l));
     expect(events.map((e) => e.type)).toEqual(['run-start', 'step', 'step', 'epoch', 'checkpoint', 'run-end']);
+    expect(events[0].backendInfo).toMatch(/^covsev engine: wasm \(SIMD, 1 thread/);
     const epoch = events.find((e) => e.type === 'epoch');
     expect(epoch.metrics.valMacroF1).toBeGreaterThanOrEqual(0);
     expect(epoch.metrics.valMacroF1).toBeLessThanOrEqual(1);

@@ -29,6 +29,8 @@ export interface RunStartEvent {
   version: typeof EVENTS_VERSION;
   /** The tfjs backend in use (`tf.getBackend()`). */
   backend: string;
+  /** The engine's description of it (threads, SIMD, covsev kernels), when `initBackend` chose it. */
+  backendInfo?: string;
   config: JsonValue;
   seed: number;
   epochs: number;

@@ -12,6 +12,7 @@
  */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { formatBackendInfo, getBackendInfo } from '../backend/select.js';
 import { saveCheckpoint, snapshotWeights } from './checkpoint.js';
 import { EVENTS_FILE, EventLog, type Numbers, type TrainEvent } from './events.js';
 import type { JsonObject, JsonValue } from './json.js';
@@ -83,6 +84,12 @@ export interface RunTrainingResult<M extends TrainModel> {
   lastCheckpoint?: string;
 }
 
+/** What `initBackend` chose (threads, SIMD, covsev kernels), when it was used. */
+function backendDetail(): { backendInfo?: string } {
+  const info = getBackendInfo();
+  return info === undefined || info.tfjsBackend !== tf.getBackend() ? {} : { backendInfo: formatBackendInfo(info) };
+}
+
 /** Runs (or resumes) a training run to `epochs`; see the module comment for the semantics. */
 export async function runTraining<M extends TrainModel>(options: RunTrainingOptions<M>): Promise<RunTrainingResult<M>> {
   const { runDir, epochs, stepsPerEpoch, seed } = options;
@@ -109,6 +116,7 @@ export async function runTraining<M extends TrainModel>(options: RunTrainingOpti
       type: 'run-start',
       version: 1,
       backend: tf.getBackend(),
+      ...backendDetail(),
       config,
       seed,
       epochs,
