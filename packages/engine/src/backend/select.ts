@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { registerCovsevKernels } from '../kernels/index.js';
 import { directDependencyVersion, type NativePackage, probeNative } from './packages.js';
+import { requestedWasmThreads, setWasmBackendThreads } from './wasmThreads.js';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -53,7 +54,10 @@ export interface InitBackendOptions {
   prefer?: BackendName;
   /** Where the one-line summary goes (default: stderr); false for silence. */
   log?: ((line: string) => void) | false;
-  /** Environment to read COVSEV_BACKEND from (default: process.env). */
+  /**
+   * Environment to read COVSEV_BACKEND from (default: process.env); also COVSEV_WASM_THREADS, the
+   * opt-in threaded wasm build with that many XNNPACK threads (default 1; see wasmThreads.ts).
+   */
   env?: Record<string, string | undefined>;
 }
 
@@ -127,11 +131,11 @@ async function loadNative(name: 'tensorflow-gpu' | 'tensorflow'): Promise<Loaded
   };
 }
 
-async function loadWasm(): Promise<Loaded> {
+async function loadWasm(threads: number): Promise<Loaded> {
   const kernels = registerCovsevKernels();
   let ok: boolean;
   try {
-    ok = await tf.setBackend('wasm');
+    ok = await setWasmBackendThreads(threads);
   } catch (e) {
     throw new Error(`the wasm backend failed to initialise: ${firstLine(e)}`);
   }
@@ -162,13 +166,13 @@ async function loadCpu(): Promise<Loaded> {
   };
 }
 
-function load(name: BackendName): Promise<Loaded> {
+function load(name: BackendName, wasmThreads: number): Promise<Loaded> {
   switch (name) {
     case 'tensorflow-gpu':
     case 'tensorflow':
       return loadNative(name);
     case 'wasm':
-      return loadWasm();
+      return loadWasm(wasmThreads);
     case 'cpu':
       return loadCpu();
   }
@@ -212,13 +216,15 @@ function requested(options: InitBackendOptions): { name: BackendName | null; sou
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendInfo> {
   const { name, source } = requested(options);
+  const wasmThreads = requestedWasmThreads(options.env ?? process.env);
   if (current !== undefined && current.source === source && (name === null || current.name === name)) {
-    if (tf.getBackend() === current.tfjsBackend) return current;
+    const sameThreads = current.name !== 'wasm' || current.threads === wasmThreads;
+    if (tf.getBackend() === current.tfjsBackend && sameThreads) return current;
   }
   let info: BackendInfo | undefined;
   if (name !== null) {
     try {
-      info = { ...(await load(name)), source, skipped: [] };
+      info = { ...(await load(name, wasmThreads)), source, skipped: [] };
     } catch (e) {
       const available = BACKEND_ORDER.filter((b) => b !== name && probeBackend(b) === null);
       const via = source === 'env' ? `${BACKEND_ENV}=${name}` : `prefer: '${name}'`;
@@ -231,7 +237,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     const skipped: SkippedBackend[] = [];
     for (const candidate of BACKEND_ORDER) {
       try {
-        info = { ...(await load(candidate)), source, skipped };
+        info = { ...(await load(candidate, wasmThreads)), source, skipped };
         break;
       } catch (e) {
         skipped.push({ name: candidate, reason: firstLine(e) });
