@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CovsevInputError } from '../errors.js';
+import { expectInputError } from '../errors.test-helpers.js';
 import type { Volume } from '../volume.js';
 import { dicomSeriesReader, looksLikeDicom, readDicomFile, readDicomSeries } from './dicom.js';
 
@@ -33,18 +33,6 @@ async function folder(name: string): Promise<string> {
   const path = join(dir, name);
   await mkdir(path, { recursive: true });
   return path;
-}
-
-async function expectInputError(promise: Promise<unknown>, path: string, pattern: RegExp): Promise<CovsevInputError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CovsevInputError);
-  const input = error as CovsevInputError;
-  expect(input.message).toContain(basename(path));
-  expect(input.message).toMatch(pattern);
-  return input;
 }
 
 /** Element-wise equality of two long arrays (faster and terser on failure than toEqual). */

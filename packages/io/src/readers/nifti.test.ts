@@ -1,10 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CovsevInputError } from '../errors.js';
+import { expectInputError } from '../errors.test-helpers.js';
+
+/** Every NIfTI error also carries the exact path. */
+const expectInputErrorAt = (promise: Promise<unknown>, path: string, pattern: RegExp) =>
+  expectInputError(promise, path, pattern, true);
+
 import { niftiReader, parseNiftiHeader, readNifti } from './nifti.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -127,19 +132,6 @@ async function put(name: string, bytes: Uint8Array): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, bytes);
   return path;
-}
-
-async function expectInputError(promise: Promise<unknown>, path: string, pattern: RegExp): Promise<CovsevInputError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CovsevInputError);
-  const input = error as CovsevInputError;
-  expect(input.message).toContain(basename(path));
-  expect(input.path).toBe(path);
-  expect(input.message).toMatch(pattern);
-  return input;
 }
 
 function expectAffineClose(actual: readonly number[], expected: readonly number[], digits = 4): void {
@@ -274,7 +266,7 @@ describe('readNifti: scaling', () => {
       'badinter.nii',
       fakeNifti({ dim: DIM_432, slope: 1, inter: Number.POSITIVE_INFINITY, data: encode('i16', RAMP) }),
     );
-    await expectInputError(readNifti(path), path, /scl_inter/);
+    await expectInputErrorAt(readNifti(path), path, /scl_inter/);
   });
 });
 
@@ -347,50 +339,50 @@ describe('readNifti: bad input is a CovsevInputError naming the file', () => {
   it('empty file (.nii and .nii.gz)', async () => {
     for (const name of ['empty.nii', 'empty.nii.gz']) {
       const path = await put(name, new Uint8Array(0));
-      await expectInputError(readNifti(path), path, /empty file/);
+      await expectInputErrorAt(readNifti(path), path, /empty file/);
     }
   });
 
   it('wrong magic', async () => {
     const path = await put('magic.nii', fakeNifti({ dim: DIM_432, magic: 'xyz', data: encode('i16', RAMP) }));
-    await expectInputError(readNifti(path), path, /wrong magic/);
+    await expectInputErrorAt(readNifti(path), path, /wrong magic/);
   });
 
   it('not a NIfTI at all (wrong header size)', async () => {
     const path = await put('text.nii', new TextEncoder().encode('this is not a NIfTI file, just some text\n'.repeat(20)));
-    await expectInputError(readNifti(path), path, /not a NIfTI file: wrong magic/);
+    await expectInputErrorAt(readNifti(path), path, /not a NIfTI file: wrong magic/);
   });
 
   it('header of a .hdr/.img pair', async () => {
     const path = await put('pair.nii', fakeNifti({ dim: DIM_432, magic: 'ni1', data: encode('i16', RAMP) }));
-    await expectInputError(readNifti(path), path, /\.hdr\/\.img pair/);
+    await expectInputErrorAt(readNifti(path), path, /\.hdr\/\.img pair/);
   });
 
   it('truncated .nii.gz', async () => {
     const gz = gzipSync(good());
     const path = await put('cut.nii.gz', gz.subarray(0, Math.floor(gz.length / 2)));
-    await expectInputError(readNifti(path), path, /truncated \.nii\.gz: unexpected end of file/);
+    await expectInputErrorAt(readNifti(path), path, /truncated \.nii\.gz: unexpected end of file/);
   });
 
   it('corrupt gzip data', async () => {
     const gz = new Uint8Array(gzipSync(good()));
     gz.fill(0x55, 10, 40);
     const path = await put('corrupt.nii.gz', gz);
-    await expectInputError(readNifti(path), path, /corrupt gzip data|truncated/);
+    await expectInputErrorAt(readNifti(path), path, /corrupt gzip data|truncated/);
   });
 
   it('voxel data shorter than the header says (.nii and .nii.gz)', async () => {
     const bytes = good();
     const cut = bytes.subarray(0, bytes.length - 10);
     const path = await put('short.nii', cut);
-    await expectInputError(readNifti(path), path, /voxel data shorter than the header says.*48 bytes.*38/);
+    await expectInputErrorAt(readNifti(path), path, /voxel data shorter than the header says.*48 bytes.*38/);
     const gzPath = await put('short.nii.gz', gzipSync(cut));
-    await expectInputError(readNifti(gzPath), gzPath, /voxel data shorter/);
+    await expectInputErrorAt(readNifti(gzPath), gzPath, /voxel data shorter/);
   });
 
   it('header cut short', async () => {
     const path = await put('header-cut.nii', good().subarray(0, 200));
-    await expectInputError(readNifti(path), path, /truncated NIfTI-1 header/);
+    await expectInputErrorAt(readNifti(path), path, /truncated NIfTI-1 header/);
   });
 
   it('unsupported datatypes', async () => {
@@ -405,25 +397,25 @@ describe('readNifti: bad input is a CovsevInputError naming the file', () => {
         `dtype-${code}.nii`,
         fakeNifti({ dim: DIM_432, datatype: code, bitpix: 32, data: new Uint8Array(24 * 8) }),
       );
-      await expectInputError(readNifti(path), path, new RegExp(`unsupported NIfTI datatype ${name}`));
+      await expectInputErrorAt(readNifti(path), path, new RegExp(`unsupported NIfTI datatype ${name}`));
     }
   });
 
   it('dimensions other than 3 (a 4D with several volumes, a 2D image)', async () => {
     const four = await put('4d.nii', fakeNifti({ dim: [4, 2, 2, 3, 2, 1, 1, 1], data: encode('i16', RAMP) }));
-    await expectInputError(readNifti(four), four, /4D with dims 2x2x3x2 \(2 volumes\)/);
+    await expectInputErrorAt(readNifti(four), four, /4D with dims 2x2x3x2 \(2 volumes\)/);
     const two = await put('2d.nii', fakeNifti({ dim: [2, 4, 6, 1, 1, 1, 1, 1], data: encode('i16', RAMP) }));
-    await expectInputError(readNifti(two), two, /is 2D/);
+    await expectInputErrorAt(readNifti(two), two, /is 2D/);
     const zero = await put('0len.nii', fakeNifti({ dim: [3, 4, 0, 2, 1, 1, 1, 1], data: encode('i16', RAMP) }));
-    await expectInputError(readNifti(zero), zero, /invalid dim\[2\] = 0/);
+    await expectInputErrorAt(readNifti(zero), zero, /invalid dim\[2\] = 0/);
   });
 
   it('missing file and folder', async () => {
     const missing = join(dir, 'missing.nii.gz');
-    await expectInputError(readNifti(missing), missing, /no such file/);
+    await expectInputErrorAt(readNifti(missing), missing, /no such file/);
     const folder = join(dir, 'folder.nii');
     await mkdir(folder, { recursive: true });
-    await expectInputError(readNifti(folder), folder, /is a folder/);
+    await expectInputErrorAt(readNifti(folder), folder, /is a folder/);
   });
 });
 
