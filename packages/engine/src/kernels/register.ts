@@ -11,6 +11,7 @@ import { conv2DBackpropInputConfig } from './conv2dBackpropInput.js';
 import { fusedBatchNormConfig } from './fusedBatchNorm.js';
 import { maxPoolGradConfig } from './maxPoolGrad.js';
 import { meanConfig, sumConfig } from './reduceLeading.js';
+import { concatConfig, splitVConfig } from './splitConcat.js';
 import { saveStockKernel, stockKernelConfig } from './stock.js';
 import { tileConfig } from './tile.js';
 
@@ -27,6 +28,8 @@ export const covsevKernelConfigs: readonly KernelConfig[] = [
   fusedBatchNormConfig,
   sumConfig,
   meanConfig,
+  splitVConfig,
+  concatConfig,
 ].map((config) => ({
   ...config,
   setupFunc: (backend: object) => {
