@@ -20,28 +20,30 @@ const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' })
 const TINY = { name: 'resnest-tiny-3d', layers: '1,1,1,1', width: 16, stem: 8 };
 const R50 = { name: 'resnest50-3d', layers: '3,4,6,3', width: 64, stem: 32 };
 
+/** Arguments of bench/reference/cmc_twin.py for a network of the table above. */
+function twinArgs(mode, size, net, extra) {
+  return [
+    'bench/reference/cmc_twin.py',
+    mode,
+    '--size',
+    size,
+    '--layers',
+    net.layers,
+    '--width',
+    String(net.width),
+    '--stem',
+    String(net.stem),
+    ...extra,
+    '--threads',
+    '2',
+  ];
+}
+
 function trainRow(label, size, net, batch, steps) {
   process.stdout.write(`  ${label} ... `);
   const ours = job('node', ['bench/engine/cmc-job.mjs', 'train', size, net.name, String(batch), String(steps)]);
   const ref = hasTorch
-    ? job(PYTHON, [
-        'bench/reference/cmc_twin.py',
-        'train',
-        '--size',
-        size,
-        '--layers',
-        net.layers,
-        '--width',
-        String(net.width),
-        '--stem',
-        String(net.stem),
-        '--batch',
-        String(batch),
-        '--steps',
-        String(steps),
-        '--threads',
-        '2',
-      ])
+    ? job(PYTHON, twinArgs('train', size, net, ['--batch', String(batch), '--steps', String(steps)]))
     : undefined;
   console.log('done');
   return { label, ours, ref };
@@ -53,26 +55,7 @@ function inferRows(size, net) {
   process.stdout.write('tfjs ... ');
   const tfjs = job('node', ['bench/engine/cmc-job.mjs', 'infer-tfjs', size, net.name, '1']);
   process.stdout.write('pytorch ... ');
-  const ref = hasTorch
-    ? job(PYTHON, [
-        'bench/reference/cmc_twin.py',
-        'infer',
-        '--size',
-        size,
-        '--layers',
-        net.layers,
-        '--width',
-        String(net.width),
-        '--stem',
-        String(net.stem),
-        '--steps',
-        '1',
-        '--warmup',
-        '0',
-        '--threads',
-        '2',
-      ])
-    : undefined;
+  const ref = hasTorch ? job(PYTHON, twinArgs('infer', size, net, ['--steps', '1', '--warmup', '0'])) : undefined;
   console.log('done');
   return { onnx, tfjs, ref };
 }

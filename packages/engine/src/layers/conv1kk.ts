@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ForwardContext, Module, NamedVariable } from '../module.js';
 import { attr, type OnnxGraphBuilder, type OnnxValue } from '../onnx/graph.js';
 import { initValues, TORCH_DEFAULT_WEIGHT_INIT, torchDefaultBias, type WeightInit } from './init.js';
-import { type Activation, mapSlices } from './volume.js';
+import { type Activation, mapSlices, windowOutputSize } from './volume.js';
 
 export interface Conv1kkOptions {
   readonly inChannels: number;
@@ -107,9 +107,7 @@ export class Conv1kk implements Module {
 
   /** Output height or width for an input one. */
   outSize(size: number): number {
-    const out = Math.floor((size + 2 * this.padding - this.kernel) / this.stride) + 1;
-    if (out < 1) throw new Error(`${this.name}: input size ${size} is too small`);
-    return out;
+    return windowOutputSize(this.name, size, this.kernel, this.stride, this.padding);
   }
 
   apply(x: Activation, _ctx: ForwardContext): Activation {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardContext, Module, NamedVariable } from '../module.js';
 import { attr, type OnnxGraphBuilder, type OnnxValue } from '../onnx/graph.js';
-import { type Activation, mapSlices } from './volume.js';
+import { type Activation, mapSlices, windowOutputSize } from './volume.js';
 
 export interface MaxPool1kkOptions {
   /** k: window 1 x k x k; default 3. */
@@ -42,10 +42,9 @@ export class MaxPool1kk implements Module {
     return [];
   }
 
+  /** Output height or width for an input one. */
   outSize(size: number): number {
-    const out = Math.floor((size + 2 * this.padding - this.kernel) / this.stride) + 1;
-    if (out < 1) throw new Error(`${this.name}: input size ${size} is too small`);
-    return out;
+    return windowOutputSize(this.name, size, this.kernel, this.stride, this.padding);
   }
 
   apply(x: Activation, _ctx: ForwardContext): Activation {

@@ -126,3 +126,10 @@ function dims5(shape: readonly number[]): [number, number, number, number, numbe
   }
   return shape as unknown as [number, number, number, number, number];
 }
+
+/** Output height or width of a k x k window with stride s and padding p (PyTorch's floor rule); throws when empty. */
+export function windowOutputSize(who: string, size: number, kernel: number, stride: number, padding: number): number {
+  const out = Math.floor((size + 2 * padding - kernel) / stride) + 1;
+  if (out < 1) throw new Error(`${who}: input size ${size} is too small`);
+  return out;
+}
