@@ -24,6 +24,11 @@ export type { Activation, Volume5 } from './layers/volume.js';
 export interface ForwardContext {
   /** Train mode: batch norm uses batch statistics and updates its running statistics. */
   readonly training: boolean;
+  /**
+   * Train mode only: false leaves batch norm's running statistics alone (a forward pass that will
+   * be repeated with the tape on, as micro-batched steps do). Default true.
+   */
+  readonly updateStatistics?: boolean;
 }
 
 /** A variable with its hierarchical name (`layer1.0.bn1.running_var`). */

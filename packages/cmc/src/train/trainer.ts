@@ -49,6 +49,8 @@ export interface TrainCmcOptions {
   readonly seed: number;
   readonly lr?: number;
   readonly weightDecay?: number;
+  /** Volumes per backbone pass, or 'auto' to fit the wasm heap (`CmcStepOptions.microBatch`). */
+  readonly microBatch?: number | 'auto';
   readonly onEvent?: (event: TrainEvent) => void;
 }
 
@@ -154,6 +156,7 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
           {
             alpha,
             mixup: [drawMixup(rngs.mixup, picked.length), drawMixup(rngs.mixup, picked.length)],
+            ...(options.microBatch === undefined ? {} : { microBatch: options.microBatch }),
           },
         );
         return { ...losses };

@@ -21,6 +21,17 @@ describe('BatchNorm', () => {
     expect(bn.parameters()).toEqual([]);
   });
 
+  it('normalises with batch statistics but leaves the running ones alone when told not to update them', () => {
+    const bn = new BatchNorm({ channels: 2, momentum: 0.5, affine: false });
+    const x = tf.tensor2d([1, 10, 3, 20, 5, 30], [3, 2]);
+    const updated = Array.from(tensorOf(bn.apply(x, { training: true })).dataSync());
+    const meanAfterOne = Array.from(bn.runningMean.dataSync());
+    const repeated = Array.from(tensorOf(bn.apply(x, { training: true, updateStatistics: false })).dataSync());
+    expect(repeated).toEqual(updated);
+    expect(Array.from(bn.runningMean.dataSync())).toEqual(meanAfterOne);
+    expect(bn.numBatchesTracked.dataSync()[0]).toBe(1);
+  });
+
   it('uses the running statistics in eval mode and refuses one value per channel in training', () => {
     const bn = new BatchNorm({ channels: 1 });
     bn.runningMean.assign(tf.tensor1d([2]));

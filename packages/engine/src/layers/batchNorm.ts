@@ -78,7 +78,7 @@ export class BatchNorm implements Module {
     const t = isVolume5(x) ? x.tensor : x;
     if (t.shape[t.rank - 1] !== this.channels)
       throw new Error(`${this.name}: input [${t.shape}] has not ${this.channels} channels last`);
-    const y = ctx.training ? this.train(t) : this.eval(t);
+    const y = ctx.training ? this.train(t, ctx.updateStatistics ?? true) : this.eval(t);
     return isVolume5(x) ? volume(y as tf.Tensor4D, x.batch, x.depth) : y;
   }
 
@@ -86,7 +86,7 @@ export class BatchNorm implements Module {
     return tf.tidy(() => tf.batchNorm(x, this.runningMean, this.runningVar, this.bias, this.weight, this.eps));
   }
 
-  private train(x: tf.Tensor): tf.Tensor {
+  private train(x: tf.Tensor, updateStatistics: boolean): tf.Tensor {
     const c = this.channels;
     const m = x.size / c;
     if (m <= 1) throw new Error(`${this.name}: training needs more than 1 value per channel, got input [${x.shape}]`);
@@ -117,15 +117,19 @@ export class BatchNorm implements Module {
       const y2 = norm(x2, gamma, beta) as tf.Tensor2D;
       return [tf.reshape(y2, x.shape), mean, variance] as const;
     });
+    if (updateStatistics) this.updateRunningStatistics(mean, variance, m);
+    mean.dispose();
+    variance.dispose();
+    return y;
+  }
+
+  private updateRunningStatistics(mean: tf.Tensor, variance: tf.Tensor, m: number): void {
     tf.tidy(() => {
       const mo = this.momentum;
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - mo), tf.mul(mean, mo)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - mo), tf.mul(variance, (mo * m) / (m - 1))));
       this.numBatchesTracked.assign(tf.add(this.numBatchesTracked, 1));
     });
-    mean.dispose();
-    variance.dispose();
-    return y;
   }
 
   /** The eval-mode map as y = scale * x + shift, per channel (what export folds into a conv). */
