@@ -270,9 +270,9 @@ const bytesPerVolumeCache = new WeakMap<CmcNetwork, Map<string, number>>();
  * norm needs two) once per model and input shape.
  */
 export function trainingBytesPerVolume(model: CmcNetwork, sample: Volume5): number {
-  const key = sample.tensor.shape.slice(1).join('x') + `x${sample.depth}`;
-  let cache = bytesPerVolumeCache.get(model);
-  if (cache === undefined) bytesPerVolumeCache.set(model, (cache = new Map()));
+  const key = `${sample.tensor.shape.slice(1).join('x')}x${sample.depth}`;
+  const cache = bytesPerVolumeCache.get(model) ?? new Map<string, number>();
+  bytesPerVolumeCache.set(model, cache);
   const known = cache.get(key);
   if (known !== undefined) return known;
   const backbone = model.parameters().filter((p) => isBackbone(p.name));
