@@ -125,7 +125,9 @@ describe('cmcGradients in micro-batches', () => {
       },
       params.map((p) => p.variable),
     );
-    const out = new Map(params.map(({ name, variable }) => [name, (grads[variable.name] as tf.Tensor).dataSync().slice()]));
+    const out = new Map(
+      params.map(({ name, variable }) => [name, Float32Array.from((grads[variable.name] as tf.Tensor).dataSync())]),
+    );
     const total = value.dataSync()[0] as number;
     value.dispose();
     for (const g of Object.values(grads)) g.dispose();
@@ -152,7 +154,7 @@ describe('cmcGradients in micro-batches', () => {
       expect(Object.keys(got.grads).sort()).toEqual([...expected.grads.keys()].sort());
       for (const [name, want] of expected.grads) {
         const have = (got.grads[name] as tf.Tensor).dataSync();
-        const scale = Math.max(...want.map(Math.abs), 1e-12);
+        const scale = Math.max(...Array.from(want, Math.abs), 1e-12);
         const worst = want.reduce((m, w, i) => Math.max(m, Math.abs(w - (have[i] as number))), 0);
         expect(worst / scale, name).toBeLessThan(1e-4);
       }
