@@ -1,12 +1,19 @@
 // One timed job of the engine benchmark, in its own process (so peak RSS is its own).
-// Usage: node bench/engine/cmc-job.mjs train <D,H,W> <backbone> <batch> <steps> [microBatch|auto]
+// Usage: node bench/engine/cmc-job.mjs train <D,H,W> <backbone> <batch> <steps> [microBatch|auto|-] [workers]
 //        node bench/engine/cmc-job.mjs infer-tfjs|infer-onnx <D,H,W> <backbone> <runs>
 // Prints one JSON line: median ms per step / per volume, peak RSS, backend.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CmcNetwork, cmcTrainStep, drawMixup, fitMicroBatch, inverseFrequencyWeights } from '../../packages/cmc/dist/index.js';
+import {
+  CmcDataParallel,
+  CmcNetwork,
+  cmcTrainStep,
+  drawMixup,
+  fitMicroBatch,
+  inverseFrequencyWeights,
+} from '../../packages/cmc/dist/index.js';
 import {
   Adam,
   exportOnnx,
@@ -18,7 +25,7 @@ import {
 } from '../../packages/engine/dist/index.js';
 import { Rng } from '../../packages/io/dist/index.js';
 
-const [mode, size, backbone, countArg, stepsArg, microArg] = process.argv.slice(2);
+const [mode, size, backbone, countArg, stepsArg, microArg, workersArg] = process.argv.slice(2);
 const [D, H, W] = size.split(',').map(Number);
 const C = 2;
 const rng = Rng.fromSeed(1);
@@ -39,17 +46,25 @@ if (mode === 'train') {
   const views = [volumeFromNcdhw(randomInput(n), [n, C, D, H, W]), volumeFromNcdhw(randomInput(n), [n, C, D, H, W])];
   const labels = Array.from({ length: n }, (_, i) => i % 4);
   const alpha = inverseFrequencyWeights([85, 62, 85, 26]);
-  const microBatch = microArg === undefined ? undefined : microArg === 'auto' ? 'auto' : Number(microArg);
+  const microBatch = microArg === undefined || microArg === '-' ? undefined : microArg === 'auto' ? 'auto' : Number(microArg);
+  const workers = Number(workersArg ?? 0);
+  const dataParallel = workers > 0 ? await CmcDataParallel.start(model, { workers }) : undefined;
   try {
     if (microBatch !== undefined)
       extra = { microBatch: microBatch === 'auto' ? Math.min(4 * n, fitMicroBatch(model, views[0])) : microBatch };
+    if (dataParallel) extra = { ...extra, workers };
     for (let i = 0; i < steps + 1; i++) {
       const t0 = performance.now();
       cmcTrainStep(
         model,
         optimizer,
         { views, labels },
-        { alpha, mixup: [drawMixup(rng, n), drawMixup(rng, n)], ...(microBatch === undefined ? {} : { microBatch }) },
+        {
+          alpha,
+          mixup: [drawMixup(rng, n), drawMixup(rng, n)],
+          ...(microBatch === undefined ? {} : { microBatch }),
+          ...(dataParallel ? { dataParallel } : {}),
+        },
       );
       if (i > 0) times.push(performance.now() - t0); // the first step warms up kernels
     }
@@ -66,6 +81,8 @@ if (mode === 'train') {
       }),
     );
     process.exit(0);
+  } finally {
+    await dataParallel?.close();
   }
 } else if (mode === 'infer-tfjs') {
   const runs = Number(countArg ?? 1);

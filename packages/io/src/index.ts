@@ -48,6 +48,7 @@ export {
   applyFlip,
   applyResizedCrop,
   applyRotation,
+  applyViewParams,
   augmentImageAndMask,
   type CropBox,
   drawContrast,

@@ -17,6 +17,7 @@ import { type MixupDraw, mixupCrossEntropy } from '../losses/mixup.js';
 import { supervisedContrastiveLoss } from '../losses/supervisedContrastive.js';
 import { weightedCrossEntropy } from '../losses/weightedCrossEntropy.js';
 import type { CmcNetwork } from '../models/cmcNetwork.js';
+import type { CmcDataParallel } from './dataParallel.js';
 
 export interface CmcBatch {
   /** The two augmented views of the same N scans, each a Volume5 of batch N. */
@@ -38,6 +39,11 @@ export interface CmcStepOptions {
    * 'auto': as many as fit the wasm heap (`fitMicroBatch`); absent: no cutting.
    */
   readonly microBatch?: number | 'auto';
+  /**
+   * Worker threads that compute the gradients (`CmcDataParallel.start`); absent: this thread.
+   * 'auto' micro-batches do not apply there: each worker has its own heap.
+   */
+  readonly dataParallel?: CmcDataParallel;
 }
 
 export interface CmcStepLosses {
@@ -140,7 +146,8 @@ export interface CmcGradients {
   readonly terms: readonly [number, number, number];
 }
 
-const isBackbone = (name: string): boolean => name.startsWith('backbone.');
+/** True for the backbone's parameters and buffers (names under `backbone.`). */
+export const isBackbone = (name: string): boolean => name.startsWith('backbone.');
 
 /**
  * Gradients of one step's joint loss with respect to every trainable parameter.
@@ -188,29 +195,19 @@ export function cmcGradients(model: CmcNetwork, batch: CmcBatch, options: CmcSte
     const pieces = plan.map((mb) =>
       tf.tidy(() => model.features(sliceVolumes(passes[mb.pass] as Volume5, mb.start, mb.count), probe)),
     );
-    const featureVars = [0, 1, 2].map((pass) =>
-      tf.tidy(() =>
-        tf.variable(
-          tf.concat(
-            pieces.filter((_, i) => plan[i]?.pass === pass),
-            0,
-          ),
-          true,
-        ),
+    const features = [0, 1, 2].map((pass) =>
+      tf.concat(
+        pieces.filter((_, i) => plan[i]?.pass === pass),
+        0,
       ),
-    ) as unknown as [tf.Variable<tf.Rank.R2>, tf.Variable<tf.Rank.R2>, tf.Variable<tf.Rank.R2>];
+    ) as unknown as PassFeatures;
     for (const p of pieces) p.dispose();
     // (2) The joint loss on the features: head gradients and one gradient row per volume.
-    const head = params.filter((p) => !isBackbone(p.name));
-    const lossGrads = tf.variableGrads(() => {
-      const loss = lossFromFeatures(model, featureVars, batch.labels, options);
-      terms = termValues(loss.terms);
-      return loss.total;
-    }, [...head.map((p) => p.variable), ...featureVars]);
-    Object.assign(grads, byName(head, lossGrads.grads));
-    const featureGrads = featureVars.map((v) => lossGrads.grads[v.name] as tf.Tensor2D);
-    const total = scalarValue(lossGrads.value);
-    for (const v of featureVars) v.dispose();
+    const head = headGradients(model, features, batch.labels, options);
+    for (const f of features) f.dispose();
+    Object.assign(grads, head.grads);
+    const { featureGrads, total } = head;
+    terms = [...head.terms];
     // (3) Each micro-batch again under a tape, backward from its rows' feature gradient.
     const backbone = params.filter((p) => isBackbone(p.name));
     for (const mb of plan) {
@@ -240,6 +237,33 @@ export function cmcGradients(model: CmcNetwork, batch: CmcBatch, options: CmcSte
     throw error;
   } finally {
     for (const p of passes) p.tensor.dispose();
+  }
+}
+
+/**
+ * The joint loss taken on given backbone features: its value and terms, the gradients of the
+ * head's parameters (projection, classifier, log-variances) by name, and its gradient with
+ * respect to every feature row. The caller disposes the gradients.
+ */
+export function headGradients(
+  model: CmcNetwork,
+  features: PassFeatures,
+  labels: readonly number[],
+  options: CmcStepOptions,
+): CmcGradients & { featureGrads: PassFeatures } {
+  const head = model.parameters().filter((p) => !isBackbone(p.name));
+  const featureVars = features.map((f) => tf.variable(f, true)) as tf.Variable<tf.Rank.R2>[];
+  let terms: [number, number, number] = [0, 0, 0];
+  try {
+    const { value, grads } = tf.variableGrads(() => {
+      const loss = lossFromFeatures(model, featureVars as unknown as PassFeatures, labels, options);
+      terms = termValues(loss.terms);
+      return loss.total;
+    }, [...head.map((p) => p.variable), ...featureVars]);
+    const featureGrads = featureVars.map((v) => grads[v.name] as tf.Tensor2D) as unknown as PassFeatures;
+    return { grads: byName(head, grads), featureGrads, total: scalarValue(value), terms };
+  } finally {
+    for (const v of featureVars) v.dispose();
   }
 }
 
@@ -335,7 +359,8 @@ function termValues(terms: LossTerms): [number, number, number] {
 export function cmcTrainStep(model: CmcNetwork, optimizer: Optimizer, batch: CmcBatch, options: CmcStepOptions): CmcStepLosses {
   let result: CmcGradients;
   try {
-    result = cmcGradients(model, batch, options);
+    result =
+      options.dataParallel === undefined ? cmcGradients(model, batch, options) : options.dataParallel.gradients(batch, options);
   } catch (error) {
     const [, h, w, c] = batch.views[0].tensor.shape;
     throw explainHeapExhaustion(

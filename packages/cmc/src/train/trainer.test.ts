@@ -68,6 +68,35 @@ describe('trainCmc', () => {
     for (const p of probs) expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
   });
 
+  it('trains on worker threads to the same losses as micro-batches on this thread', async () => {
+    const rng = Rng.fromSeed(7);
+    const train = [0, 1, 2, 3].map((l) => scan(`ct_scan_${l}`, l, rng));
+    const common = {
+      train,
+      network: { backbone: { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } as const },
+      inChannels: 1 as const,
+      batchSize: 2,
+      seed: 9,
+      epochs: 1,
+      microBatch: 2,
+    };
+    const stepLosses = async (workers: number) => {
+      const runDir = await mkdtemp(join(tmpdir(), `covsev-cmc-workers-${workers}-`));
+      await trainCmc({ ...common, runDir, workers });
+      const events = (await readFile(join(runDir, 'events.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(events[0].config.workers).toBe(workers);
+      return events.filter((e) => e.type === 'step').map((e) => e.losses.total as number);
+    };
+    const serial = await stepLosses(0);
+    const parallel = await stepLosses(2);
+    expect(parallel).toHaveLength(2);
+    // The second step starts from weights the first step's gradients moved: equal gradients, equal losses.
+    parallel.forEach((loss, i) => expect(loss).toBeCloseTo(serial[i] as number, 4));
+  });
+
   it('builds [mask, CT] inputs scaled as the method, and refuses bad batches', () => {
     const rng = Rng.fromSeed(1);
     const s = scan('a', 2, rng, true);

@@ -24,6 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import { drawMixup } from '../losses/mixup.js';
 import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
 import { CmcNetwork, type CmcNetworkConfig } from '../models/cmcNetwork.js';
+import { CmcDataParallel } from './dataParallel.js';
 import { cmcTrainStep } from './trainStep.js';
 
 export interface CmcScan {
@@ -51,6 +52,11 @@ export interface TrainCmcOptions {
   readonly weightDecay?: number;
   /** Volumes per backbone pass, or 'auto' to fit the wasm heap (`CmcStepOptions.microBatch`). */
   readonly microBatch?: number | 'auto';
+  /**
+   * Worker threads computing each step's gradients (`CmcDataParallel`); 0 or absent: this thread.
+   * With workers, 'auto' micro-batches are cut so every worker gets a share.
+   */
+  readonly workers?: number;
   readonly onEvent?: (event: TrainEvent) => void;
 }
 
@@ -124,56 +130,77 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
   const stepsPerEpoch = Math.floor(train.length / batchSize);
   let order: number[] = [];
   const lr = options.lr ?? 1e-4;
-  const result = await runTraining<CmcTrainModel>({
-    runDir: options.runDir,
-    epochs: options.epochs,
-    stepsPerEpoch,
-    seed: options.seed,
-    config: { network: options.network as unknown as Record<string, string>, inChannels, batchSize, lr, scans: train.length },
-    schedule: stepSchedule({ baseLr: lr, epochs: options.epochs }),
-    ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
-    init: ({ rngs }: { rngs: RngStreams }) => {
-      const model = new CmcNetwork({ ...options.network, inChannels }, rngs.init);
-      const variables = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
-      for (const { name, variable } of model.buffers()) variables.set(name, variable);
-      const trainable = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
-      return { model, variables, optimizer: new Adam(trainable, { lr, weightDecay: options.weightDecay ?? 1e-5 }) };
-    },
-    trainStep: ({ model, step, rngs }) => {
-      if (step === 0) order = rngs.data.permutation(train.length);
-      const picked = order.slice(step * batchSize, (step + 1) * batchSize).map((i) => train[i] as CmcScan);
-      const views = [0, 1].map(() =>
-        scansToInput(
-          picked.map((s) => augmentedView(s, rngs.augment)),
-          inChannels,
-        ),
-      ) as [Volume5, Volume5];
-      try {
-        const losses = cmcTrainStep(
-          model.model,
-          model.optimizer,
-          { views, labels: picked.map((s) => s.label as number) },
-          {
-            alpha,
-            mixup: [drawMixup(rngs.mixup, picked.length), drawMixup(rngs.mixup, picked.length)],
-            ...(options.microBatch === undefined ? {} : { microBatch: options.microBatch }),
-          },
-        );
-        return { ...losses };
-      } finally {
-        for (const v of views) v.tensor.dispose();
-      }
-    },
-    ...(options.val === undefined || options.val.length === 0
-      ? {}
-      : {
-          evaluate: ({ model }) => {
-            const val = options.val as readonly CmcScan[];
-            const probs = predictCmc(model.model, val, inChannels);
-            const truth = val.map((s) => s.label as number);
-            return { valMacroF1: macroF1(confusionMatrix(truth, probs.map(argmax), 4)) };
-          },
-        }),
-  });
-  return { model: result.model.model, epochsRun: result.epochsRun };
+  const workers = options.workers ?? 0;
+  if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a whole number >= 0, got ${workers}`);
+  let parallel: CmcDataParallel | undefined;
+  try {
+    return await runCmcTraining();
+  } finally {
+    await parallel?.close();
+  }
+
+  async function runCmcTraining(): Promise<{ model: CmcNetwork; epochsRun: number }> {
+    const result = await runTraining<CmcTrainModel>({
+      runDir: options.runDir,
+      epochs: options.epochs,
+      stepsPerEpoch,
+      seed: options.seed,
+      config: {
+        network: options.network as unknown as Record<string, string>,
+        inChannels,
+        batchSize,
+        lr,
+        scans: train.length,
+        workers,
+        ...(options.microBatch === undefined ? {} : { microBatch: options.microBatch }),
+      },
+      schedule: stepSchedule({ baseLr: lr, epochs: options.epochs }),
+      ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+      init: async ({ rngs }: { rngs: RngStreams }) => {
+        const model = new CmcNetwork({ ...options.network, inChannels }, rngs.init);
+        const variables = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
+        for (const { name, variable } of model.buffers()) variables.set(name, variable);
+        const trainable = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
+        if (workers > 0) parallel = await CmcDataParallel.start(model, { workers });
+        return { model, variables, optimizer: new Adam(trainable, { lr, weightDecay: options.weightDecay ?? 1e-5 }) };
+      },
+      trainStep: ({ model, step, rngs }) => {
+        if (step === 0) order = rngs.data.permutation(train.length);
+        const picked = order.slice(step * batchSize, (step + 1) * batchSize).map((i) => train[i] as CmcScan);
+        const views = [0, 1].map(() =>
+          scansToInput(
+            picked.map((s) => augmentedView(s, rngs.augment)),
+            inChannels,
+          ),
+        ) as [Volume5, Volume5];
+        try {
+          const losses = cmcTrainStep(
+            model.model,
+            model.optimizer,
+            { views, labels: picked.map((s) => s.label as number) },
+            {
+              alpha,
+              mixup: [drawMixup(rngs.mixup, picked.length), drawMixup(rngs.mixup, picked.length)],
+              ...(options.microBatch === undefined ? {} : { microBatch: options.microBatch }),
+              ...(parallel === undefined ? {} : { dataParallel: parallel }),
+            },
+          );
+          return { ...losses };
+        } finally {
+          for (const v of views) v.tensor.dispose();
+        }
+      },
+      ...(options.val === undefined || options.val.length === 0
+        ? {}
+        : {
+            evaluate: ({ model }) => {
+              const val = options.val as readonly CmcScan[];
+              const probs = predictCmc(model.model, val, inChannels);
+              const truth = val.map((s) => s.label as number);
+              return { valMacroF1: macroF1(confusionMatrix(truth, probs.map(argmax), 4)) };
+            },
+          }),
+    });
+    return { model: result.model.model, epochsRun: result.epochsRun };
+  }
 }

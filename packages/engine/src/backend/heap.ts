@@ -24,7 +24,7 @@ export function isWasmHeapExhaustion(error: unknown): boolean {
 export function explainHeapExhaustion(error: unknown, what: string): unknown {
   if (!isWasmHeapExhaustion(error)) return error;
   return new WasmHeapError(
-    `${what} needs more memory than the wasm backend's 4 GiB heap. Use fewer scans per step (micro-batches with gradient accumulation), a smaller input grid or a narrower network, or a native backend (tfjs-node / tfjs-node-gpu). The wasm backend cannot continue in this process: restart it.`,
+    `${what} needs more memory than the wasm backend's 4 GiB heap. Use micro-batches with gradient accumulation (the CMC step's microBatch: 'auto', which sizes them to the heap) or fewer scans per step, a smaller input grid or a narrower network, or a native backend (tfjs-node / tfjs-node-gpu). The wasm backend cannot continue in this process: restart it.`,
     { cause: error },
   );
 }

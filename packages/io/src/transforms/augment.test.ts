@@ -6,6 +6,7 @@ import {
   applyFlip,
   applyResizedCrop,
   applyRotation,
+  applyViewParams,
   augmentImageAndMask,
   drawResizedCrop,
   drawRotation,
@@ -95,6 +96,10 @@ describe('in-plane augmentations', () => {
     });
     expect(agree / a.mask.data.length).toBeGreaterThan(0.97);
     expect(new Set(a.mask.data)).toEqual(new Set([0, 1]));
+    // Drawing and applying apart (a worker applies what the main thread drew) gives the same view.
+    const c = applyViewParams({ image, mask }, a.params, { rows: 32, cols: 32 });
+    expect(c.image.data).toEqual(a.image.data);
+    expect(c.mask.data).toEqual(a.mask.data);
   });
 });
 

@@ -163,17 +163,36 @@ export function augmentImageAndMask<I extends VoxelArray, M extends VoxelArray>(
   rng: Rng,
   size?: { rows: number; cols: number },
 ): { image: Volume<I>; mask: Volume<M>; params: ViewParams } {
+  const [, rows, cols] = pair.image.shape;
+  checkPair(pair);
+  const params = drawViewParams(rng, rows, cols);
+  return { ...applyViewParams(pair, params, size), params };
+}
+
+function checkPair(pair: { image: Volume<VoxelArray>; mask: Volume<VoxelArray> }): void {
   const { image, mask } = pair;
   if (image.shape.some((n, i) => n !== mask.shape[i])) {
     throw new RangeError(`image [${image.shape.join(', ')}] and mask [${mask.shape.join(', ')}] differ in shape`);
   }
+}
+
+/**
+ * The deterministic half of `augmentImageAndMask`: a drawn view applied to an image and its mask
+ * (drawing and applying apart let a worker apply what the main thread drew, in the same order).
+ */
+export function applyViewParams<I extends VoxelArray, M extends VoxelArray>(
+  pair: { image: Volume<I>; mask: Volume<M> },
+  params: ViewParams,
+  size?: { rows: number; cols: number },
+): { image: Volume<I>; mask: Volume<M> } {
+  checkPair(pair);
+  const { image, mask } = pair;
   const [, rows, cols] = image.shape;
   const out = size ?? { rows, cols };
-  const params = drawViewParams(rng, rows, cols);
   const img = applyContrast(
     applyRotation(applyResizedCrop(image, params.crop, out, 'linear'), params.degrees, 'linear'),
     params.contrast,
   );
   const msk = applyRotation(applyResizedCrop(mask, params.crop, out, 'nearest'), params.degrees, 'nearest');
-  return { image: img, mask: msk, params };
+  return { image: img, mask: msk };
 }

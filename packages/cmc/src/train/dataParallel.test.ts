@@ -1,0 +1,142 @@
+import { initBackend, type Volume5, volumeFromNcdhw } from '@covsev/engine';
+import { Rng } from '@covsev/io';
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drawMixup } from '../losses/mixup.js';
+import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
+import { CmcNetwork } from '../models/cmcNetwork.js';
+import { assignMicroBatches, CmcDataParallel } from './dataParallel.js';
+import { cmcGradients, cmcTrainStep, planMicroBatches } from './trainStep.js';
+
+const SHAPE = [2, 2, 16, 64, 64] as const;
+const backbone = { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } as const;
+
+function randomView(rng: Rng): Volume5 {
+  return volumeFromNcdhw(
+    Float32Array.from({ length: SHAPE.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+    SHAPE,
+  );
+}
+
+function flatGrads(grads: Record<string, tf.Tensor>): Map<string, Float32Array> {
+  const out = new Map(Object.entries(grads).map(([name, g]) => [name, Float32Array.from(g.dataSync())]));
+  for (const g of Object.values(grads)) g.dispose();
+  return out;
+}
+
+function worstRelative(want: Float32Array, have: Float32Array): number {
+  let scale = 1e-12;
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i] as number));
+    worst = Math.max(worst, Math.abs((want[i] as number) - (have[i] as number)));
+  }
+  return worst / scale;
+}
+
+let rng: Rng;
+let model: CmcNetwork;
+let parallel: CmcDataParallel;
+
+beforeAll(async () => {
+  await initBackend({ prefer: 'wasm', log: false });
+  rng = Rng.fromSeed(21);
+  model = new CmcNetwork({ backbone, inChannels: 2 }, rng);
+  parallel = await CmcDataParallel.start(model, { workers: 2 });
+});
+
+afterAll(async () => {
+  await parallel.close();
+});
+
+describe('assignMicroBatches', () => {
+  it('shares micro-batches out by volumes, largest first, keeping plan order per worker', () => {
+    const plan = planMicroBatches([4, 2, 2], 2);
+    expect(assignMicroBatches(plan, 2)).toEqual([
+      [plan[0], plan[2]],
+      [plan[1], plan[3]],
+    ]);
+    const uneven = planMicroBatches([6, 3, 3], 3);
+    const loads = assignMicroBatches(uneven, 2).map((share) => share.reduce((s, mb) => s + mb.count, 0));
+    expect(loads).toEqual([6, 6]);
+    expect(assignMicroBatches(plan, 5).filter((share) => share.length === 0)).toHaveLength(1);
+  });
+});
+
+describe('CmcDataParallel', () => {
+  it('gives the gradients and running statistics of the same micro-batches run on this thread', () => {
+    const batch = { views: [randomView(rng), randomView(rng)] as const, labels: [2, 0] };
+    const options = { alpha: inverseFrequencyWeights([85, 62, 85, 26]), mixup: [drawMixup(rng, 2), drawMixup(rng, 2)] as const };
+    const buffers = () => new Map(model.buffers().map(({ name, variable }) => [name, Float32Array.from(variable.dataSync())]));
+    const start = buffers();
+    // One eval pass first: the engine's pools probe their kernels once per backend and keep the result.
+    tf.tidy(() => model.features(batch.views[0], { training: false }));
+    const tensors = tf.memory().numTensors;
+
+    // Two workers: micro-batches of 2 volumes (views 0-1, views 2-3, mix A, mix B), two per worker.
+    const got = parallel.gradients(batch, options);
+    expect(tf.memory().numTensors - tensors).toBe(Object.keys(got.grads).length);
+    const afterParallel = buffers();
+    for (const { name, variable } of model.buffers())
+      tf.tidy(() => variable.assign(tf.tensor(start.get(name) as Float32Array, variable.shape)));
+    const want = cmcGradients(model, batch, { ...options, microBatch: 2 });
+    const serial = buffers();
+
+    expect(got.total).toBeCloseTo(want.total, 5);
+    expect(got.terms[0]).toBeCloseTo(want.terms[0], 5);
+    const a = flatGrads(got.grads);
+    const b = flatGrads(want.grads);
+    expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+    for (const [name, w] of b) expect(worstRelative(w, a.get(name) as Float32Array), name).toBeLessThan(1e-4);
+    // Micro-batches of a given size run on their own tapes in the workers (a second forward pass);
+    // the gradients are the same. (Training-mode gradients do not depend on the running statistics.)
+    const recomputed = parallel.gradients(batch, { ...options, microBatch: 2 });
+    expect(recomputed.total).toBeCloseTo(want.total, 5);
+    for (const [name, r] of flatGrads(recomputed.grads))
+      expect(worstRelative(b.get(name) as Float32Array, r), name).toBeLessThan(1e-4);
+
+    // Running statistics: on this thread the 4 micro-batches update them one after another; the
+    // workers each apply their 2 and the means are averaged, so values differ but counts agree.
+    for (const [name, values] of afterParallel) {
+      const before = start.get(name) as Float32Array;
+      if (name.endsWith('num_batches_tracked')) {
+        expect(values[0], name).toBe((before[0] as number) + 2); // each worker counted its 2
+        expect(serial.get(name)?.[0], name).toBe((before[0] as number) + 4);
+      } else
+        expect(
+          values.some((v, i) => v !== before[i]),
+          name,
+        ).toBe(true);
+    }
+    expect(tf.memory().numTensors).toBe(tensors);
+  });
+
+  it('trains through cmcTrainStep and reports a failing worker with its error', () => {
+    const batch = { views: [randomView(rng), randomView(rng)] as const, labels: [1, 3] };
+    const options = { alpha: inverseFrequencyWeights([1, 1, 1, 1]), mixup: [drawMixup(rng, 2), drawMixup(rng, 2)] as const };
+    const trainable = model.parameters();
+    const before = trainable.map(({ variable }) => Float32Array.from(variable.dataSync()));
+    const optimizer = new (class {
+      steps = 0;
+      step(grads: Record<string, tf.Tensor>): void {
+        this.steps++;
+        expect(Object.keys(grads).length).toBe(trainable.length);
+        for (const { name, variable } of trainable) variable.assign(tf.sub(variable, tf.mul(grads[name] as tf.Tensor, 1e-2)));
+      }
+    })();
+    const losses = cmcTrainStep(model, optimizer as never, batch, { ...options, dataParallel: parallel });
+    expect(Number.isFinite(losses.total)).toBe(true);
+    expect(optimizer.steps).toBe(1);
+    expect(trainable.filter(({ variable }, i) => variable.dataSync().every((v, j) => v === before[i]?.[j]))).toEqual([]);
+
+    expect(() => parallel.gradients(batch, { ...options, microBatch: 1 })).toThrow(/whole number >= 2/);
+    // A worker that fails says so; the next step runs.
+    const oneChannel = () => volumeFromNcdhw(new Float32Array(2 * 16 * 64 * 64), [2, 1, 16, 64, 64]);
+    expect(() => parallel.gradients({ views: [oneChannel(), oneChannel()], labels: [0, 1] }, options)).toThrow(
+      /data-parallel worker \d failed: .*channel/i,
+    );
+    const again = parallel.gradients(batch, options);
+    expect(Number.isFinite(again.total)).toBe(true);
+    for (const g of Object.values(again.grads)) g.dispose();
+  });
+});

@@ -1,0 +1,315 @@
+/**
+ * Data-parallel CMC gradients on worker threads: each worker holds a replica of the backbone in
+ * its own tfjs instance (its own single-threaded wasm heap) and runs its share of a step's
+ * micro-batches; the main thread keeps the model, the head, the losses and the optimiser.
+ *
+ * A step (all synchronous on the main thread, which sleeps in `Atomics.wait` while workers run):
+ *   1. the main thread posts every worker the backbone's weights and running statistics and its
+ *      micro-batches' input volumes;
+ *   2. each worker runs its micro-batches forward under one tape, writes their feature rows into
+ *      shared memory and waits, its tape open;
+ *   3. the main thread takes the joint loss on all the rows (the contrastive loss and mixup couple
+ *      the batch) and writes back each row's feature gradient (`headGradients`);
+ *   4. each worker finishes its backward pass from those rows and writes its backbone gradients
+ *      and running statistics into shared memory; the main thread adds the gradients up and
+ *      averages the running statistics.
+ * The gradients are those of `cmcGradients` with the same micro-batches (each a batch-norm
+ * batch), without its second forward pass: a worker's tape stays open across the exchange.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { type BackendName, getBackendInfo, type NamedVariable, type Volume5 } from '@covsev/engine';
+import * as tf from '@tensorflow/tfjs';
+import type { CmcNetwork } from '../models/cmcNetwork.js';
+import { WorkerPhase, type WorkerSetup, type WorkerStepMessage } from './dataParallelProtocol.js';
+import {
+  backbonePasses,
+  type CmcBatch,
+  type CmcGradients,
+  type CmcStepOptions,
+  fitMicroBatch,
+  headGradients,
+  isBackbone,
+  type MicroBatch,
+  type PassFeatures,
+  planMicroBatches,
+} from './trainStep.js';
+
+export interface DataParallelOptions {
+  /** Worker threads; default: the machine's available parallelism. At least 1. */
+  readonly workers?: number;
+  /** Longest wait for a worker's part of a step before giving up; default 30 minutes. */
+  readonly timeoutMs?: number;
+}
+
+const ERROR_BYTES = 8192;
+type Phase = (typeof WorkerPhase)[keyof typeof WorkerPhase];
+
+/** One worker's part of a step, on the main thread's side. */
+interface Job {
+  readonly share: readonly MicroBatch[];
+  readonly rows: number;
+  readonly control: Int32Array;
+  readonly features: Float32Array;
+  readonly featureGrads: Float32Array;
+  readonly out: Float32Array;
+  readonly error: Uint8Array;
+}
+
+/**
+ * Micro-batches shared out over `workers`: largest first, each to the least loaded worker (by
+ * volumes); each worker's list keeps the plan's order.
+ */
+export function assignMicroBatches(plan: readonly MicroBatch[], workers: number): MicroBatch[][] {
+  const load = new Array<number>(workers).fill(0);
+  const owner = new Map<MicroBatch, number>();
+  for (const mb of [...plan].sort((a, b) => b.count - a.count)) {
+    const w = load.indexOf(Math.min(...load));
+    owner.set(mb, w);
+    load[w] = (load[w] as number) + mb.count;
+  }
+  return Array.from({ length: workers }, (_, w) => plan.filter((mb) => owner.get(mb) === w));
+}
+
+/** Flat copy of variables' values, in order. */
+function flatten(variables: readonly tf.Variable[]): Float32Array {
+  const out = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
+  let offset = 0;
+  for (const v of variables) {
+    out.set(v.dataSync() as Float32Array, offset);
+    offset += v.size;
+  }
+  return out;
+}
+
+export class CmcDataParallel {
+  private closed = false;
+
+  private constructor(
+    private readonly model: CmcNetwork,
+    private readonly workers: readonly Worker[],
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Starts the workers (each loads tfjs and builds the backbone); resolves when all are ready. */
+  static async start(model: CmcNetwork, options: DataParallelOptions = {}): Promise<CmcDataParallel> {
+    const count = options.workers ?? availableParallelism();
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`workers must be a whole number >= 1, got ${count}`);
+    const backend = getBackendInfo()?.name ?? (tf.getBackend() as BackendName);
+    const setup: WorkerSetup = { config: model.config, backend };
+    // The compiled worker, from src/train (tests) and dist/train alike.
+    const url = new URL('../../dist/train/dataParallelWorker.js', import.meta.url);
+    const workers = Array.from({ length: count }, () => new Worker(url, { workerData: setup }));
+    try {
+      await Promise.all(
+        workers.map(
+          (w, i) =>
+            new Promise<void>((resolve, reject) => {
+              w.once('message', (m: { type: string; error?: string }) =>
+                m.type === 'ready' ? resolve() : reject(new Error(`data-parallel worker ${i} failed to start: ${m.error}`)),
+              );
+              w.once('error', (e) => reject(new Error(`data-parallel worker ${i} failed to start: ${e.message}`, { cause: e })));
+              w.once('exit', (code) => reject(new Error(`data-parallel worker ${i} exited with code ${code} while starting`)));
+            }),
+        ),
+      );
+    } catch (error) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw error;
+    }
+    for (const w of workers) w.removeAllListeners();
+    return new CmcDataParallel(model, workers, options.timeoutMs ?? 30 * 60 * 1000);
+  }
+
+  get workerCount(): number {
+    return this.workers.length;
+  }
+
+  /**
+   * The step's gradients (as `cmcGradients` with the same micro-batches), computed by the workers.
+   * Micro-batches: by default the passes cut so every worker gets about two (at least 2 volumes
+   * each, for batch norm), all on one tape per worker; a number: micro-batches of that size, each
+   * on its own tape (a second forward pass, one micro-batch's memory); 'auto': the default, cut
+   * further and on their own tapes where the wasm heap requires it.
+   */
+  gradients(batch: CmcBatch, options: CmcStepOptions): CmcGradients {
+    if (this.closed) throw new Error('CmcDataParallel is closed');
+    const n = batch.labels.length;
+    // Default: every worker gets about two micro-batches, all on one tape. A number: micro-batches
+    // of that size, each on its own tape. 'auto': the default, cut to what fits the heap, each on
+    // its own tape where a worker's share does not fit one (fitMicroBatch, measured here).
+    const even = Math.max(2, Math.ceil((4 * n) / this.workers.length / 2));
+    const fit = options.microBatch === 'auto' ? fitMicroBatch(this.model, batch.views[0]) : Number.POSITIVE_INFINITY;
+    const microBatch = typeof options.microBatch === 'number' ? options.microBatch : Math.min(even, fit);
+    const plan = planMicroBatches([2 * n, n, n], microBatch);
+    const shares = assignMicroBatches(plan, this.workers.length);
+    const recompute = (share: readonly MicroBatch[]): boolean =>
+      share.length > 1 && (typeof options.microBatch === 'number' || share.reduce((s, mb) => s + mb.count, 0) > fit);
+    const params = this.model.parameters().filter((p) => isBackbone(p.name));
+    const buffers = this.model.buffers().filter((b) => isBackbone(b.name));
+    const featureSize = this.model.backbone.outChannels;
+    const weights = flatten(params.map((p) => p.variable));
+    const bufferValues = flatten(buffers.map((b) => b.variable));
+    const depth = batch.views[0].depth;
+
+    const passData = tf
+      .tidy(() => backbonePasses(batch, options.mixup).map((p: Volume5) => p.tensor))
+      .map((t) => {
+        const data = t.dataSync() as Float32Array;
+        const shape = t.shape;
+        t.dispose();
+        return { data, shape };
+      });
+    const jobs = shares.map((share, w): Job => {
+      const rows = share.reduce((s, mb) => s + mb.count, 0);
+      const job: Job = {
+        share,
+        rows,
+        control: new Int32Array(new SharedArrayBuffer(4)),
+        features: new Float32Array(new SharedArrayBuffer(4 * rows * featureSize)),
+        featureGrads: new Float32Array(new SharedArrayBuffer(4 * rows * featureSize)),
+        out: new Float32Array(new SharedArrayBuffer(4 * (weights.length + bufferValues.length))),
+        error: new Uint8Array(new SharedArrayBuffer(ERROR_BYTES)),
+      };
+      if (rows === 0) return job;
+      const inputs = share.map((mb) => {
+        const { data, shape } = passData[mb.pass] as { data: Float32Array; shape: number[] };
+        const volumeSize = (data.length / (shape[0] as number)) * depth;
+        return {
+          data: data.slice(mb.start * volumeSize, (mb.start + mb.count) * volumeSize),
+          count: mb.count,
+          depth,
+          shape: [mb.count * depth, shape[1], shape[2], shape[3]] as [number, number, number, number],
+        };
+      });
+      const message: WorkerStepMessage = {
+        type: 'step',
+        recompute: recompute(share),
+        weights,
+        buffers: bufferValues,
+        inputs,
+        features: job.features.buffer as SharedArrayBuffer,
+        featureGrads: job.featureGrads.buffer as SharedArrayBuffer,
+        out: job.out.buffer as SharedArrayBuffer,
+        control: job.control.buffer as SharedArrayBuffer,
+        error: job.error.buffer as SharedArrayBuffer,
+      };
+      (this.workers[w] as Worker).postMessage(
+        message,
+        inputs.map((x) => x.data.buffer as ArrayBuffer),
+      );
+      return job;
+    });
+    const active = jobs.filter((j) => j.rows > 0);
+    try {
+      return this.exchange(active, jobs, { n, featureSize, weights, bufferValues, params, buffers, batch, options });
+    } catch (error) {
+      // Workers still inside the step give up on it (compare-and-swap: none waits on a dead step).
+      for (const job of active) this.release(job.control, WorkerPhase.Failed);
+      throw error;
+    }
+  }
+
+  private exchange(
+    active: readonly Job[],
+    jobs: readonly Job[],
+    step: {
+      n: number;
+      featureSize: number;
+      weights: Float32Array;
+      bufferValues: Float32Array;
+      params: readonly NamedVariable[];
+      buffers: readonly NamedVariable[];
+      batch: CmcBatch;
+      options: CmcStepOptions;
+    },
+  ): CmcGradients {
+    const { n, featureSize, weights, bufferValues, params, buffers, batch, options } = step;
+    // 2-3: every worker's feature rows, the joint loss, each row's gradient back.
+    for (const job of active) this.await(job, WorkerPhase.Running, jobs.indexOf(job));
+    const sizes = [2 * n, n, n];
+    const features = sizes.map((size) => new Float32Array(size * featureSize));
+    for (const job of active) {
+      let row = 0;
+      for (const mb of job.share) {
+        const rows = job.features.subarray(row * featureSize, (row + mb.count) * featureSize);
+        (features[mb.pass] as Float32Array).set(rows, mb.start * featureSize);
+        row += mb.count;
+      }
+    }
+    const featureTensors = features.map((f, i) => tf.tensor2d(f, [sizes[i] as number, featureSize])) as unknown as PassFeatures;
+    let head: ReturnType<typeof headGradients>;
+    try {
+      head = headGradients(this.model, featureTensors, batch.labels, options);
+    } finally {
+      for (const t of featureTensors) t.dispose();
+    }
+    const featureGrads = head.featureGrads.map((g) => {
+      const data = g.dataSync() as Float32Array;
+      g.dispose();
+      return data;
+    });
+    for (const job of active) {
+      let row = 0;
+      for (const mb of job.share) {
+        const src = (featureGrads[mb.pass] as Float32Array).subarray(mb.start * featureSize, (mb.start + mb.count) * featureSize);
+        job.featureGrads.set(src, row * featureSize);
+        row += mb.count;
+      }
+      this.release(job.control, WorkerPhase.GradientsReady);
+    }
+
+    // 4: backbone gradients summed, running statistics averaged.
+    const gradSum = new Float32Array(weights.length);
+    const bufferMean = new Float32Array(bufferValues.length);
+    for (const job of active) {
+      this.await(job, WorkerPhase.GradientsReady, jobs.indexOf(job));
+      for (let i = 0; i < gradSum.length; i++) gradSum[i] = (gradSum[i] as number) + (job.out[i] as number);
+      for (let i = 0; i < bufferMean.length; i++)
+        bufferMean[i] = (bufferMean[i] as number) + (job.out[weights.length + i] as number) / active.length;
+    }
+    const grads: Record<string, tf.Tensor> = { ...head.grads };
+    let offset = 0;
+    for (const { name, variable } of params) {
+      grads[name] = tf.tensor(gradSum.subarray(offset, offset + variable.size), variable.shape);
+      offset += variable.size;
+    }
+    offset = 0;
+    for (const { name, variable } of buffers) {
+      const values = bufferMean.subarray(offset, offset + variable.size);
+      // Counters (num_batches_tracked) stay whole numbers.
+      if (name.endsWith('num_batches_tracked'))
+        for (let i = 0; i < values.length; i++) values[i] = Math.round(values[i] as number);
+      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, variable.dtype)));
+      offset += variable.size;
+    }
+    return { grads, total: head.total, terms: head.terms };
+  }
+
+  /** Waits until the worker's control word leaves `from`; throws its error if it failed. */
+  private await(job: Job, from: Phase, index: number): void {
+    const deadline = Date.now() + this.timeoutMs;
+    while (Atomics.load(job.control, 0) === from) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`data-parallel worker ${index} gave no answer in ${this.timeoutMs} ms`);
+      Atomics.wait(job.control, 0, from, Math.min(left, 1000));
+    }
+    if (Atomics.load(job.control, 0) === WorkerPhase.Failed) {
+      const end = job.error.indexOf(0);
+      const text = new TextDecoder().decode(job.error.slice(0, end < 0 ? job.error.length : end));
+      throw new Error(`data-parallel worker ${index} failed: ${text}`);
+    }
+  }
+
+  private release(control: Int32Array, phase: Phase): void {
+    Atomics.store(control, 0, phase);
+    Atomics.notify(control, 0);
+  }
+
+  /** Stops the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
