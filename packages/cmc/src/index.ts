@@ -21,3 +21,4 @@ export {
   sliceVolumes,
   trainingBytesPerVolume,
 } from './train/trainStep.js';
+export { applyView, drawView, type View, type ViewJob, ViewPool } from './train/viewPool.js';

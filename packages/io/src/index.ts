@@ -46,6 +46,7 @@ export {
 export {
   applyContrast,
   applyFlip,
+  applyImageView,
   applyResizedCrop,
   applyRotation,
   applyViewParams,

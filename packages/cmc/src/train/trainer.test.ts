@@ -68,7 +68,7 @@ describe('trainCmc', () => {
     for (const p of probs) expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
   });
 
-  it('trains on worker threads to the same losses as micro-batches on this thread', async () => {
+  it('trains on worker threads (gradients, views) to the same losses as on this thread', async () => {
     const rng = Rng.fromSeed(7);
     const train = [0, 1, 2, 3].map((l) => scan(`ct_scan_${l}`, l, rng));
     const common = {
@@ -80,19 +80,21 @@ describe('trainCmc', () => {
       epochs: 1,
       microBatch: 2,
     };
-    const stepLosses = async (workers: number) => {
+    const stepLosses = async (workers: number, viewWorkers = 0) => {
       const runDir = await mkdtemp(join(tmpdir(), `covsev-cmc-workers-${workers}-`));
-      await trainCmc({ ...common, runDir, workers });
+      await trainCmc({ ...common, runDir, workers, viewWorkers });
       const events = (await readFile(join(runDir, 'events.jsonl'), 'utf8'))
         .trim()
         .split('\n')
         .map((l) => JSON.parse(l));
-      expect(events[0].config.workers).toBe(workers);
+      expect(events[0].runtime).toEqual({ workers, viewWorkers });
       return events.filter((e) => e.type === 'step').map((e) => e.losses.total as number);
     };
     const serial = await stepLosses(0);
     const parallel = await stepLosses(2);
     expect(parallel).toHaveLength(2);
+    // Views made ahead by a pool of view workers are the same bytes: the same losses, exactly.
+    expect(await stepLosses(0, 2)).toEqual(serial);
     // The second step starts from weights the first step's gradients moved: equal gradients, equal losses.
     parallel.forEach((loss, i) => expect(loss).toBeCloseTo(serial[i] as number, 4));
   });

@@ -26,6 +26,7 @@ import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
 import { CmcNetwork, type CmcNetworkConfig } from '../models/cmcNetwork.js';
 import { CmcDataParallel } from './dataParallel.js';
 import { cmcTrainStep } from './trainStep.js';
+import { applyView, drawView, type View, ViewPool } from './viewPool.js';
 
 export interface CmcScan {
   readonly name: string;
@@ -57,6 +58,11 @@ export interface TrainCmcOptions {
    * With workers, 'auto' micro-batches are cut so every worker gets a share.
    */
   readonly workers?: number;
+  /**
+   * Worker threads making the augmented views (`ViewPool`), one step ahead of training; 0 or
+   * absent: this thread, in turn with the steps. The views are the same bytes either way.
+   */
+  readonly viewWorkers?: number;
   readonly onEvent?: (event: TrainEvent) => void;
 }
 
@@ -84,13 +90,6 @@ export function scansToInput(
     for (let j = 0; j < plane; j++) data[ct + j] = (v.image.data[j] as number) * a + b;
   });
   return volumeFromNcdhw(data, [views.length, inChannels, d, h, w]);
-}
-
-function augmentedView(scan: CmcScan, rng: Rng): { image: Volume<Uint8Array>; mask?: Volume<Uint8Array> } {
-  const mask =
-    scan.mask ?? makeVolume({ data: new Uint8Array(scan.image.data.length), shape: scan.image.shape, intensity: 'label' });
-  const view = augmentImageAndMask({ image: scan.image, mask }, rng);
-  return scan.mask === undefined ? { image: view.image } : { image: view.image, mask: view.mask };
 }
 
 /** Softmax probabilities [scans][4] of un-augmented scans, in eval mode, `batch` at a time. */
@@ -133,10 +132,26 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
   const workers = options.workers ?? 0;
   if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a whole number >= 0, got ${workers}`);
   let parallel: CmcDataParallel | undefined;
+  const viewWorkers = options.viewWorkers ?? 0;
+  const views = viewWorkers > 0 ? ViewPool.start(viewWorkers) : undefined;
+  /** A step's scans and their two views per scan (all first views, then all second views). */
+  interface StepViews {
+    readonly step: number;
+    readonly picked: CmcScan[];
+    readonly views: Promise<View[]>;
+  }
+  let ahead: StepViews | undefined;
+  const drawStep = (step: number, rng: Rng): StepViews => {
+    const picked = order.slice(step * batchSize, (step + 1) * batchSize).map((i) => train[i] as CmcScan);
+    const jobs = [0, 1].flatMap(() => picked.map((s) => drawView(s, rng)));
+    const made = views === undefined ? Promise.resolve(jobs.map(applyView)) : views.apply(jobs);
+    made.catch(() => {}); // awaited by its step; a run that stops first must not leave it unhandled
+    return { step, picked, views: made };
+  };
   try {
     return await runCmcTraining();
   } finally {
-    await parallel?.close();
+    await Promise.all([parallel?.close(), views?.close()]);
   }
 
   async function runCmcTraining(): Promise<{ model: CmcNetwork; epochsRun: number }> {
@@ -154,6 +169,7 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
         workers,
         ...(options.microBatch === undefined ? {} : { microBatch: options.microBatch }),
       },
+      runtime: { workers, viewWorkers },
       schedule: stepSchedule({ baseLr: lr, epochs: options.epochs }),
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
       init: async ({ rngs }: { rngs: RngStreams }) => {
@@ -164,20 +180,27 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
         if (workers > 0) parallel = await CmcDataParallel.start(model, { workers });
         return { model, variables, optimizer: new Adam(trainable, { lr, weightDecay: options.weightDecay ?? 1e-5 }) };
       },
-      trainStep: ({ model, step, rngs }) => {
-        if (step === 0) order = rngs.data.permutation(train.length);
-        const picked = order.slice(step * batchSize, (step + 1) * batchSize).map((i) => train[i] as CmcScan);
-        const views = [0, 1].map(() =>
-          scansToInput(
-            picked.map((s) => augmentedView(s, rngs.augment)),
-            inChannels,
-          ),
-        ) as [Volume5, Volume5];
+      trainStep: async ({ model, step, rngs }) => {
+        if (step === 0) {
+          order = rngs.data.permutation(train.length);
+          ahead = undefined;
+        }
+        // This step's views (made ahead by the pool during the last step), then the next step's
+        // drawn now, in serial order, and made while this step trains; never across an epoch's
+        // end, where the checkpoint saves the augment stream.
+        const current = ahead?.step === step ? ahead : drawStep(step, rngs.augment);
+        ahead = views !== undefined && step + 1 < stepsPerEpoch ? drawStep(step + 1, rngs.augment) : undefined;
+        const made = await current.views;
+        const picked = current.picked;
+        const stepViews = [made.slice(0, picked.length), made.slice(picked.length)].map((v) => scansToInput(v, inChannels)) as [
+          Volume5,
+          Volume5,
+        ];
         try {
           const losses = cmcTrainStep(
             model.model,
             model.optimizer,
-            { views, labels: picked.map((s) => s.label as number) },
+            { views: stepViews, labels: picked.map((s) => s.label as number) },
             {
               alpha,
               mixup: [drawMixup(rngs.mixup, picked.length), drawMixup(rngs.mixup, picked.length)],
@@ -187,7 +210,7 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
           );
           return { ...losses };
         } finally {
-          for (const v of views) v.tensor.dispose();
+          for (const v of stepViews) v.tensor.dispose();
         }
       },
       ...(options.val === undefined || options.val.length === 0

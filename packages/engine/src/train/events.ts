@@ -32,6 +32,8 @@ export interface RunStartEvent {
   /** The engine's description of it (threads, SIMD, covsev kernels), when `initBackend` chose it. */
   backendInfo?: string;
   config: JsonValue;
+  /** How the process ran it (e.g. worker threads); not part of the config a resume must match. */
+  runtime?: JsonValue;
   seed: number;
   epochs: number;
   stepsPerEpoch: number;

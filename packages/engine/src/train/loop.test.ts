@@ -51,10 +51,14 @@ describe('runTraining', () => {
     expect(epoch0).toMatchObject({ epoch: 0, metrics: { loss: expect.any(Number), mse: expect.any(Number) } });
     expect((epoch0 as { eta: number }).eta).toBeGreaterThan(0);
 
-    const again = await runTraining(tinyRunOptions({ runDir, epochs: 5, stepsPerEpoch: 2 }));
+    // The runtime (e.g. worker threads) is recorded but not compared: another one resumes.
+    const again = await runTraining({ ...tinyRunOptions({ runDir, epochs: 5, stepsPerEpoch: 2 }), runtime: { workers: 2 } });
     expect(again).toMatchObject({ epochsRun: 0, globalStep: 10, resumedFrom: join(runDir, 'checkpoints', 'epoch-5') });
     disposeTinyModel(again.model);
-    expect((await readEvents(join(runDir, 'events.jsonl'))).slice(-2).map((e) => e.type)).toEqual(['run-start', 'run-end']);
+    const tail = (await readEvents(join(runDir, 'events.jsonl'))).slice(-2);
+    expect(tail.map((e) => e.type)).toEqual(['run-start', 'run-end']);
+    expect(tail[0]).toMatchObject({ runtime: { workers: 2 } });
+    expect(events[0]).not.toHaveProperty('runtime');
   });
 
   it('logs an error with where it happened, and resumes after it from the last checkpoint', async () => {

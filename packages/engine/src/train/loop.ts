@@ -58,6 +58,11 @@ export interface RunTrainingOptions<M extends TrainModel> {
   seed: number;
   /** Stored in checkpoints and the `run-start` event; a resume with another config is refused. */
   config?: JsonValue;
+  /**
+   * How this process runs the job (worker threads and the like): recorded in the `run-start`
+   * event, not compared on resume (a run may resume on a machine with other cores).
+   */
+  runtime?: JsonValue;
   /** Builds the model (draw initial weights from `rngs.init`); on resume its weights are then replaced. */
   init(ctx: { rngs: RngStreams; seed: number }): M | Promise<M>;
   /** One optimisation step: compute the loss and gradients, call `model.optimizer.step`. */
@@ -118,6 +123,7 @@ export async function runTraining<M extends TrainModel>(options: RunTrainingOpti
       backend: tf.getBackend(),
       ...backendDetail(),
       config,
+      ...(options.runtime === undefined ? {} : { runtime: options.runtime }),
       seed,
       epochs,
       stepsPerEpoch,

@@ -4,6 +4,7 @@ import { makeVolume } from '../volume.js';
 import {
   applyContrast,
   applyFlip,
+  applyImageView,
   applyResizedCrop,
   applyRotation,
   applyViewParams,
@@ -100,6 +101,7 @@ describe('in-plane augmentations', () => {
     const c = applyViewParams({ image, mask }, a.params, { rows: 32, cols: 32 });
     expect(c.image.data).toEqual(a.image.data);
     expect(c.mask.data).toEqual(a.mask.data);
+    expect(applyImageView(image, a.params, { rows: 32, cols: 32 }).data).toEqual(a.image.data);
   });
 });
 

@@ -189,10 +189,20 @@ export function applyViewParams<I extends VoxelArray, M extends VoxelArray>(
   const { image, mask } = pair;
   const [, rows, cols] = image.shape;
   const out = size ?? { rows, cols };
-  const img = applyContrast(
+  const msk = applyRotation(applyResizedCrop(mask, params.crop, out, 'nearest'), params.degrees, 'nearest');
+  return { image: applyImageView(image, params, out), mask: msk };
+}
+
+/** The image half of `applyViewParams` (a scan without a mask): bilinear crop, rotation, contrast. */
+export function applyImageView<I extends VoxelArray>(
+  image: Volume<I>,
+  params: ViewParams,
+  size?: { rows: number; cols: number },
+): Volume<I> {
+  const [, rows, cols] = image.shape;
+  const out = size ?? { rows, cols };
+  return applyContrast(
     applyRotation(applyResizedCrop(image, params.crop, out, 'linear'), params.degrees, 'linear'),
     params.contrast,
   );
-  const msk = applyRotation(applyResizedCrop(mask, params.crop, out, 'nearest'), params.degrees, 'nearest');
-  return { image: img, mask: msk };
 }
