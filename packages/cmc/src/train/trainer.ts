@@ -19,7 +19,7 @@ import {
   volumeFromNcdhw,
 } from '@covsev/engine';
 import { confusionMatrix, macroF1 } from '@covsev/eval';
-import { augmentImageAndMask, CMC_INTENSITY, makeVolume, type Rng, type Volume } from '@covsev/io';
+import { CMC_INTENSITY, type Rng, type Volume } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { drawMixup } from '../losses/mixup.js';
 import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
