@@ -72,6 +72,28 @@ function inferRows(size, net) {
   return { onnx, tfjs, ref };
 }
 
+/** The training pipeline around the step: augmented views, and trainCmc's steps with and without worker threads. */
+function pipelineRows() {
+  const views = [0, 2].map((w) => {
+    process.stdout.write(`  views of a step at 64x256x256, ${w ? `${w} view workers` : 'main thread'} ... `);
+    const r = job('node', ['bench/engine/pipeline-job.mjs', 'views', '64,256,256', String(w), '4']);
+    console.log('done');
+    return r;
+  });
+  const train = [
+    [0, 0],
+    [0, 1],
+    [2, 0],
+    [2, 1],
+  ].map(([workers, viewWorkers]) => {
+    process.stdout.write(`  trainCmc 16x64x64, ${workers} gradient workers, ${viewWorkers} view workers ... `);
+    const r = job('node', ['bench/engine/pipeline-job.mjs', 'train', '16,64,64', String(workers), String(viewWorkers), '2']);
+    console.log('done');
+    return r;
+  });
+  return { views, train };
+}
+
 export async function run() {
   if (!hasTorch) console.log(`PyTorch twin skipped: ${PYTHON} cannot import torch (apt-get install python3-torch)`);
   console.log('engine: CMC training step (2 views per scan + 2 mixed passes, 2-channel input, all losses, Adam)');
@@ -83,6 +105,8 @@ export async function run() {
     trainRow('medium 32x128x128', '32,128,128', TINY, 2, 2, 'auto'),
     trainRow('medium 32x128x128', '32,128,128', TINY, 2, 2, 'auto', 2),
   ];
+  console.log('engine: the training pipeline (trainCmc) with worker threads');
+  const pipeline = pipelineRows();
   const infer = FULL ? inferRows('64,256,256', R50) : undefined;
   const fmt = (x, d = 0) => (x === undefined || x === null ? '-' : Number(x).toFixed(d));
   console.log('\n| job | covsev ms | PyTorch ms | ratio covsev/PyTorch | covsev peak RSS MB | PyTorch peak RSS MB |');
@@ -102,7 +126,17 @@ export async function run() {
       );
     }
   }
+  console.log('\n| pipeline job | covsev ms | ratio to the main thread alone | peak RSS MB |');
+  console.log('|---|---|---|---|');
+  for (const r of pipeline.views)
+    console.log(
+      `| augmented views of one step (2 scans x 2 views, image + mask), 64x256x256, ${r.viewWorkers ? `${r.viewWorkers} view workers` : 'main thread'} | ${fmt(r.msPerStep)} | ${fmt(r.msPerStep / pipeline.views[0].msPerStep, 2)} | ${fmt(r.peakRssMb)} |`,
+    );
+  for (const r of pipeline.train)
+    console.log(
+      `| trainCmc step, 16x64x64, 2 scans, ${r.workers} gradient workers, ${r.viewWorkers} view workers | ${fmt(r.msPerStep)} | ${fmt(r.msPerStep / pipeline.train[0].msPerStep, 2)} | ${fmt(r.peakRssMb)} |`,
+    );
   console.log(`covsev backend: ${rows[0].ours.backend}`);
   for (const { label, ours } of rows) if (ours.refused) console.log(`${label}: ${ours.refused}`);
-  return { train: rows, inference: infer };
+  return { train: rows, pipeline, inference: infer };
 }
