@@ -126,8 +126,9 @@ export class ViewPool {
     this.waiting.clear();
   }
 
+  /** Stops the workers; views still awaited are rejected. */
   async close(): Promise<void> {
-    this.failure ??= new Error('the view pool is closed');
+    this.fail(new Error('the view pool is closed'));
     for (const w of this.workers) w.removeAllListeners();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
