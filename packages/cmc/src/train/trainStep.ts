@@ -56,13 +56,19 @@ export interface CmcStepLosses {
   readonly weightClassification: number;
 }
 
-/** Mixes whole volumes of a Volume5 batch with their partners (slices gathered volume by volume). */
+/**
+ * Mixes whole volumes of a Volume5 batch with their partners. The partners' batch is put together
+ * from contiguous slices of whole volumes and one concat (covsev's block-copy Concat), not a gather
+ * of single rows (stock wasm gathers element by element: 7 ms a pass at 16x64x64).
+ */
 export function mixVolumes(x: Volume5, draw: MixupDraw): Volume5 {
   const { batch, depth } = x;
   if (draw.partners.length !== batch) throw new RangeError(`mixup draw for ${draw.partners.length} scans, batch has ${batch}`);
-  const rows = draw.partners.flatMap((p) => Array.from({ length: depth }, (_, d) => p * depth + d));
   const mixed = tf.tidy(() => {
-    const partners = tf.gather(x.tensor, tf.tensor1d(rows, 'int32'));
+    const partners = tf.concat(
+      draw.partners.map((p) => tf.slice(x.tensor, [p * depth, 0, 0, 0], [depth, -1, -1, -1])),
+      0,
+    );
     return tf.add(tf.mul(x.tensor, draw.lambda), tf.mul(partners, 1 - draw.lambda)) as tf.Tensor4D;
   });
   return volume(mixed, batch, depth);
