@@ -1,5 +1,5 @@
 // One timed job of the engine benchmark, in its own process (so peak RSS is its own).
-// Usage: node bench/engine/cmc-job.mjs train <D,H,W> <backbone> <batch> <steps> [microBatch|auto|-] [workers]
+// Usage: node bench/engine/cmc-job.mjs train <D,H,W> <backbone> <batch> <steps> [microBatch|auto|off|- (auto)] [workers]
 //        node bench/engine/cmc-job.mjs infer-tfjs|infer-onnx <D,H,W> <backbone> <runs>
 // Prints one JSON line: median ms per step / per volume, peak RSS, backend.
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -46,12 +46,14 @@ if (mode === 'train') {
   const views = [volumeFromNcdhw(randomInput(n), [n, C, D, H, W]), volumeFromNcdhw(randomInput(n), [n, C, D, H, W])];
   const labels = Array.from({ length: n }, (_, i) => i % 4);
   const alpha = inverseFrequencyWeights([85, 62, 85, 26]);
-  const microBatch = microArg === undefined || microArg === '-' ? undefined : microArg === 'auto' ? 'auto' : Number(microArg);
+  const microBatch =
+    microArg === undefined || microArg === '-' ? 'auto' : microArg === 'auto' || microArg === 'off' ? microArg : Number(microArg);
   const workers = Number(workersArg ?? 0);
   const dataParallel = workers > 0 ? await CmcDataParallel.start(model, { workers }) : undefined;
   try {
-    if (microBatch !== undefined)
-      extra = { microBatch: microBatch === 'auto' ? Math.min(4 * n, fitMicroBatch(model, views[0])) : microBatch };
+    // Reported where the step is cut: the micro-batch size 'auto' chose, or the one given.
+    const fit = microBatch === 'auto' ? fitMicroBatch(model, views[0]) : microBatch;
+    if (typeof fit === 'number' && fit < 2 * n) extra = { microBatch: fit };
     if (dataParallel) extra = { ...extra, workers };
     for (let i = 0; i < steps + 1; i++) {
       const t0 = performance.now();
@@ -62,7 +64,7 @@ if (mode === 'train') {
         {
           alpha,
           mixup: [drawMixup(rng, n), drawMixup(rng, n)],
-          ...(microBatch === undefined ? {} : { microBatch }),
+          microBatch,
           ...(dataParallel ? { dataParallel } : {}),
         },
       );

@@ -127,19 +127,20 @@ export class CmcDataParallel {
 
   /**
    * The step's gradients (as `cmcGradients` with the same micro-batches), computed by the workers.
-   * Micro-batches: by default the passes cut so every worker gets about two (at least 2 volumes
-   * each, for batch norm), all on one tape per worker; a number: micro-batches of that size, each
-   * on its own tape (a second forward pass, one micro-batch's memory); 'auto': the default, cut
-   * further and on their own tapes where the wasm heap requires it.
+   * Micro-batches: the passes cut so every worker gets about two (at least 2 volumes each, for
+   * batch norm), all on one tape per worker, cut further and on their own tapes where the wasm heap
+   * requires it ('auto', the default; 'off' never); a number: micro-batches of that size, each on
+   * its own tape (a second forward pass, one micro-batch's memory).
    */
   gradients(batch: CmcBatch, options: CmcStepOptions): CmcGradients {
     if (this.closed) throw new Error('CmcDataParallel is closed');
     const n = batch.labels.length;
-    // Default: every worker gets about two micro-batches, all on one tape. A number: micro-batches
-    // of that size, each on its own tape. 'auto': the default, cut to what fits the heap, each on
-    // its own tape where a worker's share does not fit one (fitMicroBatch, measured here).
+    // 'off': every worker gets about two micro-batches, all on one tape. A number: micro-batches
+    // of that size, each on its own tape. 'auto' (the default): as 'off', cut to what fits the
+    // heap, each on its own tape where a worker's share does not fit one (fitMicroBatch, measured here).
     const even = Math.max(2, Math.ceil((4 * n) / this.workers.length / 2));
-    const fit = options.microBatch === 'auto' ? fitMicroBatch(this.model, batch.views[0]) : Number.POSITIVE_INFINITY;
+    const auto = options.microBatch === undefined || options.microBatch === 'auto';
+    const fit = auto ? fitMicroBatch(this.model, batch.views[0]) : Number.POSITIVE_INFINITY;
     const microBatch = typeof options.microBatch === 'number' ? options.microBatch : Math.min(even, fit);
     const plan = planMicroBatches([2 * n, n, n], microBatch);
     const shares = assignMicroBatches(plan, this.workers.length);

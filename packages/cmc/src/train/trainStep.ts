@@ -35,10 +35,11 @@ export interface CmcStepOptions {
   /**
    * Volumes per backbone pass. A step sends 4N volumes through the backbone in three passes (the
    * 2N views together, then each view's mixed batch of N); a pass larger than this is cut into
-   * micro-batches whose gradients are accumulated (see {@link cmcGradients}). A number, or
-   * 'auto': as many as fit the wasm heap (`fitMicroBatch`); absent: no cutting.
+   * micro-batches whose gradients are accumulated (see {@link cmcGradients}). A number; 'auto'
+   * (the default): as many as fit the wasm heap (`fitMicroBatch`; no cutting on other backends);
+   * 'off': never cut (a step too large for the heap then aborts it, explained).
    */
-  readonly microBatch?: number | 'auto';
+  readonly microBatch?: number | 'auto' | 'off';
   /**
    * Worker threads that compute the gradients (`CmcDataParallel.start`); absent: this thread.
    * 'auto' micro-batches do not apply there: each worker has its own heap.
@@ -275,8 +276,8 @@ export function headGradients(
 
 function resolveMicroBatch(model: CmcNetwork, batch: CmcBatch, option: CmcStepOptions['microBatch']): number {
   const all = 2 * batch.labels.length;
-  if (option === undefined) return all;
-  if (option === 'auto') return Math.min(all, fitMicroBatch(model, batch.views[0]));
+  if (option === 'off') return all;
+  if (option === undefined || option === 'auto') return Math.min(all, fitMicroBatch(model, batch.views[0]));
   if (!Number.isInteger(option) || option < 2)
     throw new RangeError(`microBatch must be a whole number >= 2 (batch norm needs two volumes) or 'auto', got ${option}`);
   return option;
@@ -294,10 +295,16 @@ const HEAP_SHARE = 0.8;
 const BACKWARD_FACTOR = 1.6;
 const bytesPerVolumeCache = new WeakMap<CmcNetwork, Map<string, number>>();
 
+/** The slices, rows and columns `trainingBytesPerVolume` measures on at most (a centre crop). */
+const PROBE_DEPTH = 16;
+const PROBE_SIDE = 64;
+
 /**
  * Tensor bytes one volume's training pass keeps alive at the end of its forward pass (the
- * activations the tape saves for the backward pass), measured on two volumes of `sample` (batch
- * norm needs two) once per model and input shape.
+ * activations the tape saves for the backward pass), once per model and input shape. Batch norm
+ * needs two volumes; they are measured on a centre crop of at most 16 slices of 64 x 64 and
+ * scaled by the voxels (activations of a fully convolutional backbone grow with them), so that
+ * measuring a grid too large for the heap does not itself exhaust it.
  */
 export function trainingBytesPerVolume(model: CmcNetwork, sample: Volume5): number {
   const key = `${sample.tensor.shape.slice(1).join('x')}x${sample.depth}`;
@@ -305,13 +312,21 @@ export function trainingBytesPerVolume(model: CmcNetwork, sample: Volume5): numb
   bytesPerVolumeCache.set(model, cache);
   const known = cache.get(key);
   if (known !== undefined) return known;
+  const [, h, w] = sample.tensor.shape as [number, number, number, number];
+  const d = sample.depth;
+  const [pd, ph, pw] = [Math.min(d, PROBE_DEPTH), Math.min(h, PROBE_SIDE), Math.min(w, PROBE_SIDE)];
   const backbone = model.parameters().filter((p) => isBackbone(p.name));
   const before = tf.memory().numBytes;
   let kept = 0;
   const { value, grads } = tf.variableGrads(
     () => {
-      const f = model.features(sliceVolumes(sample, 0, 2), { training: true, updateStatistics: false });
-      kept = (tf.memory().numBytes - before) / 2;
+      // Slices [d0, d0 + pd) of each of the first two volumes, centre rows and columns.
+      const d0 = Math.floor((d - pd) / 2);
+      const crop = (v: number) =>
+        tf.slice(sample.tensor, [v * d + d0, Math.floor((h - ph) / 2), Math.floor((w - pw) / 2), 0], [pd, ph, pw, -1]);
+      const probe = volume(tf.concat([crop(0), crop(1)], 0), 2, pd);
+      const f = model.features(probe, { training: true, updateStatistics: false });
+      kept = ((tf.memory().numBytes - before) / 2) * ((d * h * w) / (pd * ph * pw));
       return tf.sum(f) as tf.Scalar;
     },
     backbone.map((p) => p.variable),
@@ -335,10 +350,14 @@ export function fitMicroBatch(model: CmcNetwork, sample: Volume5): number {
   const free = HEAP_SHARE * (WASM_HEAP_BYTES - tf.memory().numBytes);
   const fit = Math.floor(free / perVolume);
   if (fit >= 2) return fit;
-  const [, h, w, c] = sample.tensor.shape;
+  const [, h, w, c] = sample.tensor.shape as [number, number, number, number];
   const gib = (b: number): string => (b / 1024 ** 3).toFixed(2);
+  // Activations grow with the voxels: the rows and columns that would fit, in multiples of 16
+  // (the backbone halves them four times).
+  const shrink = Math.sqrt(free / (2 * perVolume));
+  const fitting = (n: number): number => Math.max(16, 16 * Math.floor((n * shrink) / 16));
   throw new WasmHeapError(
-    `a micro-batch of two volumes (the least batch norm can train on) of ${c}x${sample.depth}x${h}x${w} needs about ${gib(2 * perVolume)} GiB to train ${model.name}, more than the ${gib(free)} GiB planned within the wasm backend's 4 GiB heap: use a smaller input grid or a narrower network, or a native backend (tfjs-node / tfjs-node-gpu).`,
+    `a micro-batch of two volumes (the least batch norm can train on) of ${c}x${sample.depth}x${h}x${w} needs about ${gib(2 * perVolume)} GiB to train ${model.name}, more than the ${gib(free)} GiB planned within the wasm backend's 4 GiB heap. What would fit: a grid of about ${sample.depth}x${fitting(h)}x${fitting(w)}, a narrower network, or a native backend (tfjs-node / tfjs-node-gpu).`,
   );
 }
 

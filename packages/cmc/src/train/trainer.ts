@@ -51,8 +51,8 @@ export interface TrainCmcOptions {
   readonly seed: number;
   readonly lr?: number;
   readonly weightDecay?: number;
-  /** Volumes per backbone pass, or 'auto' to fit the wasm heap (`CmcStepOptions.microBatch`). */
-  readonly microBatch?: number | 'auto';
+  /** Volumes per backbone pass; 'auto' (default): what fits the wasm heap; 'off' (`CmcStepOptions.microBatch`). */
+  readonly microBatch?: number | 'auto' | 'off';
   /**
    * Worker threads computing each step's gradients (`CmcDataParallel`); 0 or absent: this thread.
    * With workers, 'auto' micro-batches are cut so every worker gets a share.
