@@ -1,4 +1,4 @@
-import { Adam, initBackend, type Volume5, volumeFromNcdhw } from '@covsev/engine';
+import { Adam, initBackend, type Volume5, volumeFromNcdhw, WasmHeapError } from '@covsev/engine';
 import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -174,5 +174,16 @@ describe('cmcGradients in micro-batches', () => {
     expect(perVolume).toBeGreaterThan(16 * 64 * 64 * 2 * 4 + 16 * 32 * 32 * 8 * 4);
     const fit = fitMicroBatch(model, view);
     expect(fit).toBe(Math.floor((0.8 * (4 * 1024 ** 3 - tf.memory().numBytes)) / (1.6 * perVolume)));
+
+    // A grid 64x as large: measured on a crop (no heap exhaustion), scaled, refused with what fits.
+    const huge = volumeFromNcdhw(new Float32Array(2 * 2 * 16 * 512 * 512), [2, 2, 16, 512, 512]);
+    const scaled = trainingBytesPerVolume(model, huge);
+    expect(scaled / perVolume).toBeGreaterThan(50);
+    expect(scaled / perVolume).toBeLessThan(80);
+    expect(() => fitMicroBatch(model, huge)).toThrow(WasmHeapError);
+    expect(() => fitMicroBatch(model, huge)).toThrow(
+      /two volumes .* of 2x16x512x512 needs about .* What would fit: a grid of about 16x\d+x\d+/,
+    );
+    huge.tensor.dispose();
   });
 });

@@ -316,23 +316,34 @@ export function trainingBytesPerVolume(model: CmcNetwork, sample: Volume5): numb
   const d = sample.depth;
   const [pd, ph, pw] = [Math.min(d, PROBE_DEPTH), Math.min(h, PROBE_SIDE), Math.min(w, PROBE_SIDE)];
   const backbone = model.parameters().filter((p) => isBackbone(p.name));
-  const before = tf.memory().numBytes;
-  let kept = 0;
-  const { value, grads } = tf.variableGrads(
-    () => {
-      // Slices [d0, d0 + pd) of each of the first two volumes, centre rows and columns.
-      const d0 = Math.floor((d - pd) / 2);
+  // Slices [d0, d0 + pd) of each of the first two volumes, centre rows and columns; cut before
+  // the measurement starts (slices of a large tensor are not what the pass keeps).
+  const d0 = Math.floor((d - pd) / 2);
+  const probe = volume(
+    tf.tidy(() => {
       const crop = (v: number) =>
         tf.slice(sample.tensor, [v * d + d0, Math.floor((h - ph) / 2), Math.floor((w - pw) / 2), 0], [pd, ph, pw, -1]);
-      const probe = volume(tf.concat([crop(0), crop(1)], 0), 2, pd);
-      const f = model.features(probe, { training: true, updateStatistics: false });
-      kept = ((tf.memory().numBytes - before) / 2) * ((d * h * w) / (pd * ph * pw));
-      return tf.sum(f) as tf.Scalar;
-    },
-    backbone.map((p) => p.variable),
+      return tf.concat([crop(0), crop(1)], 0);
+    }),
+    2,
+    pd,
   );
-  value.dispose();
-  for (const g of Object.values(grads)) g.dispose();
+  const before = tf.memory().numBytes;
+  let kept = 0;
+  try {
+    const { value, grads } = tf.variableGrads(
+      () => {
+        const f = model.features(probe, { training: true, updateStatistics: false });
+        kept = ((tf.memory().numBytes - before) / 2) * ((d * h * w) / (pd * ph * pw));
+        return tf.sum(f) as tf.Scalar;
+      },
+      backbone.map((p) => p.variable),
+    );
+    value.dispose();
+    for (const g of Object.values(grads)) g.dispose();
+  } finally {
+    probe.tensor.dispose();
+  }
   cache.set(key, kept);
   return kept;
 }
