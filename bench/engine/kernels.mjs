@@ -24,10 +24,13 @@ if (!existsSync(`${dist}kernels/index.js`)) {
 // The engine's own @tensorflow/tfjs (the root has none), so one tfjs-core instance is shared.
 const tf = await import(createRequire(`${root}packages/engine/package.json`).resolve('@tensorflow/tfjs'));
 const { initBackend } = await import(`${dist}backend/index.js`);
-const { registerCovsevKernels, unregisterCovsevKernels } = await import(`${dist}kernels/index.js`);
+const { disableOnnxConv, enableOnnxConv, registerCovsevKernels, unregisterCovsevKernels } = await import(
+  `${dist}kernels/index.js`,
+);
 const RUNS = Number(process.env.COVSEV_BENCH_RUNS ?? 5);
 
-const info = await initBackend({ prefer: 'wasm' });
+// XNNPACK columns first; the onnxruntime columns switch covsev's onnxruntime convolutions on per row.
+const info = await initBackend({ prefer: 'wasm', convolutions: 'xnnpack' });
 
 const shapes = [
   { name: 'CMC layer, 3x3 s2', x: [32, 64, 64, 32], k: 3, co: 64, s: 2 },
@@ -91,6 +94,11 @@ for (const c of shapes) {
   row.dxCovsev = median(dx);
   row.dwCovsev = median(dW);
   row.dwIm2col = median(() => im2colFilterGrad(x, dy, c.k, c.s));
+  enableOnnxConv();
+  row.fwdOrt = median(() => tf.conv2d(x, w, c.s, 'same'));
+  row.dxOrt = median(dx);
+  row.dwOrt = median(dW);
+  disableOnnxConv();
   unregisterCovsevKernels();
   row.dxStock = median(dx);
   registerCovsevKernels();
@@ -114,8 +122,20 @@ for (const c of shapes) {
 }
 
 const gfs = (gflop, ms) => (ms === undefined ? '' : ((gflop / ms) * 1e3).toPrecision(2));
-const cols = ['fwd', 'dxStock', 'dxCovsev', 'dwCovsev', 'dwIm2col', 'dwCpu'];
-const head = ['shape', 'GFLOP', 'fwd', 'dx stock', 'dx covsev', 'dW covsev', 'dW im2col', 'dW cpu'];
+const cols = ['fwd', 'dxStock', 'dxCovsev', 'dwCovsev', 'fwdOrt', 'dxOrt', 'dwOrt', 'dwIm2col', 'dwCpu'];
+const head = [
+  'shape',
+  'GFLOP',
+  'fwd (XNNPACK)',
+  'dx stock',
+  'dx covsev',
+  'dW covsev',
+  'fwd onnxruntime',
+  'dx onnxruntime',
+  'dW onnxruntime',
+  'dW im2col',
+  'dW cpu',
+];
 console.log(`\nGFLOP/s (ms) on ${info.name}, ${info.simd ? 'SIMD' : 'no SIMD'}, ${info.threads} thread(s); median of ${RUNS}`);
 console.log(head.join(' | '));
 for (const r of rows) {

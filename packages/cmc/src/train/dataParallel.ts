@@ -96,7 +96,8 @@ export class CmcDataParallel {
     const count = options.workers ?? availableParallelism();
     if (!Number.isInteger(count) || count < 1) throw new RangeError(`workers must be a whole number >= 1, got ${count}`);
     const backend = getBackendInfo()?.name ?? (tf.getBackend() as BackendName);
-    const setup: WorkerSetup = { config: model.config, backend };
+    const convolutions = getBackendInfo()?.convolutions?.startsWith('onnxruntime') ? 'onnxruntime' : 'xnnpack';
+    const setup: WorkerSetup = { config: model.config, backend, convolutions };
     // The compiled worker, from src/train (tests) and dist/train alike.
     const url = new URL('../../dist/train/dataParallelWorker.js', import.meta.url);
     const workers = Array.from({ length: count }, () => new Worker(url, { workerData: setup }));

@@ -3,7 +3,7 @@
  * dataParallelWorker.ts): the start-up data, the step message, and the states of the shared
  * control word through which they hand over within a step.
  */
-import type { BackendName } from '@covsev/engine';
+import type { BackendName, ConvEngine } from '@covsev/engine';
 import type { CmcNetworkConfig } from '../models/cmcNetwork.js';
 
 /** States of a worker's control word (a shared Int32Array of one element). */
@@ -25,6 +25,8 @@ export interface WorkerSetup {
   readonly config: CmcNetworkConfig;
   /** The tfjs backend the main thread runs (the workers run the same). */
   readonly backend: BackendName;
+  /** What runs the wasm convolutions on the main thread (the workers run the same, 1 thread each). */
+  readonly convolutions: ConvEngine;
 }
 
 /** What the main thread posts a worker for one step. */

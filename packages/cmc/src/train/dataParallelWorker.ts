@@ -129,7 +129,7 @@ function runStep(
 
 try {
   const setup = workerData as WorkerSetup;
-  await initBackend({ prefer: setup.backend, log: false });
+  await initBackend({ prefer: setup.backend, log: false, convolutions: setup.convolutions, convThreads: 1 });
   const model = new CmcNetwork(setup.config, Rng.fromSeed(0));
   const params = model.parameters().filter((p) => isBackbone(p.name));
   const buffers = model.buffers().filter((b) => isBackbone(b.name));

@@ -1,5 +1,5 @@
 export type { NativePackage, NativeProbe } from './packages.js';
 export { probeNative, tfjsCoreDir } from './packages.js';
-export type { BackendInfo, BackendName, InitBackendOptions, SkippedBackend } from './select.js';
+export type { BackendInfo, BackendName, ConvEngine, InitBackendOptions, SkippedBackend } from './select.js';
 export { BACKEND_ENV, BACKEND_ORDER, formatBackendInfo, getBackendInfo, initBackend, probeBackend } from './select.js';
 export { MAX_WASM_THREADS, WASM_THREADS_ENV } from './wasmThreads.js';

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { COVSEV_KERNEL_NAMES } from '../kernels/index.js';
+import { COVSEV_KERNEL_NAMES, ONNX_CONV_RUNTIME_VERSION, onnxConvStatus } from '../kernels/index.js';
 import { packageDir, tfjsCoreDir } from './packages.js';
 import { BACKEND_ENV, formatBackendInfo, getBackendInfo, initBackend, probeBackend } from './select.js';
 
@@ -18,10 +18,25 @@ describe('initBackend on this machine (no native addon, wasm with SIMD)', () => 
     expect(info.skipped[0]?.reason).toMatch(/tfjs-node-gpu.*tfjs_binding\.node/);
     expect(getBackendInfo()).toBe(info);
     expect(lines).toHaveLength(1);
+    expect(info.convolutions).toBe(`onnxruntime ${ONNX_CONV_RUNTIME_VERSION} (MLAS, 1 thread)`);
     expect(lines[0]).toBe(
-      `covsev engine: wasm (SIMD, 1 thread, covsev kernels: ${COVSEV_KERNEL_NAMES.join(', ')}); ` +
+      `covsev engine: wasm (SIMD, 1 thread, covsev kernels: ${COVSEV_KERNEL_NAMES.join(', ')}, ` +
+        `convolutions: onnxruntime ${ONNX_CONV_RUNTIME_VERSION} (MLAS, 1 thread)); ` +
         'skipped tensorflow-gpu, tensorflow (see getBackendInfo().skipped)',
     );
+  });
+
+  it('puts the wasm convolutions on XNNPACK or onnxruntime as asked, and refuses an unknown engine', async () => {
+    expect((await initBackend({ env: { COVSEV_CONV: 'xnnpack' }, log: false })).convolutions).toBe('XNNPACK');
+    expect(onnxConvStatus().enabled).toBe(false);
+    const two = await initBackend({ env: { COVSEV_CONV: 'xnnpack' }, convolutions: 'onnxruntime', convThreads: 2, log: false });
+    expect(two.convolutions).toBe(`onnxruntime ${ONNX_CONV_RUNTIME_VERSION} (MLAS, 2 threads)`);
+    expect(onnxConvStatus()).toMatchObject({ enabled: true, threads: 2 });
+    await expect(initBackend({ env: { COVSEV_CONV: 'mlas' }, log: false })).rejects.toThrow(
+      /convolutions 'mlas' are not an engine; valid: onnxruntime, xnnpack/,
+    );
+    await initBackend({ env: {}, log: false });
+    expect(onnxConvStatus()).toMatchObject({ enabled: true, threads: 1 });
   });
 
   it(`${BACKEND_ENV}=cpu picks cpu`, async () => {

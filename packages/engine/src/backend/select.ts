@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { registerCovsevKernels } from '../kernels/index.js';
+import { disableOnnxConv, enableOnnxConv, ONNX_CONV_RUNTIME_VERSION, registerCovsevKernels } from '../kernels/index.js';
 import { directDependencyVersion, type NativePackage, probeNative } from './packages.js';
 import { requestedWasmThreads, setWasmBackendThreads } from './wasmThreads.js';
 
@@ -43,6 +43,11 @@ export interface BackendInfo {
   gpu: boolean;
   /** covsev kernels registered for this backend */
   kernels: string[];
+  /**
+   * wasm: what runs the convolutions and their gradients, e.g. 'onnxruntime 1.30.0 (MLAS, 1
+   * thread)' or 'XNNPACK'; null for the other backends.
+   */
+  convolutions?: string | null;
   /** how the backend was chosen */
   source: 'option' | 'env' | 'auto';
   /** backends tried before this one, and why each was not used */
@@ -59,6 +64,41 @@ export interface InitBackendOptions {
    * opt-in threaded wasm build with that many XNNPACK threads (default 1; see wasmThreads.ts).
    */
   env?: Record<string, string | undefined>;
+  /**
+   * wasm: the convolutions (forward and gradients) on onnxruntime's CPU kernels or on XNNPACK;
+   * overrides COVSEV_CONV. Default: onnxruntime where it loads, else XNNPACK (the line says why).
+   */
+  convolutions?: ConvEngine;
+  /** onnxruntime's threads per convolution; overrides COVSEV_CONV_THREADS; default 1. */
+  convThreads?: number;
+}
+
+/** What runs the wasm backend's convolutions. */
+export type ConvEngine = 'onnxruntime' | 'xnnpack';
+const CONV_ENV = 'COVSEV_CONV';
+const CONV_THREADS_ENV = 'COVSEV_CONV_THREADS';
+
+/**
+ * Puts the wasm backend's convolutions on the engine asked for (option, else COVSEV_CONV, else
+ * onnxruntime where it loads) and describes the result.
+ *
+ * Raises: an Error for an unknown engine, or when onnxruntime was asked for and cannot run.
+ */
+function chooseConvolutions(options: InitBackendOptions): string {
+  const env = options.env ?? process.env;
+  const asked = options.convolutions ?? (env[CONV_ENV]?.trim() || undefined);
+  if (asked !== undefined && asked !== 'onnxruntime' && asked !== 'xnnpack')
+    throw new Error(`covsev engine: convolutions '${asked}' are not an engine; valid: onnxruntime, xnnpack`);
+  const threads = options.convThreads ?? Number(env[CONV_THREADS_ENV]?.trim() || 1);
+  if (asked === 'xnnpack') {
+    disableOnnxConv();
+    return 'XNNPACK';
+  }
+  const status = enableOnnxConv({ threads });
+  if (status.enabled) return `onnxruntime ${ONNX_CONV_RUNTIME_VERSION} (MLAS, ${threads} thread${threads === 1 ? '' : 's'})`;
+  if (asked === 'onnxruntime')
+    throw new Error(`covsev engine: onnxruntime convolutions were requested but cannot run: ${status.reason}`);
+  return `XNNPACK (onnxruntime unavailable: ${status.reason})`;
 }
 
 let current: BackendInfo | undefined;
@@ -185,6 +225,7 @@ export function formatBackendInfo(info: BackendInfo): string {
   if (info.simd !== null) parts.push(info.simd ? 'SIMD' : 'no SIMD');
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
   if (info.kernels.length > 0) parts.push(`covsev kernels: ${info.kernels.join(', ')}`);
+  if (info.convolutions) parts.push(`convolutions: ${info.convolutions}`);
   if (info.source !== 'auto') parts.push(`from ${info.source === 'env' ? BACKEND_ENV : 'option'}`);
   const skipped =
     info.skipped.length > 0 ? `; skipped ${info.skipped.map((s) => s.name).join(', ')} (see getBackendInfo().skipped)` : '';
@@ -219,7 +260,10 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   const wasmThreads = requestedWasmThreads(options.env ?? process.env);
   if (current !== undefined && current.source === source && (name === null || current.name === name)) {
     const sameThreads = current.name !== 'wasm' || current.threads === wasmThreads;
-    if (tf.getBackend() === current.tfjsBackend && sameThreads) return current;
+    if (tf.getBackend() === current.tfjsBackend && sameThreads) {
+      if (current.name === 'wasm') current = { ...current, convolutions: chooseConvolutions(options) };
+      return current;
+    }
   }
   let info: BackendInfo | undefined;
   if (name !== null) {
@@ -247,6 +291,7 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
       throw new Error(`covsev engine: no backend loads: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
     }
   }
+  info = { ...info, convolutions: info.name === 'wasm' ? chooseConvolutions(options) : null };
   current = info;
   const log = options.log ?? ((line: string) => console.error(line));
   if (log !== false) log(formatBackendInfo(info));

@@ -12,7 +12,15 @@ import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
 import { filterGradMethod } from './conv2dBackpropFilter.js';
 import { convGeometry } from './convGeometry.js';
-import { describeParity, expectNoLeaks, itEachCase, randomValues, rng, worstRelative } from './parity.test-helpers.js';
+import {
+  describeParity,
+  expectNoLeaks,
+  forEachConvEngine,
+  itEachCase,
+  randomValues,
+  rng,
+  worstRelative,
+} from './parity.test-helpers.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -113,39 +121,41 @@ describeParity('covsev Conv2DBackpropFilter (wasm) against cpu', ['Conv2DBackpro
     }
   });
 
-  itEachCase(cases, (c, i) => {
-    const r = rng(1000 + i);
-    const x = randomValues(c.x, r);
-    const dy = randomValues(outShape(c), r);
-    const ref = run('cpu', c, x, dy);
-    const size = run('cpu', c, x.map(Math.abs), dy.map(Math.abs));
-    const got = run('wasm', c, x, dy);
-    expect(got.length).toBe(ref.length);
-    const worst = worstRelative(got, ref, size, (s) => Math.max(s, 1e-30));
-    if (process.env.COVSEV_PARITY_LOG) console.log(`case ${i} worst ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThanOrEqual(1e-5);
-  });
+  forEachConvEngine(() => {
+    itEachCase(cases, (c, i) => {
+      const r = rng(1000 + i);
+      const x = randomValues(c.x, r);
+      const dy = randomValues(outShape(c), r);
+      const ref = run('cpu', c, x, dy);
+      const size = run('cpu', c, x.map(Math.abs), dy.map(Math.abs));
+      const got = run('wasm', c, x, dy);
+      expect(got.length).toBe(ref.length);
+      const worst = worstRelative(got, ref, size, (s) => Math.max(s, 1e-30));
+      if (process.env.COVSEV_PARITY_LOG) console.log(`case ${i} worst ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThanOrEqual(1e-5);
+    });
 
-  it('leaks no tensors and no wasm buffers, in each formulation', () => {
-    tf.setBackend('wasm');
-    for (const m of ['pointwise', 'tapRows', 'conv'] as const) {
-      const c = cases.find((k) => methodOf(k) === m) as Case;
-      const x = tf.randomNormal(c.x);
-      const dy = tf.randomNormal(outShape(c));
-      expectNoLeaks(() => {
-        for (let k = 0; k < 3; k++) {
-          const attrs = {
-            strides: c.strides,
-            pad: c.pad,
-            dataFormat: 'NHWC',
-            dimRoundingMode: 'floor',
-            filterShape: [c.k[0], c.k[1], c.x[3], c.co],
-          };
-          tf.dispose(tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs));
-        }
-      }, m);
-      tf.dispose([x, dy]);
-    }
+    it('leaks no tensors and no wasm buffers, in each formulation', () => {
+      tf.setBackend('wasm');
+      for (const m of ['pointwise', 'tapRows', 'conv'] as const) {
+        const c = cases.find((k) => methodOf(k) === m) as Case;
+        const x = tf.randomNormal(c.x);
+        const dy = tf.randomNormal(outShape(c));
+        expectNoLeaks(() => {
+          for (let k = 0; k < 3; k++) {
+            const attrs = {
+              strides: c.strides,
+              pad: c.pad,
+              dataFormat: 'NHWC',
+              dimRoundingMode: 'floor',
+              filterShape: [c.k[0], c.k[1], c.x[3], c.co],
+            };
+            tf.dispose(tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs));
+          }
+        }, m);
+        tf.dispose([x, dy]);
+      }
+    });
   });
 
   it('says why for NCHW', () => {

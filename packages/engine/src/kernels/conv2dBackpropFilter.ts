@@ -22,6 +22,7 @@ import {
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type ConvGeometry, convGeometry } from './convGeometry.js';
+import { onnxConvBackpropFilter, onnxConvRuns } from './onnxConv.js';
 import { type WasmScope, withWasmScope } from './wasmScope.js';
 
 /** dW of a 1x1, stride-1, unpadded conv: x^T dy over the N = B*H*W positions. */
@@ -126,6 +127,9 @@ function conv2DBackpropFilter(args: {
     throw new Error(`covsev Conv2DBackpropFilter: float32 only, got x ${x.dtype} and dy ${dy.dtype}`);
   }
   const method = filterGradMethod(g);
+  // Few input channels (tapRows): covsev's matMul of shifted views beats onnxruntime's Conv
+  // (bench/engine/kernels.mjs, U-Net input row: 10 against 6.6 GFLOP/s).
+  if (method !== 'tapRows' && onnxConvRuns(g)) return onnxConvBackpropFilter(args.backend, x, dy, g);
   return withWasmScope(args.backend, (scope) => {
     if (method === 'pointwise') return pointwiseFilterGrad(scope, x, dy, g);
     return method === 'tapRows' ? tapRowsFilterGrad(scope, x, dy, g) : convFilterGrad(scope, x, dy, g);

@@ -7,7 +7,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { phaseTaps } from './conv2dBackpropInput.js';
-import { describeParity, expectNoLeaks, itEachCase, randomValues, rng, worstRelative } from './parity.test-helpers.js';
+import {
+  describeParity,
+  expectNoLeaks,
+  forEachConvEngine,
+  itEachCase,
+  randomValues,
+  rng,
+  worstRelative,
+} from './parity.test-helpers.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -124,32 +132,34 @@ describe('phaseTaps', () => {
 
 describeParity('covsev Conv2DBackpropInput (wasm) against cpu', ['Conv2DBackpropInput'], () => {
   const cases = grid();
-  itEachCase(cases, (c, i) => {
-    const r = rng(2000 + i);
-    const dy = randomValues(outShape(c), r);
-    const w = randomValues(filterShape(c), r);
-    const ref = run('cpu', c, dy, w);
-    const size = run('cpu', c, dy.map(Math.abs), w.map(Math.abs));
-    const got = run('wasm', c, dy, w);
-    expect(got.length).toBe(ref.length);
-    // An input pixel no output reads (stride > kernel) has a zero gradient on both: size 0, absolute error.
-    const worst = worstRelative(got, ref, size);
-    if (process.env.COVSEV_PARITY_LOG) console.log(`case ${i} worst ${worst.toExponential(2)}`);
-    expect(worst).toBeLessThanOrEqual(1e-5);
-  });
+  forEachConvEngine(() => {
+    itEachCase(cases, (c, i) => {
+      const r = rng(2000 + i);
+      const dy = randomValues(outShape(c), r);
+      const w = randomValues(filterShape(c), r);
+      const ref = run('cpu', c, dy, w);
+      const size = run('cpu', c, dy.map(Math.abs), w.map(Math.abs));
+      const got = run('wasm', c, dy, w);
+      expect(got.length).toBe(ref.length);
+      // An input pixel no output reads (stride > kernel) has a zero gradient on both: size 0, absolute error.
+      const worst = worstRelative(got, ref, size);
+      if (process.env.COVSEV_PARITY_LOG) console.log(`case ${i} worst ${worst.toExponential(2)}`);
+      expect(worst).toBeLessThanOrEqual(1e-5);
+    });
 
-  it('leaks no tensors and no wasm buffers, at stride 1 and 2', () => {
-    tf.setBackend('wasm');
-    for (const c of [cases[1], cases[17]] as Case[]) {
-      const dy = tf.randomNormal(outShape(c));
-      const w = tf.randomNormal(filterShape(c));
-      expectNoLeaks(() => {
-        for (let k = 0; k < 3; k++) {
-          const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: 'floor', inputShape: c.x };
-          tf.dispose(tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, attrs));
-        }
-      });
-      tf.dispose([dy, w]);
-    }
+    it('leaks no tensors and no wasm buffers, at stride 1 and 2', () => {
+      tf.setBackend('wasm');
+      for (const c of [cases[1], cases[17]] as Case[]) {
+        const dy = tf.randomNormal(outShape(c));
+        const w = tf.randomNormal(filterShape(c));
+        expectNoLeaks(() => {
+          for (let k = 0; k < 3; k++) {
+            const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: 'floor', inputShape: c.x };
+            tf.dispose(tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, attrs));
+          }
+        });
+        tf.dispose([dy, w]);
+      }
+    });
   });
 });

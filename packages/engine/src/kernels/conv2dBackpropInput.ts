@@ -22,6 +22,7 @@ import {
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { type ConvGeometry, convGeometry } from './convGeometry.js';
+import { onnxConvBackpropInput, onnxConvRuns } from './onnxConv.js';
 import { type WasmScope, withWasmScope } from './wasmScope.js';
 
 interface Tap {
@@ -149,6 +150,7 @@ function conv2DBackpropInput(args: {
   if (dy.dtype !== 'float32' || filter.dtype !== 'float32') {
     throw new Error(`covsev Conv2DBackpropInput: float32 only, got dy ${dy.dtype} and filter ${filter.dtype}`);
   }
+  if (onnxConvRuns(g)) return onnxConvBackpropInput(args.backend, dy, filter, g);
   return withWasmScope(args.backend, (scope) => inputGrad(scope, dy, filter, g));
 }
 

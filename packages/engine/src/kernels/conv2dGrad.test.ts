@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { itEachCase, randomValues, rng, useWasmAgainstCpu, worstRelative } from './parity.test-helpers.js';
+import { forEachConvEngine, itEachCase, randomValues, rng, useWasmAgainstCpu, worstRelative } from './parity.test-helpers.js';
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -85,22 +85,24 @@ function sums(c: Case, d: Data): [Float32Array, Float32Array] {
 describe('tf.grad of conv2d: wasm with covsev kernels against cpu', () => {
   useWasmAgainstCpu();
 
-  itEachCase(cases, (c, i) => {
-    const r = rng(3000 + i);
-    const yShape = tf.backend_util.computeConv2DInfo(c.x, c.w, c.strides, 1, c.pad).outShape;
-    const d: Data = {
-      x: randomValues(c.x, r),
-      w: randomValues(c.w, r),
-      b: Float32Array.from({ length: c.w[3] }, r),
-      dy: randomValues(yShape, r),
-      yShape,
-    };
-    const [refX, refW] = grads('cpu', c, d);
-    const [sizeX, sizeW] = sums(c, d);
-    const [gotX, gotW] = grads('wasm', c, d);
-    expect(worstRelative(gotX, refX, sizeX)).toBeLessThanOrEqual(1e-5);
-    expect(worstRelative(gotW, refW, sizeW)).toBeLessThanOrEqual(1e-5);
-  });
+  forEachConvEngine(() =>
+    itEachCase(cases, (c, i) => {
+      const r = rng(3000 + i);
+      const yShape = tf.backend_util.computeConv2DInfo(c.x, c.w, c.strides, 1, c.pad).outShape;
+      const d: Data = {
+        x: randomValues(c.x, r),
+        w: randomValues(c.w, r),
+        b: Float32Array.from({ length: c.w[3] }, r),
+        dy: randomValues(yShape, r),
+        yShape,
+      };
+      const [refX, refW] = grads('cpu', c, d);
+      const [sizeX, sizeW] = sums(c, d);
+      const [gotX, gotW] = grads('wasm', c, d);
+      expect(worstRelative(gotX, refX, sizeX)).toBeLessThanOrEqual(1e-5);
+      expect(worstRelative(gotW, refW, sizeW)).toBeLessThanOrEqual(1e-5);
+    }),
+  );
 
   it('trains a tf.layers conv net on wasm without leaking', () => {
     tf.setBackend('wasm');

@@ -1,4 +1,11 @@
 export {
+  disableOnnxConv,
+  enableOnnxConv,
+  ONNX_CONV_RUNTIME_VERSION,
+  type OnnxConvStatus,
+  onnxConvStatus,
+} from './onnxConv.js';
+export {
   COVSEV_KERNEL_NAMES,
   covsevKernelConfigs,
   registerCovsevKernels,

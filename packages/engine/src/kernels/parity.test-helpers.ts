@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { disableOnnxConv, enableOnnxConv, onnxConvStatus } from './onnxConv.js';
 import { registerCovsevKernels, registeredCovsevKernels } from './register.js';
 
 /** A seeded linear congruential generator of values in [-0.5, 0.5). */
@@ -79,4 +80,25 @@ export function expectNoLeaks(f: () => void, message?: string): void {
   f();
   expect(tf.memory().numTensors, message).toBe(tensors);
   expect(backend.numDataIds(), message).toBe(buffers);
+}
+
+/**
+ * Declares `body` twice: with the wasm backend's convolutions on XNNPACK (covsev's and the stock
+ * kernels), and on onnxruntime (`enableOnnxConv`), which must load here.
+ */
+export function forEachConvEngine(body: () => void): void {
+  describe('convolutions on XNNPACK', () => {
+    beforeAll(() => disableOnnxConv());
+    body();
+  });
+  describe('convolutions on onnxruntime', () => {
+    beforeAll(() => {
+      expect(enableOnnxConv()).toMatchObject({ enabled: true });
+    });
+    afterAll(() => disableOnnxConv());
+    body();
+    it('ran them on onnxruntime sessions', () => {
+      expect(onnxConvStatus().sessions).toBeGreaterThan(0);
+    });
+  });
 }

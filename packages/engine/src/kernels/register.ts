@@ -8,6 +8,7 @@ import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '
 import '@tensorflow/tfjs-backend-wasm';
 import { conv2DBackpropFilterConfig } from './conv2dBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './conv2dBackpropInput.js';
+import { conv2DConfig, fusedConv2DConfig } from './conv2dForward.js';
 import { fusedBatchNormConfig } from './fusedBatchNorm.js';
 import { maxPoolGradConfig } from './maxPoolGrad.js';
 import { meanConfig, sumConfig } from './reduceLeading.js';
@@ -30,6 +31,8 @@ export const covsevKernelConfigs: readonly KernelConfig[] = [
   meanConfig,
   splitVConfig,
   concatConfig,
+  fusedConv2DConfig,
+  conv2DConfig,
 ].map((config) => ({
   ...config,
   setupFunc: (backend: object) => {

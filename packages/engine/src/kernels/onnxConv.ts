@@ -1,0 +1,335 @@
+/**
+ * Convolutions of the wasm backend run by onnxruntime's CPU kernels (MLAS), synchronously.
+ *
+ * tfjs kernels must return synchronously; onnxruntime-node's public `InferenceSession.run` is a
+ * Promise, but only a wrapper (a `setImmediate` around its native session's synchronous `run`).
+ * covsev uses that native session through onnxruntime-node's own `dist/binding.js`, an internal
+ * API: it is pinned to the onnxruntime-node version below and switched off, with the reason, for
+ * any other. Each distinct convolution (kind, shapes, strides, paddings) gets a small ONNX graph,
+ * built once with covsev's OnnxGraphBuilder and cached as a session:
+ *
+ * - forward (`FusedConv2D`, `Conv2D`): NHWC -> NCHW transposes, `Conv` (+ bias, + Relu), back;
+ * - input gradient (`Conv2DBackpropInput`): `ConvTranspose` with the forward's paddings and an
+ *   output padding that restores the input size;
+ * - filter gradient (`Conv2DBackpropFilter`): a `Conv` of x as [Ci, N, H, W] by dy as
+ *   [Co, N, OH, OW], dilated by the forward stride (rows the forward never read are sliced off);
+ * - 1x1, stride 1, unpadded: one `Gemm` on the NHWC data as [N*H*W, C] (no transposes), faster
+ *   there than `Conv`.
+ *
+ * Inputs are handed to onnxruntime as views of the wasm heap (no copy; a copy where the heap is
+ * shared memory, in the threaded wasm build); the output is copied into a new wasm tensor.
+ * Sessions do not spin between runs (the wasm work in between needs the cores).
+ *
+ * Measured (`node bench/engine/kernels.mjs`, one thread): on the CMC and wide U-Net shapes the
+ * forward conv and both gradients run 1.3-4.8x faster than covsev's XNNPACK kernels, transposes
+ * included; with one input channel XNNPACK's forward and covsev's shifted-view filter gradient
+ * stay faster, and keep those cases. A tfjs numeric padding whose output size tfjs computes with
+ * the row stride for both axes (`onnxConvRuns`) also stays on XNNPACK.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { TensorInfo } from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { OnnxGraphBuilder } from '../onnx/graph.js';
+import type { ConvGeometry } from './convGeometry.js';
+
+/** The onnxruntime-node version whose internal binding covsev drives. */
+export const ONNX_CONV_RUNTIME_VERSION = '1.30.0';
+
+interface NativeOutput {
+  readonly data: Float32Array;
+  readonly dims: readonly number[];
+}
+interface NativeSession {
+  loadModel(buffer: ArrayBufferLike, offset: number, length: number, options: object): void;
+  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, NativeOutput>;
+}
+interface Runtime {
+  readonly InferenceSession: new () => NativeSession;
+  readonly Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => unknown;
+}
+
+let runtime: Runtime | undefined;
+let unavailable: string | undefined;
+let threads = 1;
+let enabled = false;
+const sessions = new Map<string, NativeSession>();
+
+function loadRuntime(): Runtime {
+  if (runtime !== undefined) return runtime;
+  const require = createRequire(import.meta.url);
+  const main = require.resolve('onnxruntime-node');
+  const { version } = require(join(dirname(main), '..', 'package.json')) as { version: string };
+  if (version !== ONNX_CONV_RUNTIME_VERSION)
+    throw new Error(
+      `onnxruntime-node ${version} is installed; covsev's synchronous convolutions drive ${ONNX_CONV_RUNTIME_VERSION}'s internal binding`,
+    );
+  const { binding, initOrt } = require(join(dirname(main), 'binding.js')) as {
+    binding: { InferenceSession: new () => NativeSession };
+    initOrt: () => void;
+  };
+  initOrt();
+  const { Tensor } = require(main) as { Tensor: Runtime['Tensor'] };
+  runtime = { InferenceSession: binding.InferenceSession, Tensor };
+  return runtime;
+}
+
+export interface OnnxConvStatus {
+  readonly enabled: boolean;
+  /** onnxruntime's intra-op threads per convolution. */
+  readonly threads: number;
+  /** Sessions built so far (one per distinct convolution). */
+  readonly sessions: number;
+  /** Why it could not be switched on. */
+  readonly reason?: string;
+}
+
+/**
+ * Runs the wasm backend's convolutions (forward and both gradients) through onnxruntime from
+ * now on, with `threads` intra-op threads each (default 1: covsev's data-parallel workers already
+ * fill the cores). Returns the status: `enabled: false` with the reason where onnxruntime-node
+ * cannot be driven (absent, another version, its native library failing to load).
+ */
+export function enableOnnxConv(options: { threads?: number } = {}): OnnxConvStatus {
+  const t = options.threads ?? 1;
+  if (!Number.isInteger(t) || t < 1)
+    throw new RangeError(`onnxruntime convolution threads must be a whole number >= 1, got ${t}`);
+  if (t !== threads) sessions.clear();
+  threads = t;
+  try {
+    loadRuntime();
+    enabled = true;
+  } catch (error) {
+    unavailable = error instanceof Error ? error.message : String(error);
+    enabled = false;
+  }
+  return onnxConvStatus();
+}
+
+/** Back to XNNPACK (covsev's and the stock wasm kernels). */
+export function disableOnnxConv(): void {
+  enabled = false;
+}
+
+export function onnxConvStatus(): OnnxConvStatus {
+  return { enabled, threads, sessions: sessions.size, ...(enabled || unavailable === undefined ? {} : { reason: unavailable }) };
+}
+
+function session(key: string, build: () => OnnxGraphBuilder): NativeSession {
+  const known = sessions.get(key);
+  if (known !== undefined) return known;
+  const rt = loadRuntime();
+  const s = new rt.InferenceSession();
+  const bytes = build().encode({ graphName: key });
+  s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    // Pool threads must not spin between convolutions: the wasm work in between needs the cores.
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
+  sessions.set(key, s);
+  return s;
+}
+
+/** Runs the cached graph `key` on wasm tensors; its output `y` becomes a new wasm tensor of `shape`. */
+function run(
+  backend: BackendWasm,
+  key: string,
+  build: () => OnnxGraphBuilder,
+  feeds: readonly (readonly [string, TensorInfo, readonly number[]])[],
+  shape: number[],
+): TensorInfo {
+  const s = session(key, build);
+  const rt = loadRuntime();
+  const inputs: Record<string, unknown> = {};
+  for (const [name, info, dims] of feeds) {
+    const view = backend.typedArrayFromHeap(info) as Float32Array;
+    // onnxruntime-node refuses shared memory (the threaded wasm build's heap): copy there.
+    inputs[name] = new rt.Tensor('float32', view.buffer instanceof SharedArrayBuffer ? view.slice() : view, dims);
+  }
+  const y = (s.run(inputs, { y: null }, {}).y as NativeOutput).data;
+  // makeOutput may grow the heap (detaching the views above): only after the run.
+  const out = backend.makeOutput(shape, 'float32');
+  (backend.typedArrayFromHeap(out) as Float32Array).set(y);
+  return out;
+}
+
+const T = (graph: OnnxGraphBuilder, x: string, perm: number[]): string =>
+  graph.addNode('Transpose', [x], { perm: { ints: perm } });
+const NHWC_TO_NCHW = [0, 3, 1, 2];
+const NCHW_TO_NHWC = [0, 2, 3, 1];
+/** HWIO filter [kh, kw, ci, co] to Conv's OIHW (also ConvTranspose's [C_in = co, C_out = ci, kh, kw]). */
+const HWIO_TO_OIHW = [3, 2, 0, 1];
+
+function isPointwise(g: ConvGeometry): boolean {
+  return g.kH === 1 && g.kW === 1 && g.strideH === 1 && g.strideW === 1 && g.padTop + g.padBottom + g.padLeft + g.padRight === 0;
+}
+
+function geometryKey(g: ConvGeometry): string {
+  return [
+    g.batch,
+    g.inH,
+    g.inW,
+    g.inC,
+    g.outH,
+    g.outW,
+    g.outC,
+    g.kH,
+    g.kW,
+    g.strideH,
+    g.strideW,
+    g.padTop,
+    g.padBottom,
+    g.padLeft,
+    g.padRight,
+  ].join(',');
+}
+
+/**
+ * Whether onnxruntime runs the convolution of geometry `g` now: switched on, and a geometry ONNX
+ * can state. tfjs computes a numeric padding's output size with the row stride and kernel
+ * height for both axes; where that disagrees with the columns' own arithmetic, the XNNPACK
+ * kernels (which follow tfjs) keep the case.
+ */
+export function onnxConvRuns(g: ConvGeometry): boolean {
+  if (!enabled) return false;
+  const fits = (size: number, k: number, stride: number, begin: number, end: number, out: number): boolean =>
+    begin >= 0 && end >= 0 && Math.floor((size + begin + end - k) / stride) + 1 === out;
+  return (
+    fits(g.inH, g.kH, g.strideH, g.padTop, g.padBottom, g.outH) && fits(g.inW, g.kW, g.strideW, g.padLeft, g.padRight, g.outW)
+  );
+}
+
+/** Whether convolutions go through onnxruntime now (where their geometry allows, `onnxConvRuns`). */
+export function onnxConvEnabled(): boolean {
+  return enabled;
+}
+
+/** y = act(x (*) filter + bias), NHWC; `activation` 'linear' or 'relu'. */
+export function onnxConvForward(
+  backend: BackendWasm,
+  x: TensorInfo,
+  filter: TensorInfo,
+  bias: TensorInfo | undefined,
+  activation: 'linear' | 'relu',
+  g: ConvGeometry,
+): TensorInfo {
+  const pointwise = isPointwise(g);
+  const m = g.batch * g.outH * g.outW;
+  const key = `fwd:${pointwise ? 'gemm' : 'conv'}:${geometryKey(g)}:${bias ? 'b' : ''}:${activation}`;
+  const build = (): OnnxGraphBuilder => {
+    const graph = new OnnxGraphBuilder();
+    if (pointwise) {
+      const xs = graph.addInput('x', [m, g.inC]);
+      const w = graph.addInput('w', [g.inC, g.outC]);
+      const b = bias ? [graph.addInput('b', [g.outC])] : [];
+      const y = graph.addNode('Gemm', [xs, w, ...b]);
+      graph.addOutput(activation === 'relu' ? graph.addNode('Relu', [y]) : y, 'y', [m, g.outC]);
+      return graph;
+    }
+    const xs = graph.addInput('x', [g.batch, g.inH, g.inW, g.inC]);
+    const w = graph.addInput('w', [g.kH, g.kW, g.inC, g.outC]);
+    const b = bias ? [graph.addInput('b', [g.outC])] : [];
+    const conv = graph.addNode('Conv', [T(graph, xs, NHWC_TO_NCHW), T(graph, w, HWIO_TO_OIHW), ...b], {
+      strides: { ints: [g.strideH, g.strideW] },
+      pads: { ints: [g.padTop, g.padLeft, g.padBottom, g.padRight] },
+    });
+    const y = activation === 'relu' ? graph.addNode('Relu', [conv]) : conv;
+    graph.addOutput(T(graph, y, NCHW_TO_NHWC), 'y', [g.batch, g.outH, g.outW, g.outC]);
+    return graph;
+  };
+  const feeds: [string, TensorInfo, number[]][] = [
+    ['x', x, pointwise ? [m, g.inC] : [g.batch, g.inH, g.inW, g.inC]],
+    ['w', filter, pointwise ? [g.inC, g.outC] : [g.kH, g.kW, g.inC, g.outC]],
+  ];
+  if (bias) feeds.push(['b', bias, [g.outC]]);
+  return run(backend, key, build, feeds, [g.batch, g.outH, g.outW, g.outC]);
+}
+
+/** dx of the convolution of geometry `g`: NHWC [batch, inH, inW, inC]. */
+export function onnxConvBackpropInput(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, g: ConvGeometry): TensorInfo {
+  const pointwise = isPointwise(g);
+  const m = g.batch * g.outH * g.outW;
+  const key = `dx:${pointwise ? 'gemm' : 'convT'}:${geometryKey(g)}`;
+  const build = (): OnnxGraphBuilder => {
+    const graph = new OnnxGraphBuilder();
+    if (pointwise) {
+      const d = graph.addInput('dy', [m, g.outC]);
+      const w = graph.addInput('w', [g.inC, g.outC]);
+      graph.addOutput(graph.addNode('Gemm', [d, w], { transB: { i: 1 } }), 'y', [m, g.inC]);
+      return graph;
+    }
+    const d = graph.addInput('dy', [g.batch, g.outH, g.outW, g.outC]);
+    const w = graph.addInput('w', [g.kH, g.kW, g.inC, g.outC]);
+    // Output rows = s * (OH - 1) + outputPadding + K - padBegin - padEnd; choose it to be inH.
+    const opH = g.inH - g.strideH * (g.outH - 1) - g.kH + g.padTop + g.padBottom;
+    const opW = g.inW - g.strideW * (g.outW - 1) - g.kW + g.padLeft + g.padRight;
+    const dx = graph.addNode('ConvTranspose', [T(graph, d, NHWC_TO_NCHW), T(graph, w, HWIO_TO_OIHW)], {
+      strides: { ints: [g.strideH, g.strideW] },
+      pads: { ints: [g.padTop, g.padLeft, g.padBottom, g.padRight] },
+      output_padding: { ints: [opH, opW] },
+    });
+    graph.addOutput(T(graph, dx, NCHW_TO_NHWC), 'y', [g.batch, g.inH, g.inW, g.inC]);
+    return graph;
+  };
+  return run(
+    backend,
+    key,
+    build,
+    [
+      ['dy', dy, pointwise ? [m, g.outC] : [g.batch, g.outH, g.outW, g.outC]],
+      ['w', filter, pointwise ? [g.inC, g.outC] : [g.kH, g.kW, g.inC, g.outC]],
+    ],
+    [g.batch, g.inH, g.inW, g.inC],
+  );
+}
+
+/** dW of the convolution of geometry `g`: [kH, kW, inC, outC]. */
+export function onnxConvBackpropFilter(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, g: ConvGeometry): TensorInfo {
+  const pointwise = isPointwise(g);
+  const m = g.batch * g.inH * g.inW;
+  const key = `dw:${pointwise ? 'gemm' : 'conv'}:${geometryKey(g)}`;
+  const build = (): OnnxGraphBuilder => {
+    const graph = new OnnxGraphBuilder();
+    if (pointwise) {
+      const xs = graph.addInput('x', [m, g.inC]);
+      const d = graph.addInput('dy', [m, g.outC]);
+      graph.addOutput(graph.addNode('Gemm', [xs, d], { transA: { i: 1 } }), 'y', [g.inC, g.outC]);
+      return graph;
+    }
+    const xs = graph.addInput('x', [g.batch, g.inH, g.inW, g.inC]);
+    const d = graph.addInput('dy', [g.batch, g.outH, g.outW, g.outC]);
+    // dW[ci, co, kh, kw] = sum over n, oh, ow of xPadded[ci, n, oh*s + kh, ow*s + kw] dy[co, n, oh, ow]:
+    // a conv with dilation s whose output is K x K. Its end padding can come out negative where the
+    // forward never read the last rows: those are sliced off instead.
+    let xt = T(graph, xs, [3, 0, 1, 2]);
+    const endH = g.kH + g.strideH * (g.outH - 1) - g.inH - g.padTop;
+    const endW = g.kW + g.strideW * (g.outW - 1) - g.inW - g.padLeft;
+    if (endH < 0 || endW < 0) {
+      xt = graph.addNode('Slice', [
+        xt,
+        graph.int64([0, 0]),
+        graph.int64([g.inH + Math.min(endH, 0), g.inW + Math.min(endW, 0)]),
+        graph.int64([2, 3]),
+      ]);
+    }
+    const dw = graph.addNode('Conv', [xt, T(graph, d, [3, 0, 1, 2])], {
+      dilations: { ints: [g.strideH, g.strideW] },
+      pads: { ints: [g.padTop, g.padLeft, Math.max(endH, 0), Math.max(endW, 0)] },
+    });
+    graph.addOutput(T(graph, dw, [2, 3, 0, 1]), 'y', [g.kH, g.kW, g.inC, g.outC]);
+    return graph;
+  };
+  return run(
+    backend,
+    key,
+    build,
+    [
+      ['x', x, pointwise ? [m, g.inC] : [g.batch, g.inH, g.inW, g.inC]],
+      ['dy', dy, pointwise ? [m, g.outC] : [g.batch, g.outH, g.outW, g.outC]],
+    ],
+    [g.kH, g.kW, g.inC, g.outC],
+  );
+}
