@@ -25,7 +25,7 @@ if (!existsSync(`${dist}kernels/index.js`)) {
 const tf = await import(createRequire(`${root}packages/engine/package.json`).resolve('@tensorflow/tfjs'));
 const { initBackend } = await import(`${dist}backend/index.js`);
 const { disableOnnxConv, enableOnnxConv, registerCovsevKernels, unregisterCovsevKernels } = await import(
-  `${dist}kernels/index.js`,
+  `${dist}kernels/index.js`
 );
 const RUNS = Number(process.env.COVSEV_BENCH_RUNS ?? 5);
 

@@ -100,8 +100,8 @@ export async function run() {
   // The medium step does not fit the wasm heap in one tape: micro-batches sized to it ('auto').
   // Workers: data-parallel gradients on 2 worker threads (CmcDataParallel), one per core here.
   const rows = [
-    trainRow('demo 16x64x64', '16,64,64', TINY, 2, 5),
-    trainRow('demo 16x64x64', '16,64,64', TINY, 2, 5, undefined, 2),
+    trainRow('demo 16x64x64', '16,64,64', TINY, 2, 9),
+    trainRow('demo 16x64x64', '16,64,64', TINY, 2, 9, undefined, 2),
     trainRow('medium 32x128x128', '32,128,128', TINY, 2, 2, 'auto'),
     trainRow('medium 32x128x128', '32,128,128', TINY, 2, 2, 'auto', 2),
   ];

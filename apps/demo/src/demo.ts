@@ -54,8 +54,9 @@ export interface DemoOptions {
   readonly epochs: number;
   /**
    * Worker threads for the training gradients (`CmcDataParallel`) and the augmented views
-   * (`ViewPool`); 0: the main thread. Default: 2 and 1 where there are 2 cores or more (1.6x
-   * faster steps on 2 cores, `bench/engine/pipeline-job.mjs`).
+   * (`ViewPool`); 0: the main thread. Default: 2 gradient workers where there are 2 cores or more
+   * (steps 1.3x faster here, `pnpm bench:engine`), no view worker: at the demo's 16x64x64 its gain
+   * is within the noise once the gradient workers fill both cores (it pays on large grids).
    */
   readonly workers?: number;
   readonly viewWorkers?: number;
@@ -70,7 +71,7 @@ export const DEFAULT_DEMO: DemoOptions = {
   grid: [16, 64, 64],
   epochs: 3,
   workers: twoCores ? 2 : 0,
-  viewWorkers: twoCores ? 1 : 0,
+  viewWorkers: 0,
 };
 
 async function readManifest(dir: string): Promise<TruthManifest | undefined> {
