@@ -17,8 +17,8 @@ describe('onnxruntime convolutions', () => {
       ', build one session per distinct convolution, and switch off',
     () => {
       expect(enableOnnxConv({ threads: 1 })).toEqual({ enabled: true, threads: 1, sessions: 0 });
-      const x = tf.randomNormal([2, 9, 9, 3]);
-      const w = tf.randomNormal([3, 3, 3, 4]);
+      const x = tf.randomNormal([2, 9, 9, 3]) as tf.Tensor4D;
+      const w = tf.randomNormal([3, 3, 3, 4]) as tf.Tensor4D;
       const first = tf.conv2d(x, w, 1, 'same');
       const again = tf.conv2d(x, w, 1, 'same');
       expect(onnxConvStatus().sessions).toBe(1);
