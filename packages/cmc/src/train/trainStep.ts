@@ -42,7 +42,7 @@ export interface CmcStepOptions {
   readonly microBatch?: number | 'auto' | 'off';
   /**
    * Worker threads that compute the gradients (`CmcDataParallel.start`); absent: this thread.
-   * 'auto' micro-batches do not apply there: each worker has its own heap.
+   * `microBatch` applies there too (`CmcDataParallel.gradients`).
    */
   readonly dataParallel?: CmcDataParallel;
 }
@@ -279,7 +279,9 @@ function resolveMicroBatch(model: CmcNetwork, batch: CmcBatch, option: CmcStepOp
   if (option === 'off') return all;
   if (option === undefined || option === 'auto') return Math.min(all, fitMicroBatch(model, batch.views[0]));
   if (!Number.isInteger(option) || option < 2)
-    throw new RangeError(`microBatch must be a whole number >= 2 (batch norm needs two volumes) or 'auto', got ${option}`);
+    throw new RangeError(
+      `microBatch must be a whole number >= 2 (batch norm needs two volumes) or 'auto' or 'off', got ${option}`,
+    );
   return option;
 }
 

@@ -137,15 +137,30 @@ function session(key: string, build: () => OnnxGraphBuilder): NativeSession {
   return s;
 }
 
-/** Runs the cached graph `key` on wasm tensors; its output `y` becomes a new wasm tensor of `shape`. */
+/** A graph input: its name, the wasm tensor fed to it, and the dims the graph sees it with. */
+type Feed = readonly [string, TensorInfo, readonly number[]];
+
+/**
+ * Runs the cached graph `key` on wasm tensors. The graph, built once, declares `feeds` as its
+ * inputs and `body` adds the nodes, returning the output value and its dims; the output becomes
+ * a new wasm tensor of `shape`.
+ */
 function run(
   backend: BackendWasm,
   key: string,
-  build: () => OnnxGraphBuilder,
-  feeds: readonly (readonly [string, TensorInfo, readonly number[]])[],
+  feeds: readonly Feed[],
+  body: (graph: OnnxGraphBuilder, inputs: string[]) => readonly [string, readonly number[]],
   shape: number[],
 ): TensorInfo {
-  const s = session(key, build);
+  const s = session(key, () => {
+    const graph = new OnnxGraphBuilder();
+    const [y, dims] = body(
+      graph,
+      feeds.map(([name, , d]) => graph.addInput(name, d)),
+    );
+    graph.addOutput(y, 'y', dims);
+    return graph;
+  });
   const rt = loadRuntime();
   const inputs: Record<string, unknown> = {};
   for (const [name, info, dims] of feeds) {
@@ -223,69 +238,52 @@ export function onnxConvForward(
   const pointwise = isPointwise(g);
   const m = g.batch * g.outH * g.outW;
   const key = `fwd:${pointwise ? 'gemm' : 'conv'}:${geometryKey(g)}:${bias ? 'b' : ''}:${activation}`;
-  const build = (): OnnxGraphBuilder => {
-    const graph = new OnnxGraphBuilder();
-    if (pointwise) {
-      const xs = graph.addInput('x', [m, g.inC]);
-      const w = graph.addInput('w', [g.inC, g.outC]);
-      const b = bias ? [graph.addInput('b', [g.outC])] : [];
-      const y = graph.addNode('Gemm', [xs, w, ...b]);
-      graph.addOutput(activation === 'relu' ? graph.addNode('Relu', [y]) : y, 'y', [m, g.outC]);
-      return graph;
-    }
-    const xs = graph.addInput('x', [g.batch, g.inH, g.inW, g.inC]);
-    const w = graph.addInput('w', [g.kH, g.kW, g.inC, g.outC]);
-    const b = bias ? [graph.addInput('b', [g.outC])] : [];
-    const conv = graph.addNode('Conv', [T(graph, xs, NHWC_TO_NCHW), T(graph, w, HWIO_TO_OIHW), ...b], {
-      strides: { ints: [g.strideH, g.strideW] },
-      pads: { ints: [g.padTop, g.padLeft, g.padBottom, g.padRight] },
-    });
-    const y = activation === 'relu' ? graph.addNode('Relu', [conv]) : conv;
-    graph.addOutput(T(graph, y, NCHW_TO_NHWC), 'y', [g.batch, g.outH, g.outW, g.outC]);
-    return graph;
-  };
-  const feeds: [string, TensorInfo, number[]][] = [
+  const feeds: Feed[] = [
     ['x', x, pointwise ? [m, g.inC] : [g.batch, g.inH, g.inW, g.inC]],
     ['w', filter, pointwise ? [g.inC, g.outC] : [g.kH, g.kW, g.inC, g.outC]],
   ];
   if (bias) feeds.push(['b', bias, [g.outC]]);
-  return run(backend, key, build, feeds, [g.batch, g.outH, g.outW, g.outC]);
+  const act = (graph: OnnxGraphBuilder, y: string): string => (activation === 'relu' ? graph.addNode('Relu', [y]) : y);
+  return run(
+    backend,
+    key,
+    feeds,
+    (graph, [xs, w, ...b]) => {
+      if (pointwise) return [act(graph, graph.addNode('Gemm', [xs as string, w as string, ...b])), [m, g.outC]];
+      const conv = graph.addNode('Conv', [T(graph, xs as string, NHWC_TO_NCHW), T(graph, w as string, HWIO_TO_OIHW), ...b], {
+        strides: { ints: [g.strideH, g.strideW] },
+        pads: { ints: [g.padTop, g.padLeft, g.padBottom, g.padRight] },
+      });
+      return [T(graph, act(graph, conv), NCHW_TO_NHWC), [g.batch, g.outH, g.outW, g.outC]];
+    },
+    [g.batch, g.outH, g.outW, g.outC],
+  );
 }
 
 /** dx of the convolution of geometry `g`: NHWC [batch, inH, inW, inC]. */
 export function onnxConvBackpropInput(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, g: ConvGeometry): TensorInfo {
   const pointwise = isPointwise(g);
   const m = g.batch * g.outH * g.outW;
-  const key = `dx:${pointwise ? 'gemm' : 'convT'}:${geometryKey(g)}`;
-  const build = (): OnnxGraphBuilder => {
-    const graph = new OnnxGraphBuilder();
-    if (pointwise) {
-      const d = graph.addInput('dy', [m, g.outC]);
-      const w = graph.addInput('w', [g.inC, g.outC]);
-      graph.addOutput(graph.addNode('Gemm', [d, w], { transB: { i: 1 } }), 'y', [m, g.inC]);
-      return graph;
-    }
-    const d = graph.addInput('dy', [g.batch, g.outH, g.outW, g.outC]);
-    const w = graph.addInput('w', [g.kH, g.kW, g.inC, g.outC]);
-    // Output rows = s * (OH - 1) + outputPadding + K - padBegin - padEnd; choose it to be inH.
-    const opH = g.inH - g.strideH * (g.outH - 1) - g.kH + g.padTop + g.padBottom;
-    const opW = g.inW - g.strideW * (g.outW - 1) - g.kW + g.padLeft + g.padRight;
-    const dx = graph.addNode('ConvTranspose', [T(graph, d, NHWC_TO_NCHW), T(graph, w, HWIO_TO_OIHW)], {
-      strides: { ints: [g.strideH, g.strideW] },
-      pads: { ints: [g.padTop, g.padLeft, g.padBottom, g.padRight] },
-      output_padding: { ints: [opH, opW] },
-    });
-    graph.addOutput(T(graph, dx, NCHW_TO_NHWC), 'y', [g.batch, g.inH, g.inW, g.inC]);
-    return graph;
-  };
+  const feeds: Feed[] = [
+    ['dy', dy, pointwise ? [m, g.outC] : [g.batch, g.outH, g.outW, g.outC]],
+    ['w', filter, pointwise ? [g.inC, g.outC] : [g.kH, g.kW, g.inC, g.outC]],
+  ];
   return run(
     backend,
-    key,
-    build,
-    [
-      ['dy', dy, pointwise ? [m, g.outC] : [g.batch, g.outH, g.outW, g.outC]],
-      ['w', filter, pointwise ? [g.inC, g.outC] : [g.kH, g.kW, g.inC, g.outC]],
-    ],
+    `dx:${pointwise ? 'gemm' : 'convT'}:${geometryKey(g)}`,
+    feeds,
+    (graph, [d, w]) => {
+      if (pointwise) return [graph.addNode('Gemm', [d as string, w as string], { transB: { i: 1 } }), [m, g.inC]];
+      // Output rows = s * (OH - 1) + outputPadding + K - padBegin - padEnd; choose it to be inH.
+      const opH = g.inH - g.strideH * (g.outH - 1) - g.kH + g.padTop + g.padBottom;
+      const opW = g.inW - g.strideW * (g.outW - 1) - g.kW + g.padLeft + g.padRight;
+      const dx = graph.addNode('ConvTranspose', [T(graph, d as string, NHWC_TO_NCHW), T(graph, w as string, HWIO_TO_OIHW)], {
+        strides: { ints: [g.strideH, g.strideW] },
+        pads: { ints: [g.padTop, g.padLeft, g.padBottom, g.padRight] },
+        output_padding: { ints: [opH, opW] },
+      });
+      return [T(graph, dx, NCHW_TO_NHWC), [g.batch, g.inH, g.inW, g.inC]];
+    },
     [g.batch, g.inH, g.inW, g.inC],
   );
 }
@@ -294,46 +292,36 @@ export function onnxConvBackpropInput(backend: BackendWasm, dy: TensorInfo, filt
 export function onnxConvBackpropFilter(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, g: ConvGeometry): TensorInfo {
   const pointwise = isPointwise(g);
   const m = g.batch * g.inH * g.inW;
-  const key = `dw:${pointwise ? 'gemm' : 'conv'}:${geometryKey(g)}`;
-  const build = (): OnnxGraphBuilder => {
-    const graph = new OnnxGraphBuilder();
-    if (pointwise) {
-      const xs = graph.addInput('x', [m, g.inC]);
-      const d = graph.addInput('dy', [m, g.outC]);
-      graph.addOutput(graph.addNode('Gemm', [xs, d], { transA: { i: 1 } }), 'y', [g.inC, g.outC]);
-      return graph;
-    }
-    const xs = graph.addInput('x', [g.batch, g.inH, g.inW, g.inC]);
-    const d = graph.addInput('dy', [g.batch, g.outH, g.outW, g.outC]);
-    // dW[ci, co, kh, kw] = sum over n, oh, ow of xPadded[ci, n, oh*s + kh, ow*s + kw] dy[co, n, oh, ow]:
-    // a conv with dilation s whose output is K x K. Its end padding can come out negative where the
-    // forward never read the last rows: those are sliced off instead.
-    let xt = T(graph, xs, [3, 0, 1, 2]);
-    const endH = g.kH + g.strideH * (g.outH - 1) - g.inH - g.padTop;
-    const endW = g.kW + g.strideW * (g.outW - 1) - g.inW - g.padLeft;
-    if (endH < 0 || endW < 0) {
-      xt = graph.addNode('Slice', [
-        xt,
-        graph.int64([0, 0]),
-        graph.int64([g.inH + Math.min(endH, 0), g.inW + Math.min(endW, 0)]),
-        graph.int64([2, 3]),
-      ]);
-    }
-    const dw = graph.addNode('Conv', [xt, T(graph, d, [3, 0, 1, 2])], {
-      dilations: { ints: [g.strideH, g.strideW] },
-      pads: { ints: [g.padTop, g.padLeft, Math.max(endH, 0), Math.max(endW, 0)] },
-    });
-    graph.addOutput(T(graph, dw, [2, 3, 0, 1]), 'y', [g.kH, g.kW, g.inC, g.outC]);
-    return graph;
-  };
+  const feeds: Feed[] = [
+    ['x', x, pointwise ? [m, g.inC] : [g.batch, g.inH, g.inW, g.inC]],
+    ['dy', dy, pointwise ? [m, g.outC] : [g.batch, g.outH, g.outW, g.outC]],
+  ];
   return run(
     backend,
-    key,
-    build,
-    [
-      ['x', x, pointwise ? [m, g.inC] : [g.batch, g.inH, g.inW, g.inC]],
-      ['dy', dy, pointwise ? [m, g.outC] : [g.batch, g.outH, g.outW, g.outC]],
-    ],
+    `dw:${pointwise ? 'gemm' : 'conv'}:${geometryKey(g)}`,
+    feeds,
+    (graph, [xs, d]) => {
+      if (pointwise) return [graph.addNode('Gemm', [xs as string, d as string], { transA: { i: 1 } }), [g.inC, g.outC]];
+      // dW[ci, co, kh, kw] = sum over n, oh, ow of xPadded[ci, n, oh*s + kh, ow*s + kw] dy[co, n, oh, ow]:
+      // a conv with dilation s whose output is K x K. Its end padding can come out negative where the
+      // forward never read the last rows: those are sliced off instead.
+      let xt = T(graph, xs as string, [3, 0, 1, 2]);
+      const endH = g.kH + g.strideH * (g.outH - 1) - g.inH - g.padTop;
+      const endW = g.kW + g.strideW * (g.outW - 1) - g.inW - g.padLeft;
+      if (endH < 0 || endW < 0) {
+        xt = graph.addNode('Slice', [
+          xt,
+          graph.int64([0, 0]),
+          graph.int64([g.inH + Math.min(endH, 0), g.inW + Math.min(endW, 0)]),
+          graph.int64([2, 3]),
+        ]);
+      }
+      const dw = graph.addNode('Conv', [xt, T(graph, d as string, [3, 0, 1, 2])], {
+        dilations: { ints: [g.strideH, g.strideW] },
+        pads: { ints: [g.padTop, g.padLeft, Math.max(endH, 0), Math.max(endW, 0)] },
+      });
+      return [T(graph, dw, [2, 3, 0, 1]), [g.kH, g.kW, g.inC, g.outC]];
+    },
     [g.kH, g.kW, g.inC, g.outC],
   );
 }
