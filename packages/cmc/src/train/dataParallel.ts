@@ -21,7 +21,14 @@ import { Worker } from 'node:worker_threads';
 import { type BackendName, getBackendInfo, type NamedVariable, type Volume5 } from '@covsev/engine';
 import * as tf from '@tensorflow/tfjs';
 import type { CmcNetwork } from '../models/cmcNetwork.js';
-import { WorkerPhase, type WorkerSetup, type WorkerStepMessage } from './dataParallelProtocol.js';
+import {
+  assignValues,
+  flatSpans,
+  readValues,
+  WorkerPhase,
+  type WorkerSetup,
+  type WorkerStepMessage,
+} from './dataParallelProtocol.js';
 import {
   backbonePasses,
   type CmcBatch,
@@ -69,17 +76,6 @@ export function assignMicroBatches(plan: readonly MicroBatch[], workers: number)
     load[w] = (load[w] as number) + mb.count;
   }
   return Array.from({ length: workers }, (_, w) => plan.filter((mb) => owner.get(mb) === w));
-}
-
-/** Flat copy of variables' values, in order. */
-function flatten(variables: readonly tf.Variable[]): Float32Array {
-  const out = new Float32Array(variables.reduce((n, v) => n + v.size, 0));
-  let offset = 0;
-  for (const v of variables) {
-    out.set(v.dataSync() as Float32Array, offset);
-    offset += v.size;
-  }
-  return out;
 }
 
 export class CmcDataParallel {
@@ -150,8 +146,8 @@ export class CmcDataParallel {
     const params = this.model.parameters().filter((p) => isBackbone(p.name));
     const buffers = this.model.buffers().filter((b) => isBackbone(b.name));
     const featureSize = this.model.backbone.outChannels;
-    const weights = flatten(params.map((p) => p.variable));
-    const bufferValues = flatten(buffers.map((b) => b.variable));
+    const weights = readValues(params);
+    const bufferValues = readValues(buffers);
     const depth = batch.views[0].depth;
 
     const passData = tf
@@ -271,20 +267,13 @@ export class CmcDataParallel {
         bufferMean[i] = (bufferMean[i] as number) + (job.out[weights.length + i] as number) / active.length;
     }
     const grads: Record<string, tf.Tensor> = { ...head.grads };
-    let offset = 0;
-    for (const { name, variable } of params) {
-      grads[name] = tf.tensor(gradSum.subarray(offset, offset + variable.size), variable.shape);
-      offset += variable.size;
-    }
-    offset = 0;
-    for (const { name, variable } of buffers) {
-      const values = bufferMean.subarray(offset, offset + variable.size);
-      // Counters (num_batches_tracked) stay whole numbers.
+    for (const [{ name, variable }, from, to] of flatSpans(params))
+      grads[name] = tf.tensor(gradSum.subarray(from, to), variable.shape);
+    // Counters (num_batches_tracked) stay whole numbers.
+    for (const [{ name }, from, to] of flatSpans(buffers))
       if (name.endsWith('num_batches_tracked'))
-        for (let i = 0; i < values.length; i++) values[i] = Math.round(values[i] as number);
-      tf.tidy(() => variable.assign(tf.tensor(values, variable.shape, variable.dtype)));
-      offset += variable.size;
-    }
+        for (let i = from; i < to; i++) bufferMean[i] = Math.round(bufferMean[i] as number);
+    assignValues(buffers, bufferMean);
     return { grads, total: head.total, terms: head.terms };
   }
 

@@ -9,7 +9,14 @@ import { initBackend, type NamedVariable, volume } from '@covsev/engine';
 import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { CmcNetwork } from '../models/cmcNetwork.js';
-import { WorkerPhase, type WorkerSetup, type WorkerStepMessage } from './dataParallelProtocol.js';
+import {
+  assignValues,
+  flatSpans,
+  readValues,
+  WorkerPhase,
+  type WorkerSetup,
+  type WorkerStepMessage,
+} from './dataParallelProtocol.js';
 import { isBackbone } from './trainStep.js';
 
 const port = parentPort;
@@ -17,18 +24,7 @@ if (port === null) throw new Error('dataParallelWorker.js runs as a worker threa
 
 class StepAborted extends Error {}
 
-function load(variables: readonly NamedVariable[], values: Float32Array): void {
-  let offset = 0;
-  tf.tidy(() => {
-    for (const { variable } of variables) {
-      variable.assign(tf.tensor(values.subarray(offset, offset + variable.size), variable.shape, variable.dtype));
-      offset += variable.size;
-    }
-  });
-  if (offset !== values.length) throw new RangeError(`${values.length} values for ${offset} weights`);
-}
-
-/** Publishes the feature rows and waits for their gradients; false if the main thread gave up. */
+/** Publishes the feature rows and waits for their gradients; throws StepAborted if the main thread gave up. */
 function handOver(control: Int32Array): void {
   if (Atomics.compareExchange(control, 0, WorkerPhase.Running, WorkerPhase.FeaturesReady) !== WorkerPhase.Running)
     throw new StepAborted();
@@ -39,14 +35,11 @@ function handOver(control: Int32Array): void {
 
 /** Adds each parameter's gradient into `out` (flat, parameter order) and disposes them. */
 function addGradients(params: readonly NamedVariable[], grads: tf.NamedTensorMap, out: Float32Array): void {
-  let offset = 0;
-  for (const { variable } of params) {
+  for (const [{ variable }, from] of flatSpans(params)) {
     const g = grads[variable.name];
-    if (g !== undefined) {
-      const values = g.dataSync() as Float32Array;
-      for (let i = 0; i < values.length; i++) out[offset + i] = (out[offset + i] as number) + (values[i] as number);
-    }
-    offset += variable.size;
+    if (g === undefined) continue;
+    const values = g.dataSync() as Float32Array;
+    for (let i = 0; i < values.length; i++) out[from + i] = (out[from + i] as number) + (values[i] as number);
   }
   for (const g of Object.values(grads)) g.dispose();
 }
@@ -65,8 +58,8 @@ function runStep(
   const train = { training: true };
   const vars = params.map((p) => p.variable);
   try {
-    load(params, msg.weights);
-    load(buffers, msg.buffers);
+    assignValues(params, msg.weights);
+    assignValues(buffers, msg.buffers);
     const gradientSize = vars.reduce((n, v) => n + v.size, 0);
     out.fill(0, 0, gradientSize);
     if (!msg.recompute) {
@@ -109,11 +102,7 @@ function runStep(
       }
       if (row !== rows) throw new RangeError(`${row} feature rows backpropagated of ${rows}`);
     }
-    let offset = gradientSize;
-    for (const { variable } of buffers) {
-      out.set(variable.dataSync() as Float32Array, offset);
-      offset += variable.size;
-    }
+    readValues(buffers, out, gradientSize);
     Atomics.store(control, 0, WorkerPhase.Done);
     Atomics.notify(control, 0);
   } catch (error) {
