@@ -16,12 +16,15 @@ export {
   saveCheckpoint,
   snapshotWeights,
 } from './checkpoint.js';
+// The event stream lives in @covsev/events (no TensorFlow.js); re-exported for trainers.
 export {
   type CheckpointEvent,
+  type CovsevEvent,
   type EpochEvent,
   EVENTS_FILE,
   EVENTS_VERSION,
   type EventFollower,
+  type EventInput,
   EventLog,
   type FollowOptions,
   followEvents,
@@ -36,7 +39,7 @@ export {
   type TrainEvent,
   type TrainEventInput,
   type TrainEventType,
-} from './events.js';
+} from '@covsev/events';
 export { canonicalJson, type JsonObject, type JsonPrimitive, type JsonValue } from './json.js';
 export {
   type EpochContext,

@@ -3,11 +3,9 @@
  * event logs.
  */
 
-export type JsonPrimitive = string | number | boolean | null;
-export type JsonValue = JsonPrimitive | JsonValue[] | JsonObject;
-export interface JsonObject {
-  [key: string]: JsonValue;
-}
+import type { JsonObject, JsonPrimitive, JsonValue } from '@covsev/events';
+
+export type { JsonObject, JsonPrimitive, JsonValue };
 
 /** JSON with object keys sorted at every level: equal values give equal strings. */
 export function canonicalJson(value: unknown): string {

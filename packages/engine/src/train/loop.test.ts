@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CovsevInputError } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type RunErrorEvent, readEvents, type TrainEvent } from './events.js';
+import { type RunErrorEvent, readEvents, type TrainEvent } from '@covsev/events';
 import { runTraining } from './loop.js';
 // @ts-expect-error: plain-JS test support without declarations
 import { disposeTinyModel, tinyRunOptions } from './testing/tinyRun.mjs';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { formatBackendInfo, getBackendInfo } from '../backend/select.js';
 import { saveCheckpoint, snapshotWeights } from './checkpoint.js';
-import { EVENTS_FILE, EventLog, type Numbers, type TrainEvent } from './events.js';
+import { EVENTS_FILE, EventLog, type Numbers, type TrainEvent } from '@covsev/events';
 import type { JsonObject, JsonValue } from './json.js';
 import type { Optimizer } from './optimizer.js';
 import { resumeOrStart } from './resume.js';
@@ -102,7 +102,7 @@ export async function runTraining<M extends TrainModel>(options: RunTrainingOpti
   if (!(Number.isInteger(stepsPerEpoch) && stepsPerEpoch > 0))
     throw new RangeError(`stepsPerEpoch must be a positive integer, got ${stepsPerEpoch}`);
   const config = options.config ?? null;
-  const log = EventLog.open(join(runDir, EVENTS_FILE), options.onEvent);
+  const log = EventLog.open<TrainEvent>(join(runDir, EVENTS_FILE), options.onEvent);
   const started = performance.now();
   let where: { epoch?: number; step?: number } = {};
   try {

@@ -2,7 +2,16 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventLog, followEvents, isTrainEvent, parseEventLines, readEvents, type TrainEvent } from './events.js';
+import {
+  EventLog,
+  followEvents,
+  isCovsevEvent,
+  isStageEvent,
+  isTrainEvent,
+  parseEventLines,
+  readEvents,
+  type TrainEvent,
+} from './events.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -113,5 +122,22 @@ describe('followEvents', () => {
     await f.poll();
     f.close();
     expect(got.map((e) => e.time)).toEqual([1]);
+  });
+});
+
+describe('pipeline stage events', () => {
+  it('share the stream with training events and are told apart by type', async () => {
+    const path = join(dir, 'events.jsonl');
+    const log = EventLog.open(path);
+    log.emit({ type: 'stage-start', stage: 'preprocess', total: 2 });
+    log.emit({ type: 'stage-progress', stage: 'preprocess', done: 1, total: 2, item: 'ct_scan_0', cached: true });
+    log.emit({ type: 'stage-end', stage: 'preprocess', ms: 5, outputs: ['cache'], summary: { cacheHits: 1 } });
+    log.emit(step(0));
+    log.close();
+    const events = await readEvents(path);
+    expect(events.map((e) => e.type)).toEqual(['stage-start', 'stage-progress', 'stage-end', 'step']);
+    expect(events.filter(isStageEvent).map((e) => e.stage)).toEqual(['preprocess', 'preprocess', 'preprocess']);
+    expect(events.filter(isTrainEvent).map((e) => e.type)).toEqual(['step']);
+    expect(isCovsevEvent({ type: 'stage-nonsense', time: 1 })).toBe(false);
   });
 });

@@ -1,8 +1,11 @@
 /**
- * The training event stream: a typed discriminated union written as JSON lines to
- * `<run>/events.jsonl`, one line per event, appended and handed to the OS before `emit`
- * returns (it survives a kill -9 of the trainer). A dashboard reads it with `readEvents` or
- * tails it with `followEvents`; trainers never know about a screen.
+ * covsev's event stream: one typed discriminated union for training runs (`run-start`, `step`,
+ * `epoch`, `checkpoint`, `run-end`, `error`) and pipeline stages (`stage-start`,
+ * `stage-progress`, `stage-end`), written as JSON lines to `<run>/events.jsonl`, one line per
+ * event, appended and handed to the OS before `emit` returns (it survives a kill -9 of the
+ * writer). A dashboard reads it with `readEvents` or tails it with `followEvents`; trainers and
+ * stages never know about a screen. This module imports nothing but Node's built-ins, so a
+ * reader never loads TensorFlow.js (docs/formats.md, "Run folders").
  *
  * Conventions: `time` is milliseconds since the Unix epoch; `epoch` and `step` are 0-based
  * indices (show `epoch + 1` to people); `checkpoint.epoch` counts completed epochs (the
@@ -14,7 +17,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from '
 import { open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import type { JsonValue } from './json.js';
+import type { JsonObject, JsonValue } from './json.js';
 
 export const EVENTS_FILE = 'events.jsonl';
 export const EVENTS_VERSION = 1;
@@ -103,29 +106,105 @@ export interface RunErrorEvent {
   stack?: string;
 }
 
+/** The events of a training run. */
 export type TrainEvent = RunStartEvent | StepEvent | EpochEvent | CheckpointEvent | RunEndEvent | RunErrorEvent;
 export type TrainEventType = TrainEvent['type'];
 
-/** An event as a trainer emits it: `time` is filled in. */
-export type TrainEventInput = TrainEvent extends infer E ? (E extends TrainEvent ? Omit<E, 'time'> : never) : never;
+/**
+ * The stages of the pipeline (`@covsev/pipeline`), in the order a scan goes through them. The
+ * stages still to come (segmentation masks, test-time augmentation, the ensemble) join this list
+ * when they are built.
+ */
+export const PIPELINE_STAGES = ['load-cohort', 'preprocess', 'train-classifier', 'predict', 'submission'] as const;
+export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 
-const TYPES: ReadonlySet<string> = new Set<TrainEventType>(['run-start', 'step', 'epoch', 'checkpoint', 'run-end', 'error']);
+/** A pipeline stage begins. */
+export interface StageStartEvent {
+  type: 'stage-start';
+  time: number;
+  stage: PipelineStage;
+  /** Items (scans) the stage will go through, when known. */
+  total?: number;
+  /** What the stage was asked to do (folders, options). */
+  detail?: JsonObject;
+}
+
+/** A pipeline stage finished one item (a scan). */
+export interface StageProgressEvent {
+  type: 'stage-progress';
+  time: number;
+  stage: PipelineStage;
+  done: number;
+  total: number;
+  /** The item just finished (a scan name). */
+  item?: string;
+  /** True when the item's result came from the cache. */
+  cached?: boolean;
+}
+
+/** A pipeline stage finished. */
+export interface StageEndEvent {
+  type: 'stage-end';
+  time: number;
+  stage: PipelineStage;
+  ms: number;
+  /** Files the stage wrote (or found up to date). */
+  outputs: string[];
+  /** Counts and scores worth a line in a report. */
+  summary?: Numbers;
+}
+
+/** The events of pipeline stages. */
+export type StageEvent = StageStartEvent | StageProgressEvent | StageEndEvent;
+
+/** Every event covsev writes: training runs and pipeline stages share one stream format. */
+export type CovsevEvent = TrainEvent | StageEvent;
+export type CovsevEventType = CovsevEvent['type'];
+
+/** An event as its writer emits it: `time` is filled in. */
+export type EventInput<E extends CovsevEvent = CovsevEvent> = E extends CovsevEvent ? Omit<E, 'time'> : never;
+/** A training event as a trainer emits it. */
+export type TrainEventInput = EventInput<TrainEvent>;
+
+const TRAIN_TYPES: ReadonlySet<string> = new Set<TrainEventType>([
+  'run-start',
+  'step',
+  'epoch',
+  'checkpoint',
+  'run-end',
+  'error',
+]);
+const STAGE_TYPES: ReadonlySet<string> = new Set<StageEvent['type']>(['stage-start', 'stage-progress', 'stage-end']);
+
+function hasType(value: unknown, types: ReadonlySet<string>): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as { type?: unknown; time?: unknown };
+  return typeof v.type === 'string' && types.has(v.type) && typeof v.time === 'number';
+}
 
 /** True for an object shaped like a `TrainEvent` (a known `type` and a numeric `time`). */
 export function isTrainEvent(value: unknown): value is TrainEvent {
-  if (value === null || typeof value !== 'object') return false;
-  const v = value as { type?: unknown; time?: unknown };
-  return typeof v.type === 'string' && TYPES.has(v.type) && typeof v.time === 'number';
+  return hasType(value, TRAIN_TYPES);
+}
+
+/** True for an object shaped like a `StageEvent`. */
+export function isStageEvent(value: unknown): value is StageEvent {
+  return hasType(value, STAGE_TYPES);
+}
+
+/** True for any event covsev writes. */
+export function isCovsevEvent(value: unknown): value is CovsevEvent {
+  return isTrainEvent(value) || isStageEvent(value);
 }
 
 /** An append-only JSON-lines writer. */
-export class EventLog {
+export class EventLog<E extends CovsevEvent = CovsevEvent> {
   private fd: number | undefined;
 
   private constructor(
     readonly path: string,
     fd: number,
-    private readonly listeners: ((event: TrainEvent) => void)[],
+    private readonly listeners: ((event: E) => void)[],
   ) {
     this.fd = fd;
   }
@@ -134,7 +213,7 @@ export class EventLog {
    * Opens `path` for appending (creating folders). If a crash left a half-written last line,
    * a newline is added first so the next event starts on a line of its own.
    */
-  static open(path: string, listener?: (event: TrainEvent) => void): EventLog {
+  static open<E extends CovsevEvent = CovsevEvent>(path: string, listener?: (event: E) => void): EventLog<E> {
     mkdirSync(dirname(path), { recursive: true });
     const fd = openSync(path, 'a+');
     const size = fstatSync(fd).size;
@@ -143,13 +222,13 @@ export class EventLog {
       readSync(fd, last, 0, 1, size - 1);
       if (last[0] !== 0x0a) writeSync(fd, '\n');
     }
-    return new EventLog(path, fd, listener === undefined ? [] : [listener]);
+    return new EventLog<E>(path, fd, listener === undefined ? [] : [listener]);
   }
 
   /** Writes one event as one line (a single write call) and returns it with its time. */
-  emit(input: TrainEventInput): TrainEvent {
+  emit(input: EventInput<E>): E {
     if (this.fd === undefined) throw new Error(`event log ${this.path} is closed`);
-    const event = { ...input, time: Date.now() } as TrainEvent;
+    const event = { ...input, time: Date.now() } as unknown as E;
     writeSync(this.fd, `${JSON.stringify(event)}\n`);
     for (const listener of this.listeners) listener(event);
     return event;
@@ -166,10 +245,10 @@ export class EventLog {
  * skipped and counted; the text after the last newline comes back as `rest` unless it is
  * itself a complete event (`final`), as at the end of a finished file.
  */
-export function parseEventLines(text: string, final = false): { events: TrainEvent[]; rest: string; skipped: number } {
+export function parseEventLines(text: string, final = false): { events: CovsevEvent[]; rest: string; skipped: number } {
   const lines = text.split('\n');
   let rest = lines.pop() as string;
-  const events: TrainEvent[] = [];
+  const events: CovsevEvent[] = [];
   let skipped = 0;
   for (const line of lines) {
     const e = parseLine(line);
@@ -187,7 +266,7 @@ export function parseEventLines(text: string, final = false): { events: TrainEve
 }
 
 /** Every event in a log file, tolerating a half-written last line and lines mangled by a crash. */
-export async function readEvents(path: string): Promise<TrainEvent[]> {
+export async function readEvents(path: string): Promise<CovsevEvent[]> {
   return parseEventLines(await readFile(path, 'utf8'), true).events;
 }
 
@@ -212,7 +291,7 @@ export interface EventFollower {
  * exist yet; a half-written last line waits for its newline; a file that shrank (replaced) is
  * read again from the start.
  */
-export function followEvents(path: string, onEvent: (event: TrainEvent) => void, options: FollowOptions = {}): EventFollower {
+export function followEvents(path: string, onEvent: (event: CovsevEvent) => void, options: FollowOptions = {}): EventFollower {
   const intervalMs = options.intervalMs ?? 200;
   const onError = options.onError ?? ((error: unknown) => console.error(`followEvents ${path}:`, error));
   let offset = -1; // unknown until the first read when !fromStart
@@ -283,11 +362,11 @@ export function followEvents(path: string, onEvent: (event: TrainEvent) => void,
   };
 }
 
-function parseLine(line: string): TrainEvent | undefined {
+function parseLine(line: string): CovsevEvent | undefined {
   if (line.trim() === '') return undefined;
   try {
     const value = JSON.parse(line) as unknown;
-    return isTrainEvent(value) ? value : undefined;
+    return isCovsevEvent(value) ? value : undefined;
   } catch {
     return undefined;
   }
