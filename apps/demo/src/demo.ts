@@ -15,13 +15,13 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { createProgress } from '@covsev/cli';
 import { type CmcScan, predictCmc, trainCmc } from '@covsev/cmc';
 import { formatBackendInfo, initBackend } from '@covsev/engine';
 import { bootstrapMacroF1, classificationReport, confusionMatrix, macroF1 } from '@covsev/eval';
 import {
   applyHuWindow,
   augmentImageAndMask,
-  createProgress,
   findScanFolder,
   type Intensity,
   makeVolume,

@@ -3,7 +3,6 @@ export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
 export { CACHE_FORMAT_VERSION, PreprocessCache } from './cache/preprocessCache.js';
 export { CovsevInputError, isInputError } from './errors.js';
 export { CMC_FULL_SHAPE, type PreprocessRecipe, preprocessScan, readJpgFolderResampled } from './preprocess.js';
-export { createProgress, formatDuration, type ProgressReporter, progressLine } from './progress.js';
 export { Rng } from './random.js';
 export { type DicomReadOptions, dicomSeriesReader, readDicomFile, readDicomSeries } from './readers/dicom.js';
 export {

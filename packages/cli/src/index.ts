@@ -1,0 +1,21 @@
+export {
+  type BooleanOption,
+  type CliOption,
+  type CliSpec,
+  type CliValues,
+  HelpRequested,
+  integerIn,
+  nonNegativeInteger,
+  numberIn,
+  type OptionValue,
+  oneOf,
+  type ParsedCli,
+  parseCliArgs,
+  path,
+  positiveInteger,
+  type StringOption,
+  UsageError,
+  type ValueCheck,
+} from './args.js';
+export { createProgress, formatDuration, type ProgressReporter, progressLine } from './progress.js';
+export { type CliMain, type CliStreams, isUsageOrInputError, processStreams, type RunCliOptions, runCli } from './run.js';
