@@ -20,5 +20,6 @@ export {
   variableMap,
 } from './module.js';
 export * from './onnx/index.js';
+export * from './parallel/index.js';
 export { loadTorchStateDict, type TorchStateDict } from './torchWeights.js';
 export * from './train/index.js';
