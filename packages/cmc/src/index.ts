@@ -1,24 +1,25 @@
-export { SplitAttention3d, type SplitAttention3dOptions } from './layers/splitAttention3d.js';
-export * from './losses/index.js';
-export { CmcNetwork, type CmcNetworkConfig } from './models/cmcNetwork.js';
-export { createResNeSt3d, RESNEST3D_CONFIGS, ResNeSt3d, type ResNeSt3dConfig, type ResNeSt3dName } from './models/resnest3d.js';
-export { assignMicroBatches, CmcDataParallel, type DataParallelOptions } from './train/dataParallel.js';
-export { type CmcScan, predictCmc, scansToInput, type TrainCmcOptions, trainCmc } from './train/trainer.js';
 export {
-  backbonePasses,
-  type CmcBatch,
-  type CmcGradients,
-  type CmcStepLosses,
-  type CmcStepOptions,
-  cmcGradients,
-  cmcTrainStep,
+  assignMicroBatches,
   fitMicroBatch,
-  lossFromFeatures,
   type MicroBatch,
-  mixVolumes,
-  type PassFeatures,
   planMicroBatches,
   sliceVolumes,
   trainingBytesPerVolume,
-} from './train/trainStep.js';
-export { applyView, drawView, type View, type ViewJob, ViewPool } from './train/viewPool.js';
+} from '@covsev/engine';
+export type { CmcScan } from './input/cmcScan.js';
+export { CMC_FULL_SHAPE, CMC_INTENSITY, scansToInput } from './input/modelInput.js';
+export { SplitAttention3d, type SplitAttention3dOptions } from './layers/splitAttention3d.js';
+export * from './losses/index.js';
+export { CmcNetwork, type CmcNetworkConfig, isBackbone } from './models/cmcNetwork.js';
+export { createResNeSt3d, RESNEST3D_CONFIGS, ResNeSt3d, type ResNeSt3dConfig, type ResNeSt3dName } from './models/resnest3d.js';
+export { argmax, predictCmc } from './predict/predict.js';
+export { backbonePasses, type CmcBatch, checkBatch, mapPasses, type Passes } from './train/batch.js';
+export { CmcDataParallel, type DataParallelOptions } from './train/dataParallel.js';
+export { type CmcGradientOptions, type CmcGradients, cmcGradients, headGradients } from './train/gradients.js';
+export type { GradientWorkers } from './train/gradientWorkers.js';
+export { type CmcObjectiveOptions, lossFromFeatures, type PassFeatures } from './train/objective.js';
+export { type CmcRunConfig, cmcNetworkOptionsSchema, cmcRunConfigSchema, resNeSt3dConfigSchema } from './train/runConfig.js';
+export { type TrainCmcOptions, trainCmc } from './train/trainer.js';
+export { type CmcStepLosses, type CmcStepOptions, cmcTrainStep } from './train/trainStep.js';
+export { ViewPool } from './train/viewPool.js';
+export { applyView, drawView, type View, type ViewJob } from './train/views.js';

@@ -2,7 +2,7 @@ export { writeFileAtomic } from './atomic.js';
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
 export { CACHE_FORMAT_VERSION, PreprocessCache } from './cache/preprocessCache.js';
 export { CovsevInputError, isInputError } from './errors.js';
-export { CMC_FULL_SHAPE, type PreprocessRecipe, preprocessScan, readJpgFolderResampled } from './preprocess.js';
+export { type PreprocessRecipe, preprocessScan, readJpgFolderResampled } from './preprocess.js';
 export { Rng } from './random.js';
 export { type DicomReadOptions, dicomSeriesReader, readDicomFile, readDicomSeries } from './readers/dicom.js';
 export {
@@ -57,7 +57,7 @@ export {
   drawViewParams,
   type ViewParams,
 } from './transforms/augment.js';
-export { CMC_INTENSITY, type NormaliseOptions, normaliseIntensity } from './transforms/normalise.js';
+export { type NormaliseOptions, normaliseIntensity } from './transforms/normalise.js';
 export {
   type AxisTaps,
   axisTaps,

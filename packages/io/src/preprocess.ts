@@ -13,9 +13,6 @@ import {
 } from './transforms/resample.js';
 import { diagonalAffine, makeVolume, type Shape3, type Volume } from './volume.js';
 
-/** The classifier's input grid for GPU users (method.md): 64 slices of 256 x 256. */
-export const CMC_FULL_SHAPE: Shape3 = [64, 256, 256];
-
 export interface PreprocessRecipe {
   /** Target [slices, rows, cols]. */
   readonly shape: Shape3;

@@ -3,7 +3,7 @@ import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { jointLoss } from './jointLoss.js';
-import { drawMixup, mixBatch, mixupCrossEntropy } from './mixup.js';
+import { drawMixup, mixBatch, mixupCrossEntropy, mixVolumes } from './mixup.js';
 import { supervisedContrastiveLoss } from './supervisedContrastive.js';
 import { inverseFrequencyWeights, weightedCrossEntropy } from './weightedCrossEntropy.js';
 
@@ -121,6 +121,20 @@ describe('loss details', () => {
     const x = tf.tensor2d([0, 10, 20, 30], [2, 2]);
     const mixed = mixBatch(x, { lambda: 0.25, partners: [1, 0] }).dataSync();
     expectClose(mixed, [0.25 * 0 + 0.75 * 20, 0.25 * 10 + 0.75 * 30, 0.25 * 20 + 0.75 * 0, 0.25 * 30 + 0.75 * 10], 1e-6);
+  });
+
+  it('mixes whole volumes with their partners', () => {
+    const x = tf.tensor4d([1, 2, 10, 20], [4, 1, 1, 1]); // 2 volumes of depth 2
+    const mixed = mixVolumes({ tensor: x, batch: 2, depth: 2 }, { lambda: 0.25, partners: [1, 0] });
+    expect(Array.from(mixed.tensor.dataSync())).toEqual([
+      0.25 * 1 + 0.75 * 10,
+      0.25 * 2 + 0.75 * 20,
+      0.25 * 10 + 0.75 * 1,
+      0.25 * 20 + 0.75 * 2,
+    ]);
+    expect(() => mixVolumes({ tensor: x, batch: 2, depth: 2 }, { lambda: 0.5, partners: [0] })).toThrow(
+      /for 1 scans, batch has 2/,
+    );
   });
 
   it('refuses mismatched shapes', () => {

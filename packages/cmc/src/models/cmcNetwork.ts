@@ -10,6 +10,7 @@ import {
   Container,
   type ForwardContext,
   Linear,
+  type MicroBatchModel,
   type Module,
   type NamedVariable,
   type OnnxGraphBuilder,
@@ -30,7 +31,11 @@ export interface CmcNetworkConfig {
   readonly projectionDim?: number;
 }
 
-export class CmcNetwork extends Container {
+/** True for the backbone's parameters and buffers (names under `backbone.`). */
+export const isBackbone = (name: string): boolean => name.startsWith('backbone.');
+
+/** The network; as a `MicroBatchModel`, its micro-batches run the backbone (`features`). */
+export class CmcNetwork extends Container implements MicroBatchModel {
   readonly name: string;
   readonly backbone: ResNeSt3d;
   readonly projection: Sequential;
@@ -79,6 +84,13 @@ export class CmcNetwork extends Container {
   /** Pooled backbone features `[B, F]`. */
   features(x: Activation, ctx: ForwardContext): tf.Tensor2D {
     return this.backbone.apply(x, ctx) as tf.Tensor2D;
+  }
+
+  /** The backbone's parameters: what a micro-batch's backward pass differentiates. */
+  featureVariables(): tf.Variable[] {
+    return this.parameters()
+      .filter((p) => isBackbone(p.name))
+      .map((p) => p.variable);
   }
 
   /** L2-normalised projections `[B, 128]`. */

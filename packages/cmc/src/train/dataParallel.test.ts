@@ -5,8 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drawMixup } from '../losses/mixup.js';
 import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
 import { CmcNetwork } from '../models/cmcNetwork.js';
-import { assignMicroBatches, CmcDataParallel } from './dataParallel.js';
-import { cmcGradients, cmcTrainStep, planMicroBatches } from './trainStep.js';
+import { CmcDataParallel } from './dataParallel.js';
+import { cmcGradients } from './gradients.js';
+import { cmcTrainStep } from './trainStep.js';
 
 const SHAPE = [2, 2, 16, 64, 64] as const;
 const backbone = { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } as const;
@@ -47,20 +48,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await parallel.close();
-});
-
-describe('assignMicroBatches', () => {
-  it('shares micro-batches out by volumes, largest first, keeping plan order per worker', () => {
-    const plan = planMicroBatches([4, 2, 2], 2);
-    expect(assignMicroBatches(plan, 2)).toEqual([
-      [plan[0], plan[2]],
-      [plan[1], plan[3]],
-    ]);
-    const uneven = planMicroBatches([6, 3, 3], 3);
-    const loads = assignMicroBatches(uneven, 2).map((share) => share.reduce((s, mb) => s + mb.count, 0));
-    expect(loads).toEqual([6, 6]);
-    expect(assignMicroBatches(plan, 5).filter((share) => share.length === 0)).toHaveLength(1);
-  });
 });
 
 describe('CmcDataParallel', () => {

@@ -18,29 +18,30 @@
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { type BackendName, getBackendInfo, type NamedVariable, type Volume5 } from '@covsev/engine';
-import * as tf from '@tensorflow/tfjs';
-import type { CmcNetwork } from '../models/cmcNetwork.js';
 import {
+  assignMicroBatches,
   assignValues,
-  flatSpans,
-  readValues,
-  WorkerPhase,
-  type WorkerSetup,
-  type WorkerStepMessage,
-} from './dataParallelProtocol.js';
-import {
-  backbonePasses,
-  type CmcBatch,
-  type CmcGradients,
-  type CmcStepOptions,
+  awaitPhaseChange,
+  type BackendName,
+  ERROR_BYTES,
   fitMicroBatch,
-  headGradients,
-  isBackbone,
+  flatSpans,
+  getBackendInfo,
   type MicroBatch,
-  type PassFeatures,
+  type NamedVariable,
   planMicroBatches,
-} from './trainStep.js';
+  readValues,
+  setPhase,
+  type Volume5,
+  WorkerPhase,
+  type WorkerPhaseValue,
+} from '@covsev/engine';
+import * as tf from '@tensorflow/tfjs';
+import { type CmcNetwork, isBackbone } from '../models/cmcNetwork.js';
+import { backbonePasses, type CmcBatch, mapPasses } from './batch.js';
+import type { WorkerSetup, WorkerStepMessage } from './dataParallelProtocol.js';
+import { type CmcGradientOptions, type CmcGradients, headGradients } from './gradients.js';
+import type { GradientWorkers } from './gradientWorkers.js';
 
 export interface DataParallelOptions {
   /** Worker threads; default: the machine's available parallelism. At least 1. */
@@ -48,9 +49,6 @@ export interface DataParallelOptions {
   /** Longest wait for a worker's part of a step before giving up; default 30 minutes. */
   readonly timeoutMs?: number;
 }
-
-const ERROR_BYTES = 8192;
-type Phase = (typeof WorkerPhase)[keyof typeof WorkerPhase];
 
 /** One worker's part of a step, on the main thread's side. */
 interface Job {
@@ -63,22 +61,7 @@ interface Job {
   readonly error: Uint8Array;
 }
 
-/**
- * Micro-batches shared out over `workers`: largest first, each to the least loaded worker (by
- * volumes); each worker's list keeps the plan's order.
- */
-export function assignMicroBatches(plan: readonly MicroBatch[], workers: number): MicroBatch[][] {
-  const load = new Array<number>(workers).fill(0);
-  const owner = new Map<MicroBatch, number>();
-  for (const mb of [...plan].sort((a, b) => b.count - a.count)) {
-    const w = load.indexOf(Math.min(...load));
-    owner.set(mb, w);
-    load[w] = (load[w] as number) + mb.count;
-  }
-  return Array.from({ length: workers }, (_, w) => plan.filter((mb) => owner.get(mb) === w));
-}
-
-export class CmcDataParallel {
+export class CmcDataParallel implements GradientWorkers {
   private closed = false;
 
   private constructor(
@@ -129,7 +112,7 @@ export class CmcDataParallel {
    * requires it ('auto', the default; 'off' never); a number: micro-batches of that size, each on
    * its own tape (a second forward pass, one micro-batch's memory).
    */
-  gradients(batch: CmcBatch, options: CmcStepOptions): CmcGradients {
+  gradients(batch: CmcBatch, options: CmcGradientOptions): CmcGradients {
     if (this.closed) throw new Error('CmcDataParallel is closed');
     const n = batch.labels.length;
     // 'off': every worker gets about two micro-batches, all on one tape. A number: micro-batches
@@ -203,7 +186,7 @@ export class CmcDataParallel {
       return this.exchange(active, jobs, { n, featureSize, weights, bufferValues, params, buffers, batch, options });
     } catch (error) {
       // Workers still inside the step give up on it (compare-and-swap: none waits on a dead step).
-      for (const job of active) this.release(job.control, WorkerPhase.Failed);
+      for (const job of active) setPhase(job.control, WorkerPhase.Failed);
       throw error;
     }
   }
@@ -219,7 +202,7 @@ export class CmcDataParallel {
       params: readonly NamedVariable[];
       buffers: readonly NamedVariable[];
       batch: CmcBatch;
-      options: CmcStepOptions;
+      options: CmcGradientOptions;
     },
   ): CmcGradients {
     const { n, featureSize, weights, bufferValues, params, buffers, batch, options } = step;
@@ -235,7 +218,9 @@ export class CmcDataParallel {
         row += mb.count;
       }
     }
-    const featureTensors = features.map((f, i) => tf.tensor2d(f, [sizes[i] as number, featureSize])) as unknown as PassFeatures;
+    const featureTensors = mapPasses([0, 1, 2] as const, (i) =>
+      tf.tensor2d(features[i] as Float32Array, [sizes[i] as number, featureSize]),
+    );
     let head: ReturnType<typeof headGradients>;
     try {
       head = headGradients(this.model, featureTensors, batch.labels, options);
@@ -254,7 +239,7 @@ export class CmcDataParallel {
         job.featureGrads.set(src, row * featureSize);
         row += mb.count;
       }
-      this.release(job.control, WorkerPhase.GradientsReady);
+      setPhase(job.control, WorkerPhase.GradientsReady);
     }
 
     // 4: backbone gradients summed, running statistics averaged.
@@ -278,23 +263,8 @@ export class CmcDataParallel {
   }
 
   /** Waits until the worker's control word leaves `from`; throws its error if it failed. */
-  private await(job: Job, from: Phase, index: number): void {
-    const deadline = Date.now() + this.timeoutMs;
-    while (Atomics.load(job.control, 0) === from) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`data-parallel worker ${index} gave no answer in ${this.timeoutMs} ms`);
-      Atomics.wait(job.control, 0, from, Math.min(left, 1000));
-    }
-    if (Atomics.load(job.control, 0) === WorkerPhase.Failed) {
-      const end = job.error.indexOf(0);
-      const text = new TextDecoder().decode(job.error.slice(0, end < 0 ? job.error.length : end));
-      throw new Error(`data-parallel worker ${index} failed: ${text}`);
-    }
-  }
-
-  private release(control: Int32Array, phase: Phase): void {
-    Atomics.store(control, 0, phase);
-    Atomics.notify(control, 0);
+  private await(job: Job, from: WorkerPhaseValue, index: number): void {
+    awaitPhaseChange(job.control, from, job.error, this.timeoutMs, `data-parallel worker ${index}`);
   }
 
   /** Stops the workers. */

@@ -1,25 +1,11 @@
 /**
  * What the main thread and a data-parallel worker exchange (`CmcDataParallel`,
- * dataParallelWorker.ts): the start-up data, the step message, and the states of the shared
- * control word through which they hand over within a step.
+ * dataParallelWorker.ts): the start-up data and the step message. Within a step they hand over
+ * through a shared control word (the engine's `WorkerPhase`, `handOver`, `awaitPhaseChange`) and
+ * exchange variables flat (`flatSpans`, `readValues`, `assignValues`).
  */
-import type { BackendName, ConvEngine, NamedVariable } from '@covsev/engine';
-import * as tf from '@tensorflow/tfjs';
+import type { BackendName, ConvEngine } from '@covsev/engine';
 import type { CmcNetworkConfig } from '../models/cmcNetwork.js';
-
-/** States of a worker's control word (a shared Int32Array of one element). */
-export const WorkerPhase = {
-  /** Main posted the step; the worker runs its forward passes. */
-  Running: 0,
-  /** Worker: feature rows written, tape open, waiting for their gradients. */
-  FeaturesReady: 1,
-  /** Main: feature gradients written. */
-  GradientsReady: 2,
-  /** Worker: backbone gradients and running statistics written. */
-  Done: 3,
-  /** Either side: the step is abandoned (the worker's error text, if it failed, is in `error`). */
-  Failed: -1,
-} as const;
 
 /** What a worker is started with. */
 export interface WorkerSetup {
@@ -54,36 +40,8 @@ export interface WorkerStepMessage {
   readonly featureGrads: SharedArrayBuffer;
   /** Backbone gradients, then backbone buffers after the step, flat. */
   readonly out: SharedArrayBuffer;
-  /** The control word (`WorkerPhase`). */
+  /** The control word (the engine's `WorkerPhase`). */
   readonly control: SharedArrayBuffer;
   /** A failed worker's error text, UTF-8, zero-terminated. */
   readonly error: SharedArrayBuffer;
-}
-
-/** Each variable with the span [from, to) its values take in one flat array of all of them, from `start`. */
-export function flatSpans(list: readonly NamedVariable[], start = 0): [NamedVariable, number, number][] {
-  let offset = start;
-  return list.map((entry) => {
-    const from = offset;
-    offset += entry.variable.size;
-    return [entry, from, offset];
-  });
-}
-
-/** The variables' values, flat and in order, written into `out` from `start` (default: a new array). */
-export function readValues(list: readonly NamedVariable[], out?: Float32Array, start = 0): Float32Array {
-  const flat = out ?? new Float32Array(list.reduce((n, e) => n + e.variable.size, 0));
-  for (const [{ variable }, from] of flatSpans(list, start)) flat.set(variable.dataSync() as Float32Array, from);
-  return flat;
-}
-
-/** Assigns flat, ordered values to the variables; refuses a length that does not match. */
-export function assignValues(list: readonly NamedVariable[], values: Float32Array): void {
-  const spans = flatSpans(list);
-  const size = spans.at(-1)?.[2] ?? 0;
-  if (size !== values.length) throw new RangeError(`${values.length} values for ${size} weights`);
-  tf.tidy(() => {
-    for (const [{ variable }, from, to] of spans)
-      variable.assign(tf.tensor(values.subarray(from, to), variable.shape, variable.dtype));
-  });
 }

@@ -5,33 +5,26 @@
  * hands back the backbone gradients and running statistics. See dataParallel.ts for the protocol.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { initBackend, type NamedVariable, volume } from '@covsev/engine';
-import { Rng } from '@covsev/io';
-import * as tf from '@tensorflow/tfjs';
-import { CmcNetwork } from '../models/cmcNetwork.js';
 import {
   assignValues,
+  failStep,
   flatSpans,
+  handOver,
+  initBackend,
+  type NamedVariable,
   readValues,
+  StepAborted,
+  setPhase,
+  volume,
   WorkerPhase,
-  type WorkerSetup,
-  type WorkerStepMessage,
-} from './dataParallelProtocol.js';
-import { isBackbone } from './trainStep.js';
+} from '@covsev/engine';
+import { Rng } from '@covsev/io';
+import * as tf from '@tensorflow/tfjs';
+import { CmcNetwork, isBackbone } from '../models/cmcNetwork.js';
+import type { WorkerSetup, WorkerStepMessage } from './dataParallelProtocol.js';
 
 const port = parentPort;
 if (port === null) throw new Error('dataParallelWorker.js runs as a worker thread of CmcDataParallel');
-
-class StepAborted extends Error {}
-
-/** Publishes the feature rows and waits for their gradients; throws StepAborted if the main thread gave up. */
-function handOver(control: Int32Array): void {
-  if (Atomics.compareExchange(control, 0, WorkerPhase.Running, WorkerPhase.FeaturesReady) !== WorkerPhase.Running)
-    throw new StepAborted();
-  Atomics.notify(control, 0);
-  while (Atomics.load(control, 0) === WorkerPhase.FeaturesReady) Atomics.wait(control, 0, WorkerPhase.FeaturesReady);
-  if (Atomics.load(control, 0) !== WorkerPhase.GradientsReady) throw new StepAborted();
-}
 
 /** Adds each parameter's gradient into `out` (flat, parameter order) and disposes them. */
 function addGradients(params: readonly NamedVariable[], grads: tf.NamedTensorMap, out: Float32Array): void {
@@ -103,14 +96,10 @@ function runStep(
       if (row !== rows) throw new RangeError(`${row} feature rows backpropagated of ${rows}`);
     }
     readValues(buffers, out, gradientSize);
-    Atomics.store(control, 0, WorkerPhase.Done);
-    Atomics.notify(control, 0);
+    setPhase(control, WorkerPhase.Done);
   } catch (error) {
     if (error instanceof StepAborted) return;
-    const text = new TextEncoder().encode(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
-    new Uint8Array(msg.error).set(text.subarray(0, msg.error.byteLength - 1));
-    Atomics.store(control, 0, WorkerPhase.Failed);
-    Atomics.notify(control, 0);
+    failStep(control, new Uint8Array(msg.error), error);
   } finally {
     for (const x of inputs) x.tensor.dispose();
   }

@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { initBackend } from '@covsev/engine';
 import { makeVolume, Rng } from '@covsev/io';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type CmcScan, predictCmc, scansToInput, trainCmc } from './trainer.js';
+import type { CmcScan } from '../input/cmcScan.js';
+import { scansToInput } from '../input/modelInput.js';
+import { predictCmc } from '../predict/predict.js';
+import { trainCmc } from './trainer.js';
 
 const GRID = [16, 64, 64] as const;
 

@@ -8,35 +8,20 @@
  * the two channels [mask, CT] (method.md, pipeline).
  */
 
-import {
-  Adam,
-  type RngStreams,
-  runTraining,
-  stepSchedule,
-  type TrainEvent,
-  type TrainModel,
-  type Volume5,
-  volumeFromNcdhw,
-} from '@covsev/engine';
+import { Adam, type RngStreams, runTraining, stepSchedule, type TrainEvent, type TrainModel, type Volume5 } from '@covsev/engine';
 import { confusionMatrix, macroF1 } from '@covsev/eval';
-import { CMC_INTENSITY, type Rng, type Volume } from '@covsev/io';
-import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '@covsev/io';
+import type { CmcScan } from '../input/cmcScan.js';
+import { scansToInput } from '../input/modelInput.js';
 import { drawMixup } from '../losses/mixup.js';
 import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
 import { CmcNetwork, type CmcNetworkConfig } from '../models/cmcNetwork.js';
+import { argmax, predictCmc } from '../predict/predict.js';
 import { CmcDataParallel } from './dataParallel.js';
+import { cmcRunConfigSchema } from './runConfig.js';
 import { cmcTrainStep } from './trainStep.js';
-import { applyView, drawView, type View, ViewPool } from './viewPool.js';
-
-export interface CmcScan {
-  readonly name: string;
-  /** uint8 windowed CT on the classifier grid [D, H, W]. */
-  readonly image: Volume<Uint8Array>;
-  /** Infection mask on the same grid (infection-aware CMC); absent for plain CMC. */
-  readonly mask?: Volume<Uint8Array>;
-  /** Class id 0..3 (category - 1); absent for test scans. */
-  readonly label?: number;
-}
+import { ViewPool } from './viewPool.js';
+import { applyView, drawView, type View } from './views.js';
 
 export interface TrainCmcOptions {
   readonly runDir: string;
@@ -66,48 +51,6 @@ export interface TrainCmcOptions {
   readonly onEvent?: (event: TrainEvent) => void;
 }
 
-/** The network input of scans: NCDHW [N, C, D, H, W], CT scaled by the method's mean/std, mask 0/1. */
-export function scansToInput(
-  views: readonly { image: Volume<Uint8Array>; mask?: Volume<Uint8Array> }[],
-  inChannels: 1 | 2,
-): Volume5 {
-  const first = views[0];
-  if (first === undefined) throw new RangeError('no scans');
-  const [d, h, w] = first.image.shape;
-  const plane = d * h * w;
-  const data = new Float32Array(views.length * inChannels * plane);
-  const a = 1 / 255 / CMC_INTENSITY.std;
-  const b = -CMC_INTENSITY.mean / CMC_INTENSITY.std;
-  views.forEach((v, i) => {
-    if (v.image.data.length !== plane)
-      throw new RangeError(`scan ${i} is [${v.image.shape}], the first is [${first.image.shape}]`);
-    const base = i * inChannels * plane;
-    if (inChannels === 2) {
-      if (v.mask === undefined) throw new RangeError(`scan ${i} has no infection mask, needed for 2-channel input`);
-      for (let j = 0; j < plane; j++) data[base + j] = (v.mask.data[j] as number) > 0 ? 1 : 0;
-    }
-    const ct = base + (inChannels - 1) * plane;
-    for (let j = 0; j < plane; j++) data[ct + j] = (v.image.data[j] as number) * a + b;
-  });
-  return volumeFromNcdhw(data, [views.length, inChannels, d, h, w]);
-}
-
-/** Softmax probabilities [scans][4] of un-augmented scans, in eval mode, `batch` at a time. */
-export function predictCmc(model: CmcNetwork, scans: readonly CmcScan[], inChannels: 1 | 2, batch = 2): number[][] {
-  const out: number[][] = [];
-  for (let i = 0; i < scans.length; i += batch) {
-    const chunk = scans.slice(i, i + batch);
-    const probs = tf.tidy(() => {
-      const x = scansToInput(chunk, inChannels);
-      return tf.softmax(model.apply(x, { training: false }) as tf.Tensor2D).arraySync() as number[][];
-    });
-    out.push(...probs);
-  }
-  return out;
-}
-
-const argmax = (p: readonly number[]): number => p.indexOf(Math.max(...p));
-
 interface CmcTrainModel extends TrainModel {
   readonly model: CmcNetwork;
   readonly optimizer: Adam;
@@ -131,6 +74,16 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
   const lr = options.lr ?? 1e-4;
   const workers = options.workers ?? 0;
   if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a whole number >= 0, got ${workers}`);
+  // What the run stores and a resume compares (keys in the order stored before the schema).
+  const config = cmcRunConfigSchema.parse({
+    network: options.network,
+    inChannels,
+    batchSize,
+    lr,
+    scans: train.length,
+    workers,
+    ...(options.microBatch === undefined ? {} : { microBatch: options.microBatch }),
+  });
   let parallel: CmcDataParallel | undefined;
   const viewWorkers = options.viewWorkers ?? 0;
   const views = viewWorkers > 0 ? ViewPool.start(viewWorkers) : undefined;
@@ -160,15 +113,7 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
       epochs: options.epochs,
       stepsPerEpoch,
       seed: options.seed,
-      config: {
-        network: options.network as unknown as Record<string, string>,
-        inChannels,
-        batchSize,
-        lr,
-        scans: train.length,
-        workers,
-        ...(options.microBatch === undefined ? {} : { microBatch: options.microBatch }),
-      },
+      config,
       runtime: { workers, viewWorkers },
       schedule: stepSchedule({ baseLr: lr, epochs: options.epochs }),
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),

@@ -1,6 +1,7 @@
 import { makeVolume, Rng } from '@covsev/io';
 import { describe, expect, it } from 'vitest';
-import { applyView, drawView, ViewPool } from './viewPool.js';
+import { ViewPool } from './viewPool.js';
+import { applyView, drawView } from './views.js';
 
 function scan(rng: Rng, withMask: boolean) {
   const shape = [4, 32, 40] as const;

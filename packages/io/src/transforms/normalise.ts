@@ -1,22 +1,18 @@
 import { makeVolume, type Volume } from '../volume.js';
 
-/** The classifier's input scaling (method.md): uint8 slices x / 255, then (x - mean) / std. */
-export const CMC_INTENSITY = { mean: 0.3529, std: 0.2983 } as const;
-
 export interface NormaliseOptions {
-  readonly mean?: number;
-  readonly std?: number;
+  readonly mean: number;
+  readonly std: number;
   /** Multiplies the raw values first; 1/255 for 8-bit input (the default). */
   readonly scale?: number;
 }
 
 /**
- * `(x * scale - mean) / std` voxel-wise, as Float32 (`normalised`). Defaults are the method's:
- * scale 1/255, mean 0.3529, std 0.2983.
+ * `(x * scale - mean) / std` voxel-wise, as Float32 (`normalised`); scale 1/255 unless given. The
+ * model's mean and std are the caller's (the classifier's: `CMC_INTENSITY` of `@covsev/cmc`).
  */
-export function normaliseIntensity(volume: Volume, options: NormaliseOptions = {}): Volume<Float32Array> {
-  const mean = options.mean ?? CMC_INTENSITY.mean;
-  const std = options.std ?? CMC_INTENSITY.std;
+export function normaliseIntensity(volume: Volume, options: NormaliseOptions): Volume<Float32Array> {
+  const { mean, std } = options;
   const scale = options.scale ?? 1 / 255;
   if (!(std > 0)) throw new RangeError(`normalisation std must be > 0, got ${std}`);
   const src = volume.data;

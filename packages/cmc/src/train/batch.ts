@@ -1,0 +1,40 @@
+/**
+ * A CMC step's batch (two augmented views of N scans) and the three backbone passes a step makes
+ * of it (method.md, "Losses"): both views together (2N volumes), then each view mixed with its own
+ * partners (eq. 5, N volumes each).
+ */
+import { type Volume5, volume } from '@covsev/engine';
+import * as tf from '@tensorflow/tfjs';
+import { type MixupDraw, mixVolumes } from '../losses/mixup.js';
+
+export interface CmcBatch {
+  /** The two augmented views of the same N scans, each a Volume5 of batch N. */
+  readonly views: readonly [Volume5, Volume5];
+  /** N class ids (0..3). */
+  readonly labels: readonly number[];
+}
+
+/** Something for each of the three passes of a step. */
+export type Passes<T> = readonly [T, T, T];
+
+/** `f` of each pass, as a triple. */
+export function mapPasses<S, T>(passes: Passes<S>, f: (pass: S, index: 0 | 1 | 2) => T): [T, T, T] {
+  return [f(passes[0], 0), f(passes[1], 1), f(passes[2], 2)];
+}
+
+/** Refuses a batch whose views disagree with each other or with the labels. */
+export function checkBatch(batch: CmcBatch): void {
+  const [a, b] = batch.views;
+  if (a.batch !== batch.labels.length || b.batch !== batch.labels.length) {
+    throw new RangeError(`views hold ${a.batch} and ${b.batch} scans but there are ${batch.labels.length} labels`);
+  }
+  if (a.tensor.shape.join() !== b.tensor.shape.join())
+    throw new RangeError(`the two views differ in shape: [${a.tensor.shape}] vs [${b.tensor.shape}]`);
+}
+
+/** The three backbone passes of a step: both views together (2N), then each view mixed (N each). */
+export function backbonePasses(batch: CmcBatch, mixup: readonly [MixupDraw, MixupDraw]): [Volume5, Volume5, Volume5] {
+  const [a, b] = batch.views;
+  const both = volume(tf.concat([a.tensor, b.tensor], 0) as tf.Tensor4D, 2 * a.batch, a.depth);
+  return [both, mixVolumes(a, mixup[0]), mixVolumes(b, mixup[1])];
+}

@@ -1,0 +1,44 @@
+/**
+ * What a CMC training run stores as its config (checkpoints, the `run-start` event) and compares
+ * on resume: a run resumed with another config is refused. `trainCmc` builds it through this
+ * schema; the keys and their order are those stored before the schema existed, so existing run
+ * folders resume.
+ */
+import { z } from 'zod';
+import { RESNEST3D_CONFIGS, type ResNeSt3dName } from '../models/resnest3d.js';
+
+const positiveInt = z.number().int().positive();
+const names = Object.keys(RESNEST3D_CONFIGS) as ResNeSt3dName[];
+
+/** A custom backbone (`ResNeSt3dConfig` without `inChannels`). */
+export const resNeSt3dConfigSchema = z.object({
+  layers: z.tuple([positiveInt, positiveInt, positiveInt, positiveInt]),
+  base: positiveInt,
+  stemWidth: positiveInt,
+  radix: positiveInt,
+});
+
+/** The network options (`CmcNetworkConfig` without `inChannels`): a registered backbone or a custom one. */
+export const cmcNetworkOptionsSchema = z.object({
+  backbone: z.union([z.enum(names), resNeSt3dConfigSchema]),
+  classes: positiveInt.optional(),
+  projectionDim: positiveInt.optional(),
+});
+
+export const cmcRunConfigSchema = z.object({
+  network: cmcNetworkOptionsSchema,
+  /** 1: CT; 2: [infection mask, CT]. */
+  inChannels: z.union([z.literal(1), z.literal(2)]),
+  /** Scans per step. */
+  batchSize: z.number().int().min(2),
+  /** Base learning rate (the schedule's x1). */
+  lr: z.number().positive(),
+  /** Training scans. */
+  scans: positiveInt,
+  /** Gradient worker threads (0: this thread). */
+  workers: z.number().int().min(0),
+  /** Volumes per backbone pass, when the run set it. */
+  microBatch: z.union([z.number(), z.literal('auto'), z.literal('off')]).optional(),
+});
+
+export type CmcRunConfig = z.infer<typeof cmcRunConfigSchema>;
