@@ -68,12 +68,8 @@ export class AvgPool3d implements Module {
 
   /** Output sizes [D', H', W'] for input [D, H, W]. */
   outSizes(d: number, h: number, w: number): Triple {
-    const out = [d, h, w].map((n, i) => {
-      const k = this.kernel[i] as number;
-      const s = this.stride[i] as number;
-      const p = this.padding[i] as number;
-      return Math.floor((n + 2 * p - k) / s) + 1;
-    }) as unknown as Triple;
+    const size = (n: number, i: 0 | 1 | 2): number => Math.floor((n + 2 * this.padding[i] - this.kernel[i]) / this.stride[i]) + 1;
+    const out: Triple = [size(d, 0), size(h, 1), size(w, 2)];
     if (out.some((n) => n < 1)) throw new Error(`${this.name}: input [D ${d}, H ${h}, W ${w}] is too small`);
     return out;
   }

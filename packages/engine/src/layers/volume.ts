@@ -124,7 +124,8 @@ function dims5(shape: readonly number[]): [number, number, number, number, numbe
   if (shape.length !== 5 || shape.some((s) => !Number.isInteger(s) || s < 1)) {
     throw new Error(`expected an NCDHW shape [B, C, D, H, W], got [${shape}]`);
   }
-  return shape as unknown as [number, number, number, number, number];
+  const [b, c, d, h, w] = shape as [number, number, number, number, number];
+  return [b, c, d, h, w];
 }
 
 /** Output height or width of a k x k window with stride s and padding p (PyTorch's floor rule); throws when empty. */
