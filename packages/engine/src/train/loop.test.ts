@@ -1,10 +1,10 @@
 import { mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type RunErrorEvent, readEvents, type TrainEvent } from '@covsev/events';
 import { CovsevInputError } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type RunErrorEvent, readEvents, type TrainEvent } from '@covsev/events';
 import { runTraining } from './loop.js';
 // @ts-expect-error: plain-JS test support without declarations
 import { disposeTinyModel, tinyRunOptions } from './testing/tinyRun.mjs';

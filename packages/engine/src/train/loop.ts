@@ -11,10 +11,10 @@
  * uninterrupted one.
  */
 import { join } from 'node:path';
+import { EVENTS_FILE, EventLog, type Numbers, type TrainEvent } from '@covsev/events';
 import * as tf from '@tensorflow/tfjs';
 import { formatBackendInfo, getBackendInfo } from '../backend/select.js';
 import { saveCheckpoint, snapshotWeights } from './checkpoint.js';
-import { EVENTS_FILE, EventLog, type Numbers, type TrainEvent } from '@covsev/events';
 import type { JsonObject, JsonValue } from './json.js';
 import type { Optimizer } from './optimizer.js';
 import { resumeOrStart } from './resume.js';

@@ -7,9 +7,9 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type EpochEvent, followEvents, readEvents, type StepEvent, type TrainEvent } from '@covsev/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLatestCheckpoint } from './checkpoint.js';
-import { type EpochEvent, followEvents, readEvents, type StepEvent, type TrainEvent } from '@covsev/events';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const engineRoot = join(here, '..', '..');
