@@ -4,7 +4,7 @@
  * severity grades. Import from here in code that only needs these (CLIs, dashboards, metrics).
  */
 export { CovsevInputError, isInputError } from './errors.js';
-export { Rng } from './random.js';
+export { type RandomSource, Rng } from './random.js';
 export {
   COV19_TRAIN_COUNTS,
   COV19_VAL_COUNTS,

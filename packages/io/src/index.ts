@@ -1,9 +1,9 @@
-export { writeFileAtomic } from './atomic.js';
+export { replaceFileAtomic, syncDirectory, writeFileAtomic, writeFileDurable } from './atomic.js';
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
 export { CACHE_FORMAT_VERSION, PreprocessCache } from './cache/preprocessCache.js';
 export { CovsevInputError, isInputError } from './errors.js';
 export { type PreprocessRecipe, preprocessScan, readJpgFolderResampled } from './preprocess.js';
-export { Rng } from './random.js';
+export { type RandomSource, Rng } from './random.js';
 export { type DicomReadOptions, dicomSeriesReader, readDicomFile, readDicomSeries } from './readers/dicom.js';
 export {
   decodeJpgSlice,
@@ -59,16 +59,12 @@ export {
 } from './transforms/augment.js';
 export { type NormaliseOptions, normaliseIntensity } from './transforms/normalise.js';
 export {
-  type AxisTaps,
-  axisTaps,
-  planResample,
   type ResampleMode,
   type ResampleOptions,
-  type ResamplePlan,
   resampledGeometry,
+  resampleSlices,
   resampleVolume,
-  runResample,
-  tapSources,
+  type SliceGrid,
 } from './transforms/resample.js';
 export { type PlaneMatrix, type WarpOptions, warpSlices } from './transforms/warp.js';
 export { applyHuWindow, HU_WINDOWS, type HuWindow, type HuWindowName, windowValue } from './transforms/window.js';

@@ -2,16 +2,8 @@ import type { PreprocessCache } from './cache/preprocessCache.js';
 import { jpgFolderReader, jpgSize, listSliceFiles, readJpgFolder } from './readers/jpgFolder.js';
 import type { ReadOptions } from './readers/reader.js';
 import { readVolume } from './readers/readVolume.js';
-import {
-  castLike,
-  planResample,
-  type ResampleMode,
-  resampledGeometry,
-  resampleVolume,
-  runResample,
-  tapSources,
-} from './transforms/resample.js';
-import { diagonalAffine, makeVolume, type Shape3, type Volume } from './volume.js';
+import { type ResampleMode, resampleSlices, resampleVolume } from './transforms/resample.js';
+import { diagonalAffine, type Shape3, type Volume } from './volume.js';
 
 export interface PreprocessRecipe {
   /** Target [slices, rows, cols]. */
@@ -31,28 +23,11 @@ export interface PreprocessRecipe {
 export async function readJpgFolderResampled(folder: string, recipe: PreprocessRecipe, read: ReadOptions = {}): Promise<Volume> {
   const files = await listSliceFiles(folder);
   const { rows, cols } = await jpgSize(files[0] as string);
-  const plan = planResample([files.length, rows, cols], recipe.shape, recipe.mode);
-  const sources = tapSources(plan.taps[0]);
-  const subset = await readJpgFolder(folder, { ...read, onlySlices: sources });
-  // Point the slice taps at positions in the decoded subset (an i1 of weight 0 is never read).
-  const position = new Map(sources.map((z, i) => [z, i]));
-  const zTaps = plan.taps[0];
-  const local = {
-    i0: zTaps.i0.map((z) => position.get(z) as number),
-    i1: zTaps.i1.map((z, d) => position.get(z) ?? (position.get(zTaps.i0[d] as number) as number)),
-    w1: zTaps.w1,
-  };
-  const resampled = runResample(subset.data, [sources.length, rows, cols], {
-    taps: [local, plan.taps[1], plan.taps[2]],
-    order: plan.order,
+  const grid = { shape: [files.length, rows, cols] as Shape3, spacing: [1, 1, 1] as const, affine: diagonalAffine([1, 1, 1]) };
+  return resampleSlices(grid, (slices) => readJpgFolder(folder, { ...read, onlySlices: slices }), recipe.shape, {
+    mode: recipe.mode,
+    output: recipe.output,
   });
-  const values = resampled === subset.data ? Float32Array.from(subset.data) : (resampled as Float32Array);
-  const data = recipe.output === 'same' ? castLike(subset.data, values) : values;
-  const geometry = resampledGeometry(
-    { shape: [files.length, rows, cols], spacing: [1, 1, 1], affine: diagonalAffine([1, 1, 1]) },
-    recipe.shape,
-  );
-  return makeVolume({ data, shape: recipe.shape, ...geometry, intensity: subset.intensity, source: folder });
 }
 
 /**

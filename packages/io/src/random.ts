@@ -1,11 +1,27 @@
 import { type RandomGenerator, unsafeUniformIntDistribution, xoroshiro128plus } from 'pure-rand';
 
 /**
+ * The draws every seeded random stream in covsev offers: io's `Rng` (augmentation, training) and
+ * phantom's `PhantomRng` (synthetic cohorts) both implement it, so code that only needs these
+ * accepts either. The two streams are not interchangeable: each keeps its own seeding and its
+ * own integer and normal algorithms, so that a seed keeps giving the same numbers (and the
+ * phantom the same bytes on disk) as before they shared this type.
+ */
+export interface RandomSource {
+  /** Uniform float in [low, high), default [0, 1), with 53 random bits. */
+  uniform(low?: number, high?: number): number;
+  /** Uniform integer in [low, high] (both included). */
+  int(low: number, high: number): number;
+  /** Normal deviate. */
+  normal(mean?: number, sd?: number): number;
+}
+
+/**
  * A seeded random source for transforms and generators. Every random draw in covsev goes
  * through one of these (never Math.random), so a seed reproduces a run exactly.
  * Backed by pure-rand's xoroshiro128+; `state()` / `fromState` let checkpoints resume the stream.
  */
-export class Rng {
+export class Rng implements RandomSource {
   private constructor(private readonly generator: RandomGenerator) {}
 
   /**
@@ -39,11 +55,12 @@ export class Rng {
     return Rng.fromSeed(this.int(-0x80000000, 0x7fffffff));
   }
 
-  /** Uniform float in [0, 1) with 53 random bits. */
-  uniform(): number {
+  /** Uniform float in [low, high), default [0, 1), with 53 random bits. */
+  uniform(low = 0, high = 1): number {
     const hi = (this.generator.unsafeNext() >>> 0) >>> 5; // 27 bits
     const lo = (this.generator.unsafeNext() >>> 0) >>> 6; // 26 bits
-    return (hi * 67108864 + lo) / 9007199254740992;
+    const u = (hi * 67108864 + lo) / 9007199254740992;
+    return low === 0 && high === 1 ? u : low + (high - low) * u;
   }
 
   /** Uniform float in [low, high). */

@@ -6,7 +6,8 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { isInputError } from '@covsev/io';
+import { UsageError } from '@covsev/cli';
+import { isInputError, SEVERITY_CLASSES } from '@covsev/io/core';
 import { DEFAULT_COHORT } from './cohort.js';
 import { type CohortProgress, LAYOUTS, type Layout, writeCohort } from './layouts.js';
 
@@ -28,10 +29,8 @@ Usage: pnpm phantom -- --out DIR [options]
 
 Writes <out>/phantom_truth.json with each scan's true grade, label and exact involvement.`;
 
-/** A usage error: one line, exit status 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
+/** A usage error: one line, exit status 2 (the class every covsev command line shares). */
+export { UsageError };
 
 export interface CliIo {
   readonly out: (text: string) => void;
@@ -182,7 +181,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
   }
   const now = io.now ?? (() => performance.now());
   const start = now();
-  const names = ['Mild', 'Moderate', 'Severe', 'Critical'];
+  const names = SEVERITY_CLASSES;
   const onProgress = (p: CohortProgress): void => {
     if (options.quiet) return;
     const elapsed = (now() - start) / 1000;

@@ -6,7 +6,7 @@
  */
 import { COV19_TRAIN_COUNTS } from '@covsev/io';
 import { drawTarget, type ScanSpec } from './generate.js';
-import { checkSeed, deriveSeed, Rng } from './rng.js';
+import { checkSeed, deriveSeed, PhantomRng } from './rng.js';
 import type { Category, Spacing3 } from './types.js';
 
 export const SPLITS = ['train', 'val', 'test'] as const;
@@ -113,7 +113,7 @@ function checkOptions(o: CohortOptions): void {
 /** Plans a cohort. Scans are ordered train, then val, then test, classes interleaved. */
 export function planCohort(options: CohortOptions): PlannedScan[] {
   checkOptions(options);
-  const rng = new Rng(deriveSeed(options.seed, 'cohort'));
+  const rng = new PhantomRng(deriveSeed(options.seed, 'cohort'));
   const counts = classCounts(options.scans, options.classWeights ?? COV19_TRAIN_COUNTS);
   const splitWeights = options.splits ?? DEFAULT_COHORT.splits;
   // Splits are dealt in class order, each scan to the split furthest below its share: the split
@@ -149,7 +149,7 @@ export function planCohort(options: CohortOptions): PlannedScan[] {
   const name = options.name ?? ((i: number) => `ct_scan_${i}`);
   return assigned.map((a, index) => {
     const seed = deriveSeed(options.seed, 'scan', index);
-    const scanRng = new Rng(deriveSeed(options.seed, 'plan', index));
+    const scanRng = new PhantomRng(deriveSeed(options.seed, 'plan', index));
     const spec: ScanSpec = {
       slices: scanRng.int(lo, hi),
       rows,

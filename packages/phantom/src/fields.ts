@@ -4,7 +4,7 @@
  */
 import { type Box3, LatticeNoise3 } from './noise.js';
 import type { Patient } from './patient.js';
-import type { Rng } from './rng.js';
+import type { PhantomRng } from './rng.js';
 
 export interface Fields {
   /** Coarse field (9 mm lattice): organ outlines, lesion layout. */
@@ -19,7 +19,7 @@ export function patientBox(p: Patient): Box3 {
   return { u0: -p.body.a - 30, u1: p.body.a + 30, v0: -p.body.b - 30, v1: p.table.top + 30, w0: -260, w1: 260 };
 }
 
-export function makeFields(p: Patient, rng: Rng): Fields {
+export function makeFields(p: Patient, rng: PhantomRng): Fields {
   const box = patientBox(p);
   return {
     coarse: new LatticeNoise3(rng.fork('coarse'), box, 9),

@@ -8,7 +8,7 @@ import { frameAffine, planeGrid, type ScanFrame, sliceW } from './geometry.js';
 import { planLesions, upperQuantile } from './lesions.js';
 import { samplePatient } from './patient.js';
 import { fieldPlane, planeBuffers, renderPlane, type Scene, SMOOTHED_NOISE_SD, smoothNoise } from './render.js';
-import { checkSeed, fillNormal, normalTable, Rng } from './rng.js';
+import { checkSeed, fillNormal, normalTable, PhantomRng } from './rng.js';
 import { airways, mediastinalTubes, pulmonaryVessels } from './trees.js';
 import { TubeSet } from './tubes.js';
 import type { Category, Spacing3 } from './types.js';
@@ -104,13 +104,13 @@ export function neighbourAcrossBorder(involvement: number, margin: number): Cate
 }
 
 /** Draws a target involvement for a category (uniform in its range). */
-export function drawTarget(rng: Rng, category: Category): number {
+export function drawTarget(rng: PhantomRng, category: Category): number {
   const [lo, hi] = CATEGORY_TARGET_RANGES[category];
   return rng.uniform(lo, hi);
 }
 
 /** A category drawn with the COV19-CT-DB training proportions. */
-export function drawCategory(rng: Rng): Category {
+export function drawCategory(rng: PhantomRng): Category {
   const total = COV19_TRAIN_COUNTS.reduce((a, b) => a + b, 0);
   let x = rng.uniform(0, total);
   for (let i = 0; i < 4; i++) {
@@ -122,7 +122,7 @@ export function drawCategory(rng: Rng): Category {
 
 /** Builds the patient, its tubes and lesion plan. Exported for previews and tests. */
 export function buildScene(seed: number, target: number, consolidation?: number): Scene {
-  const rng = new Rng(seed);
+  const rng = new PhantomRng(seed);
   const patient = samplePatient(rng.fork('patient'));
   const fields = makeFields(patient, rng.fork('fields'));
   const before = new TubeSet();
@@ -160,7 +160,7 @@ export function scanFrame(scene: Scene, spec: ScanSpec): ScanFrame {
 export function generateScan(spec: ScanSpec, seed: number, options: GenerateOptions = {}): PhantomScan {
   checkSpec(spec);
   checkSeed(seed);
-  const rng = new Rng(seed);
+  const rng = new PhantomRng(seed);
   const targetRng = rng.fork('target');
   const target = spec.targetInvolvement ?? drawTarget(targetRng, spec.category ?? drawCategory(targetRng));
   const scene = buildScene(seed, target, spec.consolidation);

@@ -42,5 +42,5 @@ export {
   writeJpgSlices,
 } from './layouts.js';
 export { LEFT_LUNG, RIGHT_LUNG } from './lungs.js';
-export { checkSeed, deriveSeed, Rng } from './rng.js';
+export { checkSeed, deriveSeed, PhantomRng } from './rng.js';
 export type { Category } from './types.js';

@@ -17,7 +17,7 @@ import { lungSdPoint, MAX_DEPTH } from './lungs.js';
 import type { NoisePlane } from './noise.js';
 import { sample2 } from './noise.js';
 import type { Patient } from './patient.js';
-import type { Rng } from './rng.js';
+import type { PhantomRng } from './rng.js';
 import { clamp } from './shapes.js';
 
 export interface Blob {
@@ -71,7 +71,13 @@ export function basalness(p: Patient, w: number): number {
 }
 
 /** Draws the blobs and the looks of the lesions for a target involvement (0..1). */
-export function planLesions(p: Patient, fields: Fields, rng: Rng, target: number, options: LesionOptions = {}): LesionPlan {
+export function planLesions(
+  p: Patient,
+  fields: Fields,
+  rng: PhantomRng,
+  target: number,
+  options: LesionOptions = {},
+): LesionPlan {
   const blobs: Blob[] = [];
   const cav = p.cavity;
   // Blobs are added until their summed volume is a multiple of the volume to involve (the lung

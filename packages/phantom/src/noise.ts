@@ -6,7 +6,7 @@
  * For speed the 3D field is sampled one axial plane at a time: `planeAt(w)` interpolates along z
  * once into a 2D lattice, and `sample2(plane, u, v)` costs four look-ups per voxel.
  */
-import type { Rng } from './rng.js';
+import type { PhantomRng } from './rng.js';
 
 export interface Box3 {
   readonly u0: number;
@@ -40,7 +40,7 @@ export class LatticeNoise3 {
 
   /** Values uniform in [-1, 1] at lattice nodes `step` mm apart over `box`. */
   constructor(
-    rng: Rng,
+    rng: PhantomRng,
     readonly box: Box3,
     readonly step: number,
   ) {

@@ -3,7 +3,7 @@
  * millimetres (see geometry.ts). Nothing here depends on the voxel grid, so the same seed gives
  * the same patient at any resolution.
  */
-import type { Rng } from './rng.js';
+import type { PhantomRng } from './rng.js';
 
 export interface Ellipse2 {
   readonly cu: number;
@@ -94,7 +94,7 @@ export interface Patient {
   readonly huLiver: number;
 }
 
-export function samplePatient(rng: Rng): Patient {
+export function samplePatient(rng: PhantomRng): Patient {
   const sLat = rng.uniform(0.9, 1.08);
   const sAp = rng.uniform(0.88, 1.1);
   const a = 160 * sLat;

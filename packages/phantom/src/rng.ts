@@ -1,5 +1,5 @@
 /**
- * Seeded randomness for the phantom. Everything random in this package draws from an `Rng`
+ * Seeded randomness for the phantom. Everything random in this package draws from a `PhantomRng`
  * built on pure-rand's xoroshiro128+, so one seed gives the same numbers (and the same bytes on
  * disk) on every machine. `Math.random` is never used.
  *
@@ -8,6 +8,7 @@
  * generator does not shift the numbers of another part.
  */
 
+import type { RandomSource } from '@covsev/io/core';
 import type { RandomGenerator } from 'pure-rand';
 import { xoroshiro128plus } from 'pure-rand';
 
@@ -55,8 +56,13 @@ export function deriveSeed(seed: number, ...parts: readonly (string | number)[])
 
 const TWO_POW_53 = 9007199254740992;
 
-/** A seeded random stream. Mutable: every draw advances it. */
-export class Rng {
+/**
+ * A seeded random stream. Mutable: every draw advances it. It implements io's `RandomSource`
+ * (the one random-stream type of covsev) but keeps its own seeding, labelled forks and integer /
+ * normal algorithms, so that a cohort seed gives the same bytes as it always has; io's `Rng`
+ * draws differently (pure-rand's integer distribution, no spare normal) and is not a substitute.
+ */
+export class PhantomRng implements RandomSource {
   readonly seed: number;
   private readonly gen: RandomGenerator;
   private spare = Number.NaN;
@@ -71,8 +77,8 @@ export class Rng {
   }
 
   /** An independent stream named `label`, a function of this stream's seed and the label only. */
-  fork(label: string | number): Rng {
-    return new Rng(deriveSeed(this.seed, 'fork', label));
+  fork(label: string | number): PhantomRng {
+    return new PhantomRng(deriveSeed(this.seed, 'fork', label));
   }
 
   /** Uniform 32-bit unsigned integer. */
@@ -142,14 +148,14 @@ export class Rng {
  * A table of 65536 standard normal deviates, for fast per-voxel noise: each 32-bit draw gives two
  * 16-bit indices. Built once per table seed.
  */
-export function normalTable(rng: Rng): Float32Array {
+export function normalTable(rng: PhantomRng): Float32Array {
   const table = new Float32Array(65536);
   for (let i = 0; i < table.length; i++) table[i] = rng.normal();
   return table;
 }
 
 /** Fills `out` with standard normal deviates looked up in `table` (two per 32-bit draw). */
-export function fillNormal(rng: Rng, table: Float32Array, out: Float32Array): void {
+export function fillNormal(rng: PhantomRng, table: Float32Array, out: Float32Array): void {
   const n = out.length;
   let i = 0;
   for (; i + 1 < n; i += 2) {

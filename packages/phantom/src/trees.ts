@@ -10,12 +10,12 @@
 import type { Fields } from './fields.js';
 import { lungSdPoint } from './lungs.js';
 import type { Patient } from './patient.js';
-import type { Rng } from './rng.js';
+import type { PhantomRng } from './rng.js';
 import type { Vec3 } from './shapes.js';
 import { STYLES, type TubeSet, type TubeStyle } from './tubes.js';
 
 /** Uniform random points inside the lung of a side (1 left, -1 right), at least `depth` mm deep. */
-export function sampleLungPoints(p: Patient, fields: Fields, rng: Rng, side: 1 | -1, count: number, depth = 1): Vec3[] {
+export function sampleLungPoints(p: Patient, fields: Fields, rng: PhantomRng, side: 1 | -1, count: number, depth = 1): Vec3[] {
   const out: Vec3[] = [];
   const cav = p.cavity;
   let tries = 0;
@@ -56,7 +56,7 @@ function centroid(points: readonly Vec3[]): Vec3 {
   return [u / n, v / n, w / n];
 }
 
-function grow(set: TubeSet, rng: Rng, from: Vec3, targets: Vec3[], o: GrowOptions, depth: number): void {
+function grow(set: TubeSet, rng: PhantomRng, from: Vec3, targets: Vec3[], o: GrowOptions, depth: number): void {
   if (targets.length === 1 || depth > 24) {
     const r = radiusFor(1, o);
     for (const t of targets) if (r >= o.rMin) set.add(from, t, r, o.style);
@@ -98,7 +98,7 @@ function grow(set: TubeSet, rng: Rng, from: Vec3, targets: Vec3[], o: GrowOption
 }
 
 /** A tree from `root` into the given targets, starting with a trunk to 35 % of their centroid. */
-export function growTree(set: TubeSet, rng: Rng, root: Vec3, targets: Vec3[], o: GrowOptions): void {
+export function growTree(set: TubeSet, rng: PhantomRng, root: Vec3, targets: Vec3[], o: GrowOptions): void {
   if (targets.length === 0) return;
   const c = centroid(targets);
   const first: Vec3 = [root[0] + (c[0] - root[0]) * 0.35, root[1] + (c[1] - root[1]) * 0.35, root[2] + (c[2] - root[2]) * 0.35];
@@ -122,7 +122,7 @@ export function treeRoots(p: Patient): {
 }
 
 /** Pulmonary arteries and veins of both lungs. */
-export function pulmonaryVessels(p: Patient, fields: Fields, rng: Rng, set: TubeSet, density = 1): void {
+export function pulmonaryVessels(p: Patient, fields: Fields, rng: PhantomRng, set: TubeSet, density = 1): void {
   const roots = treeRoots(p);
   const n = Math.max(8, Math.round(600 * density));
   const o: GrowOptions = { rTerminal: 0.55, exponent: 2.6, step: 0.5, jitter: 0.12, style: STYLES.vessel, rMin: 0.35 };
@@ -137,7 +137,7 @@ export function pulmonaryVessels(p: Patient, fields: Fields, rng: Rng, set: Tube
 }
 
 /** Trachea, main bronchi (left out of the lung mask) and the bronchial trees. */
-export function airways(p: Patient, fields: Fields, rng: Rng, set: TubeSet): void {
+export function airways(p: Patient, fields: Fields, rng: PhantomRng, set: TubeSet): void {
   const t = p.trachea;
   const roots = treeRoots(p);
   const carina: Vec3 = [0, t.v + 2, t.carinaW];

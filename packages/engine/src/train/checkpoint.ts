@@ -12,18 +12,19 @@
  * `epoch` is the number of completed epochs, so `epoch-3` holds the state after 0-based epochs
  * 0, 1, 2 and training resumes at epoch index 3.
  *
- * Writing: every file goes into `epoch-<n>.tmp-<pid>-<random>/` (each fsynced), the folder is
- * renamed to `epoch-<n>`, and only then is `latest.json` replaced atomically (temp file +
- * rename, `writeFileAtomic`). Old checkpoints beyond `keepLast` and leftovers of crashed writes
- * are pruned after the pointer moved. One writer per run folder.
+ * Writing: every file goes into `epoch-<n>.tmp-<pid>-<random>/` (each fsynced, io's
+ * `writeFileDurable`), the folder is renamed to `epoch-<n>` and `checkpoints/` fsynced
+ * (`syncDirectory`), and only then is `latest.json` replaced atomically and durably (io's
+ * `writeFileAtomic`: temp file, fsync, rename, folder fsync). Old checkpoints beyond `keepLast`
+ * and leftovers of crashed writes are pruned after the pointer moved. One writer per run folder.
  *
  * Reading validates everything (JSON, sizes, sha256 checksums, names and shapes against the
  * model, optimiser slots) and reports a problem as a `CovsevInputError` naming the file.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CovsevInputError, writeFileAtomic } from '@covsev/io';
+import { CovsevInputError, syncDirectory, writeFileAtomic, writeFileDurable } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import type { JsonObject, JsonValue } from './json.js';
 import type { OptimizerKind, OptimizerState, ParamState } from './optimizer.js';
@@ -139,12 +140,12 @@ export async function saveCheckpoint(runDir: string, data: CheckpointData, optio
   await mkdir(tmp, { recursive: true });
   try {
     const weights = encodeTensors(data.weights, 'weights.bin');
-    await writeDurable(join(tmp, 'weights.bin'), weights.bytes);
-    await writeDurable(join(tmp, 'weights.json'), `${JSON.stringify(weights.manifest, null, 1)}\n`);
+    await writeFileDurable(join(tmp, 'weights.bin'), weights.bytes);
+    await writeFileDurable(join(tmp, 'weights.json'), `${JSON.stringify(weights.manifest, null, 1)}\n`);
     if (data.optimizer !== undefined) {
       const { file, bytes } = encodeOptimizer(data.optimizer, data.weights);
-      await writeDurable(join(tmp, 'optimizer.bin'), bytes);
-      await writeDurable(join(tmp, 'optimizer.json'), `${JSON.stringify(file, null, 1)}\n`);
+      await writeFileDurable(join(tmp, 'optimizer.bin'), bytes);
+      await writeFileDurable(join(tmp, 'optimizer.json'), `${JSON.stringify(file, null, 1)}\n`);
     }
     const state: StateFile = {
       format: 'covsev-checkpoint',
@@ -160,7 +161,7 @@ export async function saveCheckpoint(runDir: string, data: CheckpointData, optio
       createdAt: new Date().toISOString(),
       files: { weights: 'weights.json', optimizer: data.optimizer === undefined ? null : 'optimizer.json' },
     };
-    await writeDurable(join(tmp, 'state.json'), `${JSON.stringify(state, null, 1)}\n`);
+    await writeFileDurable(join(tmp, 'state.json'), `${JSON.stringify(state, null, 1)}\n`);
     if (await exists(final)) {
       // A folder of this epoch from an earlier attempt: move it aside, then drop it.
       const aside = join(dir, `${name}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
@@ -170,7 +171,7 @@ export async function saveCheckpoint(runDir: string, data: CheckpointData, optio
     } else {
       await rename(tmp, final);
     }
-    await syncDir(dir);
+    await syncDirectory(dir);
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
     throw error;
@@ -183,7 +184,6 @@ export async function saveCheckpoint(runDir: string, data: CheckpointData, optio
     savedAt: new Date().toISOString(),
   };
   await writeFileAtomic(join(dir, LATEST_FILE), `${JSON.stringify(pointer)}\n`);
-  await syncDir(dir);
   await pruneCheckpoints(runDir, keepLast, data.epoch);
   return final;
 }
@@ -413,31 +413,6 @@ function parseJson(path: string, text: string): unknown {
     throw new CovsevInputError(path, `is not valid JSON (${(error as Error).message}); the checkpoint is corrupt`, {
       cause: error,
     });
-  }
-}
-
-/** Writes and fsyncs a file, so the data is on disk before the folder is renamed into place. */
-async function writeDurable(path: string, data: string | Uint8Array): Promise<void> {
-  const handle = await open(path, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Best-effort fsync of a folder (makes renames in it durable on Linux). */
-async function syncDir(path: string): Promise<void> {
-  try {
-    const handle = await open(path, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Not supported everywhere (Windows); the rename itself is still atomic.
   }
 }
 

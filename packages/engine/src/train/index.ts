@@ -40,7 +40,7 @@ export {
   type TrainEventInput,
   type TrainEventType,
 } from '@covsev/events';
-export { canonicalJson, type JsonObject, type JsonPrimitive, type JsonValue } from './json.js';
+export type { JsonObject, JsonPrimitive, JsonValue } from './json.js';
 export {
   type EpochContext,
   type RunTrainingOptions,
@@ -52,7 +52,7 @@ export {
 } from './loop.js';
 export { NamedOptimizer, type Optimizer, type OptimizerKind, type OptimizerState, type ParamState } from './optimizer.js';
 export { type ResumeInfo, type ResumeOrStartOptions, restoreCheckpoint, resumeOrStart } from './resume.js';
-export { type LrSchedule, milestoneEpochs, roundHalfEven, type StepScheduleOptions, stepSchedule } from './schedule.js';
+export { type LrSchedule, milestoneEpochs, type StepScheduleOptions, stepSchedule } from './schedule.js';
 export {
   missingRngStreams,
   RNG_STREAMS,

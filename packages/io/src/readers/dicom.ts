@@ -30,6 +30,7 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Image as DaikonImage } from 'daikon';
 import { CovsevInputError } from '../errors.js';
+import { cross, dot, scale, sub, unit, type Vec3 } from '../geometry/affine.js';
 import { type Affine, type Intensity, makeVolume, type Spacing3, type Volume } from '../volume.js';
 import { describeFsError, HOST_LITTLE_ENDIAN, swapBytes } from './nifti.js';
 import type { ReadOptions, VolumeReader } from './reader.js';
@@ -39,8 +40,6 @@ export interface DicomReadOptions extends ReadOptions {
   /** Read this series when the folder holds several (default: the series with the most slices). */
   readonly seriesInstanceUid?: string;
 }
-
-type Vec3 = readonly [number, number, number];
 
 /** What covsev needs of one DICOM image, read from its header. */
 interface DicomSlice {
@@ -606,23 +605,6 @@ function seriesGeometry(where: string, slices: readonly DicomSlice[], warn: (mes
     ...[0, 0, 0, 1],
   ];
   return { order, spacing: [sliceMm, rowMm, colMm], affine };
-}
-
-function unit(v: Vec3): Vec3 | undefined {
-  const n = Math.hypot(...v);
-  return n > 1e-6 ? scale(v, 1 / n) : undefined;
-}
-function cross(a: Vec3, b: Vec3): Vec3 {
-  return [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]];
-}
-function dot(a: Vec3, b: Vec3): number {
-  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
-}
-function sub(a: Vec3, b: Vec3): Vec3 {
-  return [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
-}
-function scale(a: Vec3, s: number): Vec3 {
-  return [a[0] * s, a[1] * s, a[2] * s];
 }
 
 // ---------------------------------------------------------------------------------------------

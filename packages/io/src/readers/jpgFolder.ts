@@ -1,8 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transformer } from '@napi-rs/image';
-import sharp from 'sharp';
 import { CovsevInputError } from '../errors.js';
+import { loadNapiImage, loadSharp } from '../native.js';
 import { makeVolume, type Volume } from '../volume.js';
 import { checkJpegStructure, type JpegFrame } from './jpegStructure.js';
 import type { ReadOptions, VolumeReader } from './reader.js';
@@ -79,6 +78,7 @@ export async function jpgSize(path: string): Promise<{ rows: number; cols: numbe
  */
 export async function decodeJpgSlice(path: string, size?: { rows: number; cols: number }): Promise<DecodedSlice> {
   const { bytes, frame } = await readSliceBytes(path);
+  const { Transformer } = await loadNapiImage();
   let raw: Buffer;
   try {
     raw = await new Transformer(bytes).rawPixels();
@@ -103,6 +103,7 @@ export async function decodeJpgSlice(path: string, size?: { rows: number; cols: 
     );
   }
   if (size !== undefined && (frame.rows !== size.rows || frame.cols !== size.cols)) {
+    const sharp = await loadSharp();
     const resized = await sharp(pixels, { raw: { width: frame.cols, height: frame.rows, channels: 1 } })
       .resize(size.cols, size.rows, { fit: 'fill', kernel: 'linear' })
       .raw()

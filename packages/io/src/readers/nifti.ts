@@ -16,6 +16,20 @@ import { endianness } from 'node:os';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { CovsevInputError } from '../errors.js';
+import { affineColumnNorm, qformToAffine } from '../geometry/affine.js';
+import {
+  DATATYPE_BY_CODE,
+  INTENSITY_TAGS,
+  NIFTI_DATATYPES,
+  NIFTI_INTENT_LABEL,
+  NIFTI1_LAYOUT,
+  NIFTI2_LAYOUT,
+  type NiftiDatatypeName,
+  type NiftiHeader,
+  readNiftiFields,
+  readNiftiString,
+  UNSUPPORTED_DATATYPES,
+} from '../nifti/header.js';
 import { type Affine, type Intensity, makeVolume, type Spacing3, type Volume, type VoxelArray } from '../volume.js';
 import type { ReadOptions, VolumeReader } from './reader.js';
 
@@ -24,74 +38,14 @@ const gunzipAsync = promisify(gunzip);
 /** True when this machine stores numbers little-endian (all platforms Node ships for, in practice). */
 export const HOST_LITTLE_ENDIAN = endianness() === 'LE';
 
-/** NIfTI datatype codes covsev reads (and, except int8, writes). */
-export const NIFTI_DATATYPES = {
-  uint8: { code: 2, bytes: 1 },
-  int16: { code: 4, bytes: 2 },
-  int32: { code: 8, bytes: 4 },
-  float32: { code: 16, bytes: 4 },
-  float64: { code: 64, bytes: 8 },
-  int8: { code: 256, bytes: 1 },
-  uint16: { code: 512, bytes: 2 },
-} as const;
-export type NiftiDatatypeName = keyof typeof NIFTI_DATATYPES;
-
-const DATATYPE_BY_CODE = new Map<number, NiftiDatatypeName>(
-  (Object.keys(NIFTI_DATATYPES) as NiftiDatatypeName[]).map((name) => [NIFTI_DATATYPES[name].code, name]),
-);
-
-/** Names of NIfTI datatypes covsev refuses, for the error message. */
-const UNSUPPORTED_DATATYPES: Readonly<Record<number, string>> = {
-  0: 'unknown (0)',
-  1: 'binary (1 bit per voxel)',
-  32: 'complex64',
-  128: 'rgb24',
-  768: 'uint32',
-  1024: 'int64',
-  1280: 'uint64',
-  1536: 'float128',
-  1792: 'complex128',
-  2048: 'complex256',
-  2304: 'rgba32',
-};
-
-/** NIFTI_INTENT_LABEL: voxel values are label indices. */
-export const NIFTI_INTENT_LABEL = 1002;
-/** Prefix of the intent_name tag covsev writes to record a volume's intensity kind. */
-export const COVSEV_INTENT_PREFIX = 'covsev:';
-/** intent_name tags (16 bytes at most) <-> intensity kinds. */
-export const INTENSITY_TAGS: Readonly<Record<Exclude<Intensity, 'unknown'>, string>> = {
-  hu: 'covsev:hu',
-  'uint8-windowed': 'covsev:u8win',
-  normalised: 'covsev:norm',
-  label: 'covsev:label',
-};
-
-/** The header fields covsev uses, with NIfTI-2's 64-bit values as plain numbers. */
-export interface NiftiHeader {
-  readonly version: 1 | 2;
-  readonly littleEndian: boolean;
-  /** dim[0..7]: dim[0] is the number of dimensions. */
-  readonly dim: readonly number[];
-  readonly datatype: number;
-  readonly bitpix: number;
-  /** pixdim[0..7]: pixdim[0] is qfac. */
-  readonly pixdim: readonly number[];
-  readonly voxOffset: number;
-  readonly sclSlope: number;
-  readonly sclInter: number;
-  readonly xyztUnits: number;
-  readonly intentCode: number;
-  readonly intentName: string;
-  readonly description: string;
-  readonly qformCode: number;
-  readonly sformCode: number;
-  readonly quatern: readonly [b: number, c: number, d: number];
-  readonly qoffset: readonly [x: number, y: number, z: number];
-  /** srow_x, srow_y, srow_z, 12 numbers. */
-  readonly srow: readonly number[];
-  readonly magic: string;
-}
+export {
+  COVSEV_INTENT_PREFIX,
+  INTENSITY_TAGS,
+  NIFTI_DATATYPES,
+  NIFTI_INTENT_LABEL,
+  type NiftiDatatypeName,
+  type NiftiHeader,
+} from '../nifti/header.js';
 
 const NIFTI_SUFFIX = /\.nii(\.gz)?$/i;
 
@@ -143,7 +97,7 @@ export function decodeNifti(path: string, bytes: Uint8Array): Volume {
   const count = shape[0] * shape[1] * shape[2];
 
   // nibabel moves a single-file offset that is too small up to the minimum (352 / 544).
-  const minOffset = header.version === 1 ? 352 : 544;
+  const minOffset = (header.version === 1 ? NIFTI1_LAYOUT : NIFTI2_LAYOUT).minVoxOffset;
   const offset = header.voxOffset < minOffset ? minOffset : header.voxOffset;
   if (!Number.isInteger(offset))
     throw new CovsevInputError(path, `vox_offset ${header.voxOffset} is not a whole number of bytes`);
@@ -188,89 +142,40 @@ export function parseNiftiHeader(path: string, bytes: Uint8Array): NiftiHeader {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const sizeLE = view.getInt32(0, true);
   const sizeBE = view.getInt32(0, false);
-  const version = sizeLE === 348 || sizeBE === 348 ? 1 : sizeLE === 540 || sizeBE === 540 ? 2 : undefined;
+  const [v1, v2] = [NIFTI1_LAYOUT.headerBytes, NIFTI2_LAYOUT.headerBytes];
+  const version = sizeLE === v1 || sizeBE === v1 ? 1 : sizeLE === v2 || sizeBE === v2 ? 2 : undefined;
   if (version === undefined) {
     throw new CovsevInputError(
       path,
       `not a NIfTI file: wrong magic (header size field is ${sizeLE}, expected 348 for NIfTI-1 or 540 for NIfTI-2)`,
     );
   }
-  const le = version === 1 ? sizeLE === 348 : sizeLE === 540;
-  const headerSize = version === 1 ? 348 : 540;
+  const layout = version === 1 ? NIFTI1_LAYOUT : NIFTI2_LAYOUT;
+  const le = sizeLE === layout.headerBytes;
+  const headerSize = layout.headerBytes;
   if (bytes.length < headerSize) {
     throw new CovsevInputError(path, `truncated NIfTI-${version} header: ${bytes.length} of ${headerSize} bytes`);
   }
-  return version === 1 ? parseNifti1(path, view, bytes, le) : parseNifti2(path, view, bytes, le);
+  return version === 1 ? parseNifti1(path, bytes, le) : parseNifti2(path, bytes, le);
 }
 
-function parseNifti1(path: string, v: DataView, bytes: Uint8Array, le: boolean): NiftiHeader {
-  const magic = cString(bytes, 344, 4);
+function parseNifti1(path: string, bytes: Uint8Array, le: boolean): NiftiHeader {
+  const magic = readNiftiString(bytes, NIFTI1_LAYOUT.fields.magic);
   if (magic !== 'n+1' && magic !== 'ni1') {
     throw new CovsevInputError(
       path,
       `wrong magic "${printable(magic)}" at byte 344 (expected "n+1"); an Analyze 7.5 file or a corrupt header?`,
     );
   }
-  const i16 = (o: number) => v.getInt16(o, le);
-  const f32 = (o: number) => v.getFloat32(o, le);
-  return {
-    version: 1,
-    littleEndian: le,
-    dim: Array.from({ length: 8 }, (_, n) => i16(40 + 2 * n)),
-    intentCode: i16(68),
-    datatype: i16(70),
-    bitpix: i16(72),
-    pixdim: Array.from({ length: 8 }, (_, n) => f32(76 + 4 * n)),
-    voxOffset: f32(108),
-    sclSlope: f32(112),
-    sclInter: f32(116),
-    xyztUnits: v.getUint8(123),
-    description: cString(bytes, 148, 80),
-    qformCode: i16(252),
-    sformCode: i16(254),
-    quatern: [f32(256), f32(260), f32(264)],
-    qoffset: [f32(268), f32(272), f32(276)],
-    srow: Array.from({ length: 12 }, (_, n) => f32(280 + 4 * n)),
-    intentName: cString(bytes, 328, 16),
-    magic,
-  };
+  return readNiftiFields(path, NIFTI1_LAYOUT, bytes, le);
 }
 
-function parseNifti2(path: string, v: DataView, bytes: Uint8Array, le: boolean): NiftiHeader {
-  const magic = cString(bytes, 4, 4);
+function parseNifti2(path: string, bytes: Uint8Array, le: boolean): NiftiHeader {
+  const magic = readNiftiString(bytes, NIFTI2_LAYOUT.fields.magic);
   if (magic !== 'n+2' && magic !== 'ni2') {
     throw new CovsevInputError(path, `wrong magic "${printable(magic)}" at byte 4 (expected "n+2")`);
   }
-  const i64 = (o: number) => {
-    const value = v.getBigInt64(o, le);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < -BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new CovsevInputError(path, `NIfTI-2 header value ${value} at byte ${o} is out of range`);
-    }
-    return Number(value);
-  };
-  const f64 = (o: number) => v.getFloat64(o, le);
-  const i32 = (o: number) => v.getInt32(o, le);
-  return {
-    version: 2,
-    littleEndian: le,
-    datatype: v.getInt16(12, le),
-    bitpix: v.getInt16(14, le),
-    dim: Array.from({ length: 8 }, (_, n) => i64(16 + 8 * n)),
-    pixdim: Array.from({ length: 8 }, (_, n) => f64(104 + 8 * n)),
-    voxOffset: i64(168),
-    sclSlope: f64(176),
-    sclInter: f64(184),
-    description: cString(bytes, 240, 80),
-    qformCode: i32(344),
-    sformCode: i32(348),
-    quatern: [f64(352), f64(360), f64(368)],
-    qoffset: [f64(376), f64(384), f64(392)],
-    srow: Array.from({ length: 12 }, (_, n) => f64(400 + 8 * n)),
-    xyztUnits: i32(500),
-    intentCode: i32(504),
-    intentName: cString(bytes, 508, 16),
-    magic,
-  };
+  return readNiftiFields(path, NIFTI2_LAYOUT, bytes, le);
 }
 
 /** [slices, rows, cols] = [dim3, dim2, dim1]; refuses anything but 3D (trailing axes of length 1 are fine). */
@@ -311,7 +216,7 @@ function spacingFromPixdim(h: NiftiHeader, affine: Affine): Spacing3 {
   const pick = (n: 1 | 2 | 3) => {
     const value = Math.abs(h.pixdim[n] ?? 0);
     if (Number.isFinite(value) && value > 0) return value;
-    const column = Math.hypot(affine[n - 1] as number, affine[n + 3] as number, affine[n + 7] as number);
+    const column = affineColumnNorm(affine, n - 1);
     return Number.isFinite(column) && column > 0 ? column : 1;
   };
   return [pick(3), pick(2), pick(1)];
@@ -354,32 +259,11 @@ function qformAffine(path: string, h: NiftiHeader): Affine {
   if (w2 < threshold) {
     throw new CovsevInputError(path, `invalid qform quaternion (b, c, d) = (${b}, ${c}, ${d}): b^2 + c^2 + d^2 > 1`);
   }
-  const R = quaternionToMatrix(w2 < 0 ? 0 : Math.sqrt(w2), b, c, d);
   // nibabel resets a qfac other than -1 or 1 to 1 when it loads a file; it refuses negative
   // pixdims, which covsev (like nifti1_io) reads as their absolute values.
   const qfac = h.pixdim[0] === -1 ? -1 : 1;
-  const zooms = [Math.abs(h.pixdim[1] ?? 1), Math.abs(h.pixdim[2] ?? 1), Math.abs(h.pixdim[3] ?? 1) * qfac];
-  const affine: number[] = [];
-  for (let r = 0; r < 3; r++) {
-    for (let col = 0; col < 3; col++) affine.push((R[r * 3 + col] as number) * (zooms[col] as number));
-    affine.push(h.qoffset[r] as number);
-  }
-  affine.push(0, 0, 0, 1);
-  return affine;
-}
-
-/** Rotation matrix (row-major 3x3) of quaternion (w, x, y, z), normalising it (nibabel's quat2mat). */
-export function quaternionToMatrix(w: number, x: number, y: number, z: number): number[] {
-  const n = w * w + x * x + y * y + z * z;
-  if (n < Number.EPSILON) return [1, 0, 0, 0, 1, 0, 0, 0, 1];
-  const s = 2 / n;
-  const X = x * s;
-  const Y = y * s;
-  const Z = z * s;
-  const [wX, wY, wZ] = [w * X, w * Y, w * Z];
-  const [xX, xY, xZ] = [x * X, x * Y, x * Z];
-  const [yY, yZ, zZ] = [y * Y, y * Z, z * Z];
-  return [1 - (yY + zZ), xY - wZ, xZ + wY, xY + wZ, 1 - (xX + zZ), yZ - wX, xZ - wY, yZ + wX, 1 - (xX + yY)];
+  const zooms = [Math.abs(h.pixdim[1] ?? 1), Math.abs(h.pixdim[2] ?? 1), Math.abs(h.pixdim[3] ?? 1) * qfac] as const;
+  return qformToAffine(w2 < 0 ? 0 : Math.sqrt(w2), h.quatern, zooms, h.qoffset);
 }
 
 /** What the header says about the numbers: covsev's own tag, a label intent, or "HU" in the description. */
@@ -447,13 +331,6 @@ async function gunzipOrExplain(path: string, file: Uint8Array): Promise<Uint8Arr
   }
   if (out.length === 0) throw new CovsevInputError(path, 'empty file after gunzip, not a NIfTI volume');
   return out;
-}
-
-/** A NUL-terminated string field. */
-function cString(bytes: Uint8Array, offset: number, length: number): string {
-  const field = bytes.subarray(offset, offset + length);
-  const end = field.indexOf(0);
-  return new TextDecoder('utf-8').decode(end < 0 ? field : field.subarray(0, end));
 }
 
 function printable(text: string): string {

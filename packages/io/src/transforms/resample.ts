@@ -1,4 +1,4 @@
-import { makeVolume, type Shape3, type Spacing3, type Volume, type VoxelArray } from '../volume.js';
+import { type Affine, makeVolume, type Shape3, type Spacing3, type Volume, type VoxelArray } from '../volume.js';
 
 /**
  * `linear` is trilinear with half-pixel centres, the same grid as PyTorch's
@@ -156,8 +156,7 @@ export function runResample(data: ArrayLike<number>, from: Shape3, plan: Resampl
 export function resampleVolume(volume: Volume, shape: Shape3, options: ResampleOptions = {}): Volume {
   const mode = options.mode ?? 'linear';
   const output = options.output ?? (mode === 'nearest' ? 'same' : 'float32');
-  if (shape.some((n) => !Number.isInteger(n) || n <= 0))
-    throw new RangeError(`target shape must be positive integers, got [${shape.join(', ')}]`);
+  checkShape(shape);
   const data = runResample(volume.data, volume.shape, planResample(volume.shape, shape, mode));
   let out: VoxelArray;
   if (data === volume.data) out = output === 'same' ? volume.data.slice() : Float32Array.from(volume.data);
@@ -169,6 +168,67 @@ export function resampleVolume(volume: Volume, shape: Shape3, options: ResampleO
     intensity: volume.intensity,
     ...(volume.source === undefined ? {} : { source: volume.source }),
   });
+}
+
+/** The grid of a volume that is read slice by slice: its full shape and geometry. */
+export interface SliceGrid {
+  readonly shape: Shape3;
+  readonly spacing: Spacing3;
+  readonly affine: Affine;
+}
+
+/**
+ * Resamples a volume that is read on demand, slice by slice: `readSlices(indices)` is asked only
+ * for the (sorted) source slices the slice-axis interpolation reads, and must return them as a
+ * volume of shape [indices.length, rows, cols]. Going from 300 slices to 64, linear taps touch
+ * at most 128, so the rest are never decoded and the full volume is never held in memory.
+ * The result equals `resampleVolume` of the whole volume: same values, spacing and affine (from
+ * `grid`); intensity and source come from what `readSlices` returned.
+ */
+export async function resampleSlices(
+  grid: SliceGrid,
+  readSlices: (indices: readonly number[]) => Promise<Volume>,
+  shape: Shape3,
+  options: ResampleOptions = {},
+): Promise<Volume> {
+  const mode = options.mode ?? 'linear';
+  const output = options.output ?? (mode === 'nearest' ? 'same' : 'float32');
+  checkShape(shape);
+  const [, rows, cols] = grid.shape;
+  const plan = planResample(grid.shape, shape, mode);
+  const zTaps = plan.taps[0];
+  const sources = tapSources(zTaps);
+  const subset = await readSlices(sources);
+  if (subset.shape[0] !== sources.length || subset.shape[1] !== rows || subset.shape[2] !== cols) {
+    throw new RangeError(
+      `readSlices returned shape [${subset.shape.join(', ')}] for ${sources.length} slices of ${rows}x${cols}`,
+    );
+  }
+  // Point the slice taps at positions in the subset (an i1 of weight 0 is never read).
+  const position = new Map(sources.map((z, i) => [z, i]));
+  const local: AxisTaps = {
+    i0: zTaps.i0.map((z) => position.get(z) as number),
+    i1: zTaps.i1.map((z, d) => position.get(z) ?? (position.get(zTaps.i0[d] as number) as number)),
+    w1: zTaps.w1,
+  };
+  const resampled = runResample(subset.data, [sources.length, rows, cols], {
+    taps: [local, plan.taps[1], plan.taps[2]],
+    order: plan.order,
+  });
+  const values = resampled === subset.data ? Float32Array.from(subset.data) : (resampled as Float32Array);
+  const data = output === 'same' ? castLike(subset.data, values) : values;
+  return makeVolume({
+    data,
+    shape,
+    ...resampledGeometry(grid, shape),
+    intensity: subset.intensity,
+    ...(subset.source === undefined ? {} : { source: subset.source }),
+  });
+}
+
+function checkShape(shape: Shape3): void {
+  if (shape.some((n) => !Number.isInteger(n) || n <= 0))
+    throw new RangeError(`target shape must be positive integers, got [${shape.join(', ')}]`);
 }
 
 /** Spacing and affine of `volume`'s grid resampled to `shape` (same world extent). */

@@ -1,5 +1,5 @@
-import sharp from 'sharp';
 import { writeFileAtomic } from '../atomic.js';
+import { loadSharp } from '../native.js';
 import { applyHuWindow, type HuWindow, type HuWindowName } from '../transforms/window.js';
 import type { Volume } from '../volume.js';
 
@@ -100,6 +100,7 @@ export function renderMontage(volume: Volume, options: MontageOptions = {}): { r
 /** Writes a PNG montage of a volume's slices (optionally with a mask overlay), atomically. */
 export async function writeMontagePng(path: string, volume: Volume, options: MontageOptions = {}): Promise<void> {
   const { rgb, width, height } = renderMontage(volume, options);
+  const sharp = await loadSharp();
   const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
     .png({ compressionLevel: 6 })
     .toBuffer();
