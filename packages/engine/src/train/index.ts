@@ -1,21 +1,5 @@
 /** Training utilities: optimisers, schedule, seeded streams, checkpoints, event stream, loop. */
-export { ADAM_DEFAULTS, Adam, type AdamOptions } from './adam.js';
-export {
-  CHECKPOINTS_DIR,
-  type CheckpointData,
-  checkpointsDir,
-  checkWeightsMatch,
-  LATEST_FILE,
-  type LoadCheckpointOptions,
-  type LoadedCheckpoint,
-  listCheckpoints,
-  loadCheckpoint,
-  loadLatestCheckpoint,
-  pruneCheckpoints,
-  type SaveCheckpointOptions,
-  saveCheckpoint,
-  snapshotWeights,
-} from './checkpoint.js';
+
 // The event stream lives in @covsev/events (no TensorFlow.js); re-exported for trainers.
 export {
   type CheckpointEvent,
@@ -40,6 +24,23 @@ export {
   type TrainEventInput,
   type TrainEventType,
 } from '@covsev/events';
+export { ADAM_DEFAULTS, Adam, type AdamOptions } from './adam.js';
+export {
+  CHECKPOINTS_DIR,
+  type CheckpointData,
+  checkpointsDir,
+  checkWeightsMatch,
+  LATEST_FILE,
+  type LoadCheckpointOptions,
+  type LoadedCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  loadLatestCheckpoint,
+  pruneCheckpoints,
+  type SaveCheckpointOptions,
+  saveCheckpoint,
+  snapshotWeights,
+} from './checkpoint.js';
 export type { JsonObject, JsonPrimitive, JsonValue } from './json.js';
 export {
   type EpochContext,
