@@ -1,13 +1,15 @@
 /**
- * The covsev demo on phantom data: everything of the pipeline that is built, end to end.
+ * The covsev demo on phantom data: everything of the method that is built, end to end. What is
+ * demo-specific stays here (making phantom cohorts, montages, the label-noise report against the
+ * phantom's exact grades); the way of the scans is `@covsev/pipeline`'s `classifyCohort`:
  *
  *   phantom cohorts (COV19-CT-DB JPGs + COVID-19-CT-Seg NIfTIs)
- *   -> read every scan back through @covsev/io, check labels against scan folders
- *   -> preprocess to the classifier grid through the cache (second run: all hits)
- *   -> montages: masks over CT, the classifier grid, two augmented views of one scan
+ *   -> pipeline: labels checked against scan folders, every scan on the classifier grid through
+ *      the cache (second run: all hits), the CMC classifier trained on the train split (two
+ *      views, contrastive + mixup + weighted CE, Adam) and validated with Macro F1, predictions
+ *      for val and test, the submission files
+ *   -> montages: masks over CT, two augmented views of one scan, the classifier grid
  *   -> @covsev/eval: how far the published (noisy) labels stand from the exact Table 1 grades
- *   -> the CMC classifier trained on the train split (two views, contrastive + mixup + weighted
- *      CE, Adam), validated with Macro F1, predictions for the test split, the submission files
  *
  * Stages not built yet (segmentation, CAM, TTA + ensemble) are listed, not faked.
  */
@@ -15,32 +17,24 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { createProgress } from '@covsev/cli';
-import { type CmcScan, predictCmc, trainCmc } from '@covsev/cmc';
-import { formatBackendInfo, initBackend } from '@covsev/engine';
-import { bootstrapMacroF1, classificationReport, confusionMatrix, macroF1 } from '@covsev/eval';
+import { createProgress, type ProgressReporter } from '@covsev/cli';
+import { bootstrapMacroF1, classificationReport, confusionMatrix } from '@covsev/eval';
+import type { StageEvent } from '@covsev/events';
 import {
   applyHuWindow,
   augmentImageAndMask,
-  findScanFolder,
   type Intensity,
   makeVolume,
-  type PredictionRow,
-  PreprocessCache,
-  preprocessScan,
   Rng,
-  readLabelCsv,
   readVolume,
   SEVERITY_CLASSES,
-  type SeverityCategory,
   type Shape3,
   sliceView,
   type Volume,
   writeMontagePng,
-  writePredictionCsv,
-  writeSubmission,
 } from '@covsev/io';
-import { CTSEG_FOLDERS, LABEL_FILES, TRUTH_FILE, type TruthManifest, writeCohort } from '@covsev/phantom';
+import { CTSEG_FOLDERS, TRUTH_FILE, type TruthManifest, writeCohort } from '@covsev/phantom';
+import { type ClassifiedCohort, classIdOf, classifyCohort, runFolder } from '@covsev/pipeline';
 
 export interface DemoOptions {
   /** Output folder (default demo-out). */
@@ -132,41 +126,47 @@ export interface DemoSummary {
 /** The backbone the demo trains on two CPU cores. */
 const DEMO_BACKBONE = 'resnest-tiny-3d';
 
-export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<DemoSummary> {
-  const log = options.log ?? ((line: string) => console.log(line));
-  const cov19Dir = join(options.out, 'cov19-ct-db');
-  const ctsegDir = join(options.out, 'ct-seg');
+/** Prints the pipeline's stage events as the demo's numbered steps, with progress bars. */
+function stagePrinter(options: DemoOptions, log: (line: string) => void): (event: StageEvent) => void {
+  let progress: ProgressReporter | undefined;
+  return (event) => {
+    if (event.type === 'stage-start') {
+      if (event.stage === 'load-cohort') log('2. labels, checked against the scan folders');
+      if (event.stage === 'preprocess') {
+        log(`3. read + resample every scan to ${options.grid.join('x')} through the cache`);
+        progress = createProgress('preprocess', event.total ?? 0);
+      }
+      if (event.stage === 'train-classifier') {
+        log(
+          `4. CMC (${DEMO_BACKBONE}, CT channel) trained ${options.epochs} epoch(s) on the phantom train split, checkpoints and events in ${join(options.out, 'runs', 'cmc')}`,
+        );
+        log(`   ${String(event.detail?.backend ?? '')}`);
+        const workers = options.workers ?? 0;
+        const viewWorkers = options.viewWorkers ?? 0;
+        log(
+          `   gradients: ${workers > 0 ? `${workers} worker threads (data-parallel)` : 'the main thread'}; augmented views: ${viewWorkers > 0 ? `${viewWorkers} worker thread(s), one step ahead` : 'the main thread'}`,
+        );
+      }
+    } else if (event.type === 'stage-progress') {
+      if (event.stage === 'preprocess')
+        progress?.update(event.done, `${event.item ?? ''} ${event.cached === true ? '(cache)' : ''}`);
+    } else if (event.stage === 'load-cohort') {
+      const n = event.summary ?? {};
+      log(`   train ${n.train} scans, val ${n.val} scans (labelled), test ${n.test} scans`);
+    } else if (event.stage === 'preprocess') {
+      progress?.finish(`${event.summary?.cacheHits} cache hits of ${event.summary?.scans}`);
+      progress = undefined;
+    }
+  };
+}
 
-  log('1. phantom cohorts');
-  const cov19 = await ensureCohort(cov19Dir, 'cov19-ct-db', options.scans, options.seed, log);
-  const ctseg = await ensureCohort(ctsegDir, 'ct-seg', 4, options.seed + 1, log);
-
-  log('2. labels, checked against the scan folders');
-  const labelled = new Map<string, number>();
-  for (const [split, file] of Object.entries(LABEL_FILES)) {
-    const rows = await readLabelCsv(join(cov19Dir, file), { scanRoots: [join(cov19Dir, split)] });
-    for (const r of rows) labelled.set(r.name, r.category);
-    log(`   ${file}: ${rows.length} scans`);
-  }
-
-  log(`3. read + resample every scan to ${options.grid.join('x')} through the cache`);
-  const cache = new PreprocessCache(join(options.out, 'cache'));
-  const progress = createProgress('preprocess', cov19.scans.length);
-  let hits = 0;
-  let firstVolume: Awaited<ReturnType<typeof preprocessScan>>['volume'] | undefined;
-  const grid = new Map<string, Volume<Uint8Array>>();
-  for (const [i, scan] of cov19.scans.entries()) {
-    const folder = await findScanFolder(scan.name, [join(cov19Dir, scan.split)]);
-    if (folder === undefined) throw new Error(`demo: scan ${scan.name} listed in ${TRUTH_FILE} has no folder`);
-    const { volume, cached } = await preprocessScan(folder, { shape: options.grid, mode: 'linear', output: 'same' }, { cache });
-    if (cached) hits++;
-    firstVolume ??= volume;
-    grid.set(scan.name, volume as Volume<Uint8Array>);
-    progress.update(i + 1, `${scan.name} ${cached ? '(cache)' : ''}`);
-  }
-  progress.finish(`${hits} cache hits of ${cov19.scans.length}`);
-
-  log('4. montages');
+/** The montages: masks over CT, two augmented views of one scan, the classifier grid. */
+async function writeMontages(
+  options: DemoOptions,
+  ctsegDir: string,
+  ctseg: TruthManifest,
+  firstGrid?: Volume,
+): Promise<string[]> {
   const montages: string[] = [];
   const seg = ctseg.scans[0];
   if (seg !== undefined) {
@@ -196,93 +196,85 @@ export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<Demo
     await writeMontagePng(viewsPath, stacked, { mask: stackedMask, columns: 3, slices: [0, 1, 2] });
     montages.push(viewsPath);
   }
-  if (firstVolume !== undefined) {
+  if (firstGrid !== undefined) {
     const path = join(options.out, 'montage-classifier-grid.png');
-    await writeMontagePng(path, firstVolume, { slices: Math.min(16, firstVolume.shape[0]), columns: 8 });
+    await writeMontagePng(path, firstGrid, { slices: Math.min(16, firstGrid.shape[0]), columns: 8 });
     montages.push(path);
   }
-  for (const m of montages) log(`   ${m}`);
+  return montages;
+}
 
-  log('5. label noise: published labels vs exact Table 1 grades (@covsev/eval)');
-  const truth = cov19.scans.filter((s) => labelled.has(s.name)).map((s) => s.trueCategory - 1);
-  const published = cov19.scans.filter((s) => labelled.has(s.name)).map((s) => (labelled.get(s.name) as number) - 1);
-  const report = classificationReport(confusionMatrix(truth, published, 4), { classNames: [...SEVERITY_CLASSES] });
-  const ci = bootstrapMacroF1(truth, published, { numClasses: 4, seed: options.seed });
-  log(`   ${truth.length} labelled scans, ${truth.filter((t, i) => t !== published[i]).length} labels differ from the truth`);
+/** Published labels against the phantom's exact Table 1 grades. */
+function labelNoise(cov19: TruthManifest, result: ClassifiedCohort, seed: number, log: (line: string) => void): number {
+  const published = new Map(
+    result.cohort.scans.flatMap((s) => (s.category === undefined ? [] : [[s.name, classIdOf(s.category)]])),
+  );
+  const labelled = cov19.scans.filter((s) => published.has(s.name));
+  const truth = labelled.map((s) => classIdOf(s.trueCategory));
+  const given = labelled.map((s) => published.get(s.name) as number);
+  const report = classificationReport(confusionMatrix(truth, given, 4), { classNames: [...SEVERITY_CLASSES] });
+  const ci = bootstrapMacroF1(truth, given, { numClasses: 4, seed });
+  log(`   ${truth.length} labelled scans, ${truth.filter((t, i) => t !== given[i]).length} labels differ from the truth`);
   log(
     `   Macro F1 ${report.macroF1.toFixed(3)} (95 % CI ${ci.low.toFixed(3)}-${ci.high.toFixed(3)}), quadratic kappa ${report.quadraticKappa.toFixed(3)}`,
   );
+  return report.macroF1;
+}
 
-  log(
-    `6. CMC (${DEMO_BACKBONE}, CT channel) trained ${options.epochs} epoch(s) on the phantom train split, checkpoints and events in ${join(options.out, 'runs', 'cmc')}`,
-  );
-  log(`   ${formatBackendInfo(await initBackend({ log: () => {} }))}`);
-  const workers = options.workers ?? 0;
-  const viewWorkers = options.viewWorkers ?? 0;
-  log(
-    `   gradients: ${workers > 0 ? `${workers} worker threads (data-parallel)` : 'the main thread'}; augmented views: ${viewWorkers > 0 ? `${viewWorkers} worker thread(s), one step ahead` : 'the main thread'}`,
-  );
-  const asScan = (s: (typeof cov19.scans)[number]): CmcScan => ({
-    name: s.name,
-    image: grid.get(s.name) as Volume<Uint8Array>,
-    ...(labelled.has(s.name) ? { label: (labelled.get(s.name) as number) - 1 } : {}),
-  });
-  const train = cov19.scans.filter((s) => s.split === 'train').map(asScan);
-  const val = cov19.scans.filter((s) => s.split === 'val').map(asScan);
-  const test = cov19.scans.filter((s) => s.split === 'test').map(asScan);
-  const { model, epochsRun } = await trainCmc({
-    runDir: join(options.out, 'runs', 'cmc'),
-    train,
-    val,
-    network: { backbone: DEMO_BACKBONE },
-    inChannels: 1,
-    epochs: options.epochs,
-    batchSize: 2,
-    seed: options.seed,
-    workers,
-    viewWorkers,
-    onEvent: (e) => {
+export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<DemoSummary> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const cov19Dir = join(options.out, 'cov19-ct-db');
+  const ctsegDir = join(options.out, 'ct-seg');
+
+  log('1. phantom cohorts');
+  const cov19 = await ensureCohort(cov19Dir, 'cov19-ct-db', options.scans, options.seed, log);
+  const ctseg = await ensureCohort(ctsegDir, 'ct-seg', 4, options.seed + 1, log);
+
+  // Steps 2-5 are the pipeline's stages, printed from their events.
+  const result = await classifyCohort({
+    cohort: cov19Dir,
+    run: options.out,
+    grid: options.grid,
+    training: {
+      network: { backbone: DEMO_BACKBONE },
+      inChannels: 1,
+      epochs: options.epochs,
+      batchSize: 2,
+      seed: options.seed,
+      workers: options.workers ?? 0,
+      viewWorkers: options.viewWorkers ?? 0,
+    },
+    onEvent: stagePrinter(options, log),
+    onTrainEvent: (e) => {
       if (e.type === 'epoch')
         log(
           `   epoch ${e.epoch + 1}: loss ${e.metrics.loss?.toFixed(3)}, val Macro F1 ${e.metrics.valMacroF1?.toFixed(3) ?? '-'}, ${(e.ms / 1000).toFixed(1)} s`,
         );
     },
   });
-  if (epochsRun === 0) log('   the run was already complete: weights restored from its last checkpoint');
-  const valProbs = predictCmc(model, val, 1);
-  const valPred = valProbs.map((p) => p.indexOf(Math.max(...p)));
-  const valTruth = val.map((s) => s.label as number);
-  const cmcF1 = val.length > 0 ? macroF1(confusionMatrix(valTruth, valPred, 4)) : Number.NaN;
+  if (result.classifier.epochsRun === 0) log('   the run was already complete: weights restored from its last checkpoint');
   log(
-    `   validation Macro F1 ${cmcF1.toFixed(3)} on ${val.length} scans (a ${DEMO_BACKBONE} after ${options.epochs} epochs: a smoke test of the method, not a result)`,
+    `   validation Macro F1 ${result.valMacroF1.toFixed(3)} on ${result.valPredictions.length} scans (a ${DEMO_BACKBONE} after ${options.epochs} epochs: a smoke test of the method, not a result)`,
   );
+  log('5. predictions and the challenge submission (pnpm submit does the same from a CSV)');
+  const files = result.submission?.files ?? [];
+  log(`   ${runFolder(options.out).predictions('test')}; ${files.join(', ')}`);
 
-  log('7. predictions and the challenge submission (pnpm submit does the same from a CSV)');
-  const testProbs = predictCmc(model, test, 1);
-  const rows: PredictionRow[] = test.map((s, i) => {
-    const p = testProbs[i] as number[];
-    return {
-      name: s.name,
-      category: (p.indexOf(Math.max(...p)) + 1) as SeverityCategory,
-      probabilities: p as [number, number, number, number],
-    };
-  });
-  const predictions = join(options.out, 'predictions', 'test.csv');
-  await writePredictionCsv(predictions, rows);
-  const files = await writeSubmission({
-    outDir: join(options.out, 'submission'),
-    entries: rows,
-    expectedScans: test.map((s) => s.name),
-  });
-  log(`   ${predictions}; ${files.join(', ')}`);
+  log('6. montages');
+  const first = result.cohort.scans[0];
+  const montages = await writeMontages(options, ctsegDir, ctseg, first && result.preprocessed.volumes.get(first.name));
+  for (const m of montages) log(`   ${m}`);
+
+  log('7. label noise: published labels vs exact Table 1 grades (@covsev/eval)');
+  const labelMacroF1 = labelNoise(cov19, result, options.seed, log);
 
   log('8. not built yet: lung/lesion segmentation (stage 1, so the infection-aware input), CAM, TTA + ensemble, the dashboard');
   return {
-    preprocessed: cov19.scans.length,
-    cacheHits: hits,
+    preprocessed: result.preprocessed.volumes.size,
+    cacheHits: result.preprocessed.cacheHits,
     montages,
-    labelMacroF1: report.macroF1,
-    cmcValMacroF1: cmcF1,
+    labelMacroF1,
+    cmcValMacroF1: result.valMacroF1,
     submission: files,
   };
 }

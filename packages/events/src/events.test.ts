@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  type CovsevEvent,
   EventLog,
   followEvents,
   isCovsevEvent,
@@ -35,7 +36,7 @@ describe('EventLog and readEvents', () => {
   it('writes one JSON line per event with a time, NaN as null', async () => {
     const path = join(dir, 'run', 'events.jsonl');
     const seen: TrainEvent[] = [];
-    const log = EventLog.open(path, (e) => seen.push(e));
+    const log = EventLog.open<TrainEvent>(path, (e) => seen.push(e));
     log.emit({
       type: 'run-start',
       version: 1,
@@ -87,7 +88,7 @@ describe('EventLog and readEvents', () => {
 describe('followEvents', () => {
   it('tails a file that appears later and grows in pieces, delivering each line once', async () => {
     const path = join(dir, 'events.jsonl');
-    const got: TrainEvent[] = [];
+    const got: CovsevEvent[] = [];
     const f = followEvents(path, (e) => got.push(e), { intervalMs: 10 });
     await f.poll();
     expect(got).toHaveLength(0);
@@ -115,7 +116,7 @@ describe('followEvents', () => {
   it('fromStart: false reports only what is appended later', async () => {
     const path = join(dir, 'events.jsonl');
     await writeFile(path, `${JSON.stringify({ ...step(0), time: 0 })}\n`);
-    const got: TrainEvent[] = [];
+    const got: CovsevEvent[] = [];
     const f = followEvents(path, (e) => got.push(e), { intervalMs: 10, fromStart: false });
     await f.poll();
     await appendFile(path, `${JSON.stringify({ ...step(1), time: 1 })}\n`);

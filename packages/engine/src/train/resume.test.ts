@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type EpochEvent, followEvents, readEvents, type StepEvent, type TrainEvent } from '@covsev/events';
+import { type CovsevEvent, type EpochEvent, followEvents, readEvents, type StepEvent, type TrainEvent } from '@covsev/events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLatestCheckpoint } from './checkpoint.js';
 
@@ -82,7 +82,7 @@ describe('kill -9 mid-epoch, then resume', () => {
     // Poll the victim's log; once two epochs are checkpointed and the latest event is a step in
     // the middle of an epoch (at least one step done and one to go), kill it. Deciding on the
     // latest event, not on the first match, keeps the kill mid-epoch however late a poll runs.
-    const seen: TrainEvent[] = [];
+    const seen: CovsevEvent[] = [];
     const follower = followEvents(join(runB, 'events.jsonl'), (e) => seen.push(e), { intervalMs: 60_000 });
     let killedAt: StepEvent | undefined;
     while (!exited && killedAt === undefined) {
@@ -143,7 +143,7 @@ describe('kill -9 mid-epoch, then resume', () => {
     const resumedSteps = afterResume.filter((e): e is StepEvent => e.type === 'step');
     expect(resumedSteps).toHaveLength((EPOCHS - k) * STEPS);
     expect(resumedSteps[0]).toMatchObject({ epoch: k, step: 0, globalStep: k * STEPS + 1 });
-    const epochsOf = (list: TrainEvent[]) => list.filter((e): e is EpochEvent => e.type === 'epoch');
+    const epochsOf = (list: CovsevEvent[]) => list.filter((e): e is EpochEvent => e.type === 'epoch');
     expect(epochsOf(events).map((e) => e.epoch)).toEqual([...Array(EPOCHS).keys()]);
     expect(events.filter((e) => e.type === 'checkpoint').map((e) => (e as { epoch: number }).epoch)).toEqual(
       [...Array(EPOCHS).keys()].map((e) => e + 1),
@@ -151,7 +151,7 @@ describe('kill -9 mid-epoch, then resume', () => {
     expect(events.at(-1)?.type).toBe('run-end');
     // Identical per-epoch losses and metrics to the uninterrupted run.
     expect(epochsOf(events).map((e) => e.metrics)).toEqual(epochsOf(eventsA).map((e) => e.metrics));
-    const stepLosses = (list: TrainEvent[]) =>
+    const stepLosses = (list: CovsevEvent[]) =>
       list.filter((e): e is StepEvent => e.type === 'step').map((e) => [e.globalStep, e.losses.total]);
     expect(stepLosses(afterResume)).toEqual(stepLosses(eventsA).slice(k * STEPS));
     const stateA = JSON.parse(await readFile(join(finalA.path, 'state.json'), 'utf8'));

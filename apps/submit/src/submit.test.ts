@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writePredictionCsv } from '@covsev/io';
 import { describe, expect, it } from 'vitest';
-import { main } from './cli.js';
+import { main } from './submit.js';
 
 describe('pnpm submit', () => {
   it('turns a prediction table into the four class files, checked against the test folder', async () => {

@@ -1,0 +1,86 @@
+/**
+ * The classifier's way through a cohort, stage after stage, over one run folder:
+ *
+ *   load-cohort -> preprocess -> train-classifier -> predict (val, test) -> submission
+ *
+ * (docs/method.md, "Pipeline"). Stage 1's masks enter as `masks` (the infection-aware input,
+ * eq. 2); test-time augmentation and the ensemble will stand between predict and submission.
+ * Each stage can also be called alone (`loadCohort`, `preprocessScans`, `trainClassifier`,
+ * `predictScans`, `writeChallengeSubmission`).
+ */
+import type { TrainEvent } from '@covsev/events';
+import type { PredictionRow, Shape3, Volume } from '@covsev/io';
+import { runFolder } from './runFolder.js';
+import type { StageContext } from './stage.js';
+import { type Cohort, loadCohort, splitScans } from './stages/loadCohort.js';
+import { predictScans, scorePredictions } from './stages/predict.js';
+import { type Preprocessed, preprocessScans } from './stages/preprocess.js';
+import { type Submission, writeChallengeSubmission } from './stages/submission.js';
+import { type ClassifierTraining, type TrainedClassifier, trainClassifier } from './stages/trainClassifier.js';
+
+export interface ClassifyCohortOptions {
+  /** The COV19-CT-DB cohort folder (label files, train/, val/, test/). */
+  readonly cohort: string;
+  /** The run folder (`runFolder`). */
+  readonly run: string;
+  /** The classifier grid [slices, rows, cols]. */
+  readonly grid: Shape3;
+  readonly training: ClassifierTraining;
+  /** Infection masks on the grid by scan name (stage 1), for `inChannels: 2`. */
+  readonly masks?: ReadonlyMap<string, Volume<Uint8Array>>;
+  /** Every pipeline stage's events (also written to `<run>/events.jsonl`). */
+  readonly onEvent?: StageContext['onEvent'];
+  /** Every training event (also written to `<run>/runs/cmc/events.jsonl`). */
+  readonly onTrainEvent?: (event: TrainEvent) => void;
+}
+
+export interface ClassifiedCohort {
+  readonly cohort: Cohort;
+  readonly preprocessed: Preprocessed;
+  readonly classifier: TrainedClassifier;
+  /** Macro F1 on the val split (NaN without one). */
+  readonly valMacroF1: number;
+  readonly valPredictions: readonly PredictionRow[];
+  readonly testPredictions: readonly PredictionRow[];
+  /** The submission, when the cohort has a test split. */
+  readonly submission?: Submission;
+}
+
+/** Runs the classifier's stages over a cohort. */
+export async function classifyCohort(options: ClassifyCohortOptions): Promise<ClassifiedCohort> {
+  const paths = runFolder(options.run);
+  const context: StageContext = { runDir: options.run, ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }) };
+  const cohort = await loadCohort(options.cohort, {}, context);
+  const preprocessed = await preprocessScans(cohort.scans, { grid: options.grid, cacheDir: paths.cache }, context);
+  const [train, val, test] = (['train', 'val', 'test'] as const).map((split) => splitScans(cohort, split));
+  const data = { volumes: preprocessed.volumes, ...(options.masks === undefined ? {} : { masks: options.masks }) };
+  const classifier = await trainClassifier(
+    {
+      ...data,
+      train: train ?? [],
+      val: val ?? [],
+      runDir: paths.classifierRun,
+      ...(options.onTrainEvent === undefined ? {} : { onTrainEvent: options.onTrainEvent }),
+    },
+    options.training,
+    context,
+  );
+  const valPredictions = await predictScans({ ...data, classifier, scans: val ?? [], out: paths.predictions('val') }, context);
+  const testPredictions = await predictScans({ ...data, classifier, scans: test ?? [], out: paths.predictions('test') }, context);
+  const submission =
+    (test ?? []).length === 0
+      ? undefined
+      : await writeChallengeSubmission(
+          { predictions: testPredictions, outDir: paths.submission, expectedScans: (test ?? []).map((s) => s.name) },
+          context,
+        );
+  return {
+    cohort,
+    preprocessed,
+    classifier,
+    valMacroF1: scorePredictions(valPredictions, val ?? []),
+    valPredictions,
+    testPredictions,
+    ...(submission === undefined ? {} : { submission }),
+  };
+}

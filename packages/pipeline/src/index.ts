@@ -1,0 +1,32 @@
+/**
+ * @covsev/pipeline: covsev's stages over real cohorts, each reading and writing files under a
+ * run folder and emitting events (`@covsev/events`). The apps (`pnpm demo`, `pnpm submit`) are
+ * thin shells over these functions.
+ */
+export { type ClassifiedCohort, type ClassifyCohortOptions, classifyCohort } from './classifyCohort.js';
+export { categoryOf, classIdOf, NUM_CLASSES, predictionRow } from './grades.js';
+export { type RunFolder, runFolder, SPLITS, type Split } from './runFolder.js';
+export { beginStage, type StageContext, type StageRecorder } from './stage.js';
+export {
+  COV19_LABEL_FILES,
+  type Cohort,
+  type CohortScan,
+  type LoadCohortOptions,
+  loadCohort,
+  splitScans,
+} from './stages/loadCohort.js';
+export { type PredictInputs, predictScans, scorePredictions } from './stages/predict.js';
+export { type Preprocessed, type PreprocessOptions, preprocessScans } from './stages/preprocess.js';
+export {
+  listTestScans,
+  type Submission,
+  type SubmissionOptions,
+  writeChallengeSubmission,
+} from './stages/submission.js';
+export {
+  type ClassifierTraining,
+  classifierScans,
+  type TrainClassifierInputs,
+  type TrainedClassifier,
+  trainClassifier,
+} from './stages/trainClassifier.js';

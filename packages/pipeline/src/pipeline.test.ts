@@ -1,0 +1,122 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readEvents, type StageEvent } from '@covsev/events';
+import { LABEL_FILES, type TruthManifest, writeCohort } from '@covsev/phantom';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { categoryOf, classIdOf, predictionRow } from './grades.js';
+import { runFolder } from './runFolder.js';
+import { COV19_LABEL_FILES, loadCohort, splitScans } from './stages/loadCohort.js';
+import { preprocessScans } from './stages/preprocess.js';
+import { writeChallengeSubmission } from './stages/submission.js';
+
+let dir: string;
+let cohortDir: string;
+let manifest: TruthManifest;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'covsev-pipeline-'));
+  cohortDir = join(dir, 'cohort');
+  manifest = await writeCohort({
+    layout: 'cov19-ct-db',
+    out: cohortDir,
+    scans: 14,
+    seed: 3,
+    slices: [8, 10],
+    rows: 48,
+    cols: 48,
+  });
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('grades', () => {
+  it('converts categories 1..4 and class ids 0..3 both ways, and refuses others', () => {
+    expect([1, 2, 3, 4].map((c) => classIdOf(c as 1 | 2 | 3 | 4))).toEqual([0, 1, 2, 3]);
+    expect([0, 1, 2, 3].map(categoryOf)).toEqual([1, 2, 3, 4]);
+    expect(() => categoryOf(4)).toThrow(/0..3/);
+    expect(() => categoryOf(1.5)).toThrow(/0..3/);
+    expect(predictionRow('ct_scan_1', [0.1, 0.2, 0.6, 0.1])).toEqual({
+      name: 'ct_scan_1',
+      category: 3,
+      probabilities: [0.1, 0.2, 0.6, 0.1],
+    });
+    expect(() => predictionRow('x', [1])).toThrow(/1 class probabilities/);
+  });
+});
+
+describe('loadCohort', () => {
+  it('reads the COV19-CT-DB layout: labelled splits in label-file order, test scans in natural order', async () => {
+    expect(COV19_LABEL_FILES).toEqual(LABEL_FILES);
+    const cohort = await loadCohort(cohortDir);
+    for (const split of ['train', 'val', 'test'] as const) {
+      const expected = manifest.scans.filter((s) => s.split === split);
+      const scans = splitScans(cohort, split);
+      expect(scans.map((s) => s.name)).toEqual(expected.map((s) => s.name));
+      expect(scans.map((s) => s.category)).toEqual(expected.map((s) => (split === 'test' ? undefined : s.category)));
+      for (const s of scans) expect(s.folder.startsWith(join(cohortDir, split))).toBe(true);
+    }
+  });
+
+  it('names the folder and the problem for a missing cohort, a missing split or a label without a folder', async () => {
+    await expect(loadCohort(join(dir, 'nowhere'))).rejects.toThrow(/nowhere: cohort folder does not exist/);
+    const empty = join(dir, 'empty');
+    await mkdir(empty, { recursive: true });
+    await expect(loadCohort(empty)).rejects.toThrow(/not a COV19-CT-DB cohort/);
+    await expect(loadCohort(cohortDir, { splits: ['train', 'val'] })).resolves.toBeDefined();
+    const broken = join(dir, 'broken');
+    await mkdir(join(broken, 'train', 'mild', 'ct_scan_1'), { recursive: true });
+    await writeFile(join(broken, COV19_LABEL_FILES.train), 'Name;Category\nct_scan_1;1\nct_scan_2;3\n');
+    await expect(loadCohort(broken)).rejects.toThrow(/train_partition_covid_categories\.csv:3.*ct_scan_2.*has no folder/);
+    await expect(loadCohort(broken, { splits: ['val'] })).rejects.toThrow(/no val_partition_covid_categories\.csv/);
+  });
+});
+
+describe('stages under a run folder', () => {
+  it('preprocess goes through the run cache and every stage writes its events to the run', async () => {
+    const run = join(dir, 'run');
+    const cohort = await loadCohort(cohortDir, {}, { runDir: run });
+    const seen: StageEvent[] = [];
+    const options = { grid: [4, 16, 16] as const, cacheDir: runFolder(run).cache };
+    const first = await preprocessScans(cohort.scans, options, { runDir: run, onEvent: (e) => seen.push(e) });
+    expect(first.cacheHits).toBe(0);
+    expect(first.volumes.size).toBe(14);
+    for (const v of first.volumes.values()) expect(v.shape).toEqual([4, 16, 16]);
+    const second = await preprocessScans(cohort.scans, options, { runDir: run });
+    expect(second.cacheHits).toBe(14);
+    expect([...second.volumes.values()].map((v) => v.data)).toEqual([...first.volumes.values()].map((v) => v.data));
+    expect(seen.map((e) => e.type)).toEqual(['stage-start', ...Array(14).fill('stage-progress'), 'stage-end']);
+    const logged = await readEvents(runFolder(run).events);
+    expect(
+      logged
+        .map((e) => (e.type.startsWith('stage') ? `${e.type}:${(e as StageEvent).stage}` : e.type))
+        .filter((t) => !t.startsWith('stage-progress')),
+    ).toEqual([
+      'stage-start:load-cohort',
+      'stage-end:load-cohort',
+      'stage-start:preprocess',
+      'stage-end:preprocess',
+      'stage-start:preprocess',
+      'stage-end:preprocess',
+    ]);
+    const ends = logged.filter((e): e is StageEvent & { type: 'stage-end' } => e.type === 'stage-end');
+    const count = (split: string) => manifest.scans.filter((s) => s.split === split).length;
+    expect(ends[0]?.summary).toEqual({ train: count('train'), val: count('val'), test: count('test') });
+    expect(count('train') + count('val') + count('test')).toBe(14);
+    expect(ends.at(-1)?.summary).toEqual({ scans: 14, cacheHits: 14 });
+  });
+
+  it('writes the submission from a table or rows, checked against the test folder', async () => {
+    const cohort = await loadCohort(cohortDir);
+    const test = splitScans(cohort, 'test');
+    const rows = test.map((s, i) => predictionRow(s.name, i === 0 ? [0.7, 0.1, 0.1, 0.1] : [0.1, 0.1, 0.1, 0.7]));
+    const out = join(dir, 'submission');
+    const result = await writeChallengeSubmission({ predictions: rows, outDir: out, testDir: join(cohortDir, 'test') });
+    expect(result.scans).toBe(test.length);
+    expect(result.counts).toEqual([1, 0, 0, test.length - 1]);
+    expect(await readFile(join(out, 'mild.csv'), 'utf8')).toBe(`${test[0]?.name}\n`);
+    await expect(
+      writeChallengeSubmission({ predictions: rows.slice(1), outDir: join(dir, 'sub2'), testDir: join(cohortDir, 'test') }),
+    ).rejects.toThrow(new RegExp(`have no prediction: ${test[0]?.name}`));
+  });
+});

@@ -1,0 +1,91 @@
+/**
+ * Stage "train-classifier": the CMC classifier (stage 2 of the method, docs/method.md) trained
+ * on the cohort's train split and validated on its val split after every epoch. The training
+ * run lives in `<run>/runs/cmc` (checkpoints, its own events.jsonl): a crash resumes from the
+ * last checkpoint, a finished run is restored instead of trained again.
+ *
+ * Inputs on the classifier grid: the CT of each scan and, for the infection-aware variant
+ * (`inChannels: 2`, eq. 2), its infection mask from stage 1. Masks come in as data
+ * (`masks`), so this stage never depends on how they were made.
+ */
+import { type CmcNetwork, type CmcScan, type TrainCmcOptions, trainCmc } from '@covsev/cmc';
+import { formatBackendInfo, initBackend } from '@covsev/engine';
+import type { TrainEvent } from '@covsev/events';
+import type { Volume } from '@covsev/io';
+import { classIdOf } from '../grades.js';
+import { beginStage, type StageContext } from '../stage.js';
+import type { CohortScan } from './loadCohort.js';
+
+/** How to train: the classifier run's settings (see `classifierRunSchema`). */
+export type ClassifierTraining = Omit<TrainCmcOptions, 'runDir' | 'train' | 'val' | 'onEvent'>;
+
+export interface TrainClassifierInputs {
+  readonly train: readonly CohortScan[];
+  readonly val?: readonly CohortScan[];
+  /** Every scan on the classifier grid (`preprocessScans`). */
+  readonly volumes: ReadonlyMap<string, Volume<Uint8Array>>;
+  /** Infection masks on the same grid, by scan name (needed when `inChannels` is 2). */
+  readonly masks?: ReadonlyMap<string, Volume<Uint8Array>>;
+  /** The training run's folder (`runFolder(run).classifierRun`). */
+  readonly runDir: string;
+  /** Every training event (steps, epochs, checkpoints) as it is written. */
+  readonly onTrainEvent?: (event: TrainEvent) => void;
+}
+
+export interface TrainedClassifier {
+  readonly model: CmcNetwork;
+  /** Epochs trained by this call (0 when the run had already finished). */
+  readonly epochsRun: number;
+  readonly runDir: string;
+  readonly inChannels: 1 | 2;
+}
+
+/** The classifier's view of cohort scans: grid volumes, masks and class ids. */
+export function classifierScans(
+  scans: readonly CohortScan[],
+  volumes: ReadonlyMap<string, Volume<Uint8Array>>,
+  masks?: ReadonlyMap<string, Volume<Uint8Array>>,
+): CmcScan[] {
+  return scans.map((s) => {
+    const image = volumes.get(s.name);
+    if (image === undefined) throw new RangeError(`scan ${s.name} was not preprocessed`);
+    const mask = masks?.get(s.name);
+    return {
+      name: s.name,
+      image,
+      ...(mask === undefined ? {} : { mask }),
+      ...(s.category === undefined ? {} : { label: classIdOf(s.category) }),
+    };
+  });
+}
+
+/** Trains (or resumes, or restores) the classifier. */
+export async function trainClassifier(
+  inputs: TrainClassifierInputs,
+  training: ClassifierTraining,
+  context: StageContext = {},
+): Promise<TrainedClassifier> {
+  // The fastest backend present (tfjs-node-gpu, tfjs-node, wasm with covsev's kernels, cpu).
+  const backend = formatBackendInfo(await initBackend({ log: () => {} }));
+  const stage = beginStage(context, 'train-classifier', training.epochs, {
+    runDir: inputs.runDir,
+    backend,
+    inChannels: training.inChannels,
+    trainScans: inputs.train.length,
+    valScans: inputs.val?.length ?? 0,
+  });
+  if (training.inChannels === 2 && inputs.masks === undefined)
+    throw new RangeError('the infection-aware classifier (inChannels 2) needs an infection mask per scan');
+  const { model, epochsRun } = await trainCmc({
+    ...training,
+    runDir: inputs.runDir,
+    train: classifierScans(inputs.train, inputs.volumes, inputs.masks),
+    val: classifierScans(inputs.val ?? [], inputs.volumes, inputs.masks),
+    onEvent: (event) => {
+      if (event.type === 'epoch') stage.progress(event.epoch + 1, `epoch ${event.epoch + 1}`);
+      inputs.onTrainEvent?.(event);
+    },
+  });
+  stage.end([inputs.runDir], { epochsRun });
+  return { model, epochsRun, runDir: inputs.runDir, inChannels: training.inChannels };
+}
