@@ -18,7 +18,14 @@ export { CmcDataParallel, type DataParallelOptions } from './train/dataParallel.
 export { type CmcGradientOptions, type CmcGradients, cmcGradients, headGradients } from './train/gradients.js';
 export type { GradientWorkers } from './train/gradientWorkers.js';
 export { type CmcObjectiveOptions, lossFromFeatures, type PassFeatures } from './train/objective.js';
-export { type CmcRunConfig, cmcNetworkOptionsSchema, cmcRunConfigSchema, resNeSt3dConfigSchema } from './train/runConfig.js';
+export {
+  type CmcRunConfig,
+  type CmcTraining,
+  cmcNetworkOptionsSchema,
+  cmcRunConfigSchema,
+  cmcTrainingSchema,
+  resNeSt3dConfigSchema,
+} from './train/runConfig.js';
 export { type TrainCmcOptions, trainCmc } from './train/trainer.js';
 export { type CmcStepLosses, type CmcStepOptions, cmcTrainStep } from './train/trainStep.js';
 export { ViewPool } from './train/viewPool.js';

@@ -9,23 +9,18 @@
  * `predictScans`, `writeChallengeSubmission`).
  */
 import type { TrainEvent } from '@covsev/events';
-import type { PredictionRow, Shape3, Volume } from '@covsev/io';
+import type { PredictionRow, Volume } from '@covsev/io';
+import { type ClassifierRunConfig, parseClassifierRun } from './runConfig.js';
 import { runFolder } from './runFolder.js';
 import type { StageContext } from './stage.js';
 import { type Cohort, loadCohort, splitScans } from './stages/loadCohort.js';
 import { predictScans, scorePredictions } from './stages/predict.js';
 import { type Preprocessed, preprocessScans } from './stages/preprocess.js';
 import { type Submission, writeChallengeSubmission } from './stages/submission.js';
-import { type ClassifierTraining, type TrainedClassifier, trainClassifier } from './stages/trainClassifier.js';
+import { type TrainedClassifier, trainClassifier } from './stages/trainClassifier.js';
 
-export interface ClassifyCohortOptions {
-  /** The COV19-CT-DB cohort folder (label files, train/, val/, test/). */
-  readonly cohort: string;
-  /** The run folder (`runFolder`). */
-  readonly run: string;
-  /** The classifier grid [slices, rows, cols]. */
-  readonly grid: Shape3;
-  readonly training: ClassifierTraining;
+/** A classifier run config (`classifierRunSchema`: cohort, run folder, grid, training) and where its events go. */
+export interface ClassifyCohortOptions extends ClassifierRunConfig {
   /** Infection masks on the grid by scan name (stage 1), for `inChannels: 2`. */
   readonly masks?: ReadonlyMap<string, Volume<Uint8Array>>;
   /** Every pipeline stage's events (also written to `<run>/events.jsonl`). */
@@ -46,12 +41,13 @@ export interface ClassifiedCohort {
   readonly submission?: Submission;
 }
 
-/** Runs the classifier's stages over a cohort. */
+/** Runs the classifier's stages over a cohort; the run config is checked before anything runs. */
 export async function classifyCohort(options: ClassifyCohortOptions): Promise<ClassifiedCohort> {
-  const paths = runFolder(options.run);
-  const context: StageContext = { runDir: options.run, ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }) };
-  const cohort = await loadCohort(options.cohort, {}, context);
-  const preprocessed = await preprocessScans(cohort.scans, { grid: options.grid, cacheDir: paths.cache }, context);
+  const config = parseClassifierRun({ cohort: options.cohort, run: options.run, grid: options.grid, training: options.training });
+  const paths = runFolder(config.run);
+  const context: StageContext = { runDir: config.run, ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }) };
+  const cohort = await loadCohort(config.cohort, {}, context);
+  const preprocessed = await preprocessScans(cohort.scans, { grid: config.grid, cacheDir: paths.cache }, context);
   const [train, val, test] = (['train', 'val', 'test'] as const).map((split) => splitScans(cohort, split));
   const data = { volumes: preprocessed.volumes, ...(options.masks === undefined ? {} : { masks: options.masks }) };
   const classifier = await trainClassifier(
@@ -62,7 +58,7 @@ export async function classifyCohort(options: ClassifyCohortOptions): Promise<Cl
       runDir: paths.classifierRun,
       ...(options.onTrainEvent === undefined ? {} : { onTrainEvent: options.onTrainEvent }),
     },
-    options.training,
+    config.training,
     context,
   );
   const valPredictions = await predictScans({ ...data, classifier, scans: val ?? [], out: paths.predictions('val') }, context);

@@ -5,6 +5,7 @@
  */
 export { type ClassifiedCohort, type ClassifyCohortOptions, classifyCohort } from './classifyCohort.js';
 export { categoryOf, classIdOf, NUM_CLASSES, predictionRow } from './grades.js';
+export { type ClassifierRunConfig, classifierRunSchema, parseClassifierRun } from './runConfig.js';
 export { type RunFolder, runFolder, SPLITS, type Split } from './runFolder.js';
 export { beginStage, type StageContext, type StageRecorder } from './stage.js';
 export {

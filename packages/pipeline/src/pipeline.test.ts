@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { readEvents, type StageEvent } from '@covsev/events';
 import { LABEL_FILES, type TruthManifest, writeCohort } from '@covsev/phantom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { classifyCohort } from './classifyCohort.js';
 import { categoryOf, classIdOf, predictionRow } from './grades.js';
+import { type ClassifierRunConfig, parseClassifierRun } from './runConfig.js';
 import { runFolder } from './runFolder.js';
 import { COV19_LABEL_FILES, loadCohort, splitScans } from './stages/loadCohort.js';
 import { preprocessScans } from './stages/preprocess.js';
@@ -118,5 +120,45 @@ describe('stages under a run folder', () => {
     await expect(
       writeChallengeSubmission({ predictions: rows.slice(1), outDir: join(dir, 'sub2'), testDir: join(cohortDir, 'test') }),
     ).rejects.toThrow(new RegExp(`have no prediction: ${test[0]?.name}`));
+  });
+});
+
+describe('classifier run config', () => {
+  const good: ClassifierRunConfig = {
+    cohort: 'data/cohort',
+    run: 'runs/a',
+    grid: [16, 64, 64],
+    training: { network: { backbone: 'resnest-tiny-3d' }, inChannels: 1, epochs: 3, batchSize: 2, seed: 1 },
+  };
+  it('accepts a valid config and refuses bad values by their path, every problem at once', () => {
+    expect(parseClassifierRun(good)).toEqual(good);
+    const bad = {
+      ...good,
+      grid: [16, 0, 64],
+      training: { ...good.training, epochs: 0, network: { backbone: 'resnest-huge-3d' }, lr: -1 },
+    };
+    const error = (() => {
+      try {
+        parseClassifierRun(bad, 'run.json');
+      } catch (e) {
+        return e as Error;
+      }
+      return undefined;
+    })();
+    expect(error?.name).toBe('CovsevInputError');
+    expect(error?.message).toMatch(/^run\.json: invalid classifier run config: /);
+    for (const path of ['grid.1', 'training.epochs', 'training.network.backbone', 'training.lr'])
+      expect(error?.message).toContain(`${path}:`);
+    expect(() => parseClassifierRun({ ...good, training: { ...good.training, epoch: 3 } })).toThrow(
+      /training: Unrecognized key.*epoch/,
+    );
+  });
+
+  it('classifyCohort refuses a bad config before any stage runs', async () => {
+    const run = join(dir, 'refused');
+    await expect(
+      classifyCohort({ ...good, cohort: cohortDir, run, grid: [4, 16, 16], training: { ...good.training, batchSize: 1 } }),
+    ).rejects.toThrow(/training\.batchSize/);
+    await expect(readFile(runFolder(run).events, 'utf8')).rejects.toThrow(/ENOENT/);
   });
 });

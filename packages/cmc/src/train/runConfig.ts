@@ -42,3 +42,26 @@ export const cmcRunConfigSchema = z.object({
 });
 
 export type CmcRunConfig = z.infer<typeof cmcRunConfigSchema>;
+
+/**
+ * How to train a CMC classifier: the settings of `trainCmc` a user chooses (a command line, a
+ * run config file), checked before training starts. The stored config above is derived from
+ * them (plus the count of training scans).
+ */
+export const cmcTrainingSchema = cmcRunConfigSchema
+  .pick({ network: true, inChannels: true, batchSize: true, microBatch: true })
+  .extend({
+    epochs: positiveInt,
+    seed: z.number().int().min(0),
+    /** Default 1e-4 (the paper's). */
+    lr: z.number().positive().optional(),
+    /** Adam's decoupled weight decay; default 1e-5. */
+    weightDecay: z.number().min(0).optional(),
+    /** Gradient worker threads (0: this thread). */
+    workers: z.number().int().min(0).optional(),
+    /** Threads making the augmented views one step ahead (0: this thread). */
+    viewWorkers: z.number().int().min(0).optional(),
+  })
+  .strict();
+
+export type CmcTraining = z.infer<typeof cmcTrainingSchema>;

@@ -8,7 +8,7 @@
  * (`inChannels: 2`, eq. 2), its infection mask from stage 1. Masks come in as data
  * (`masks`), so this stage never depends on how they were made.
  */
-import { type CmcNetwork, type CmcScan, type TrainCmcOptions, trainCmc } from '@covsev/cmc';
+import { type CmcNetwork, type CmcScan, type CmcTraining, trainCmc } from '@covsev/cmc';
 import { formatBackendInfo, initBackend } from '@covsev/engine';
 import type { TrainEvent } from '@covsev/events';
 import type { Volume } from '@covsev/io';
@@ -16,8 +16,8 @@ import { classIdOf } from '../grades.js';
 import { beginStage, type StageContext } from '../stage.js';
 import type { CohortScan } from './loadCohort.js';
 
-/** How to train: the classifier run's settings (see `classifierRunSchema`). */
-export type ClassifierTraining = Omit<TrainCmcOptions, 'runDir' | 'train' | 'val' | 'onEvent'>;
+/** How to train: the classifier run's settings (`cmcTrainingSchema`, within `classifierRunSchema`). */
+export type ClassifierTraining = CmcTraining;
 
 export interface TrainClassifierInputs {
   readonly train: readonly CohortScan[];
