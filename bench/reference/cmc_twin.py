@@ -5,7 +5,7 @@ Run with Debian's python3 (python3-torch 1.13), not the pyenv python3 first on P
   /usr/bin/python3 bench/reference/cmc_twin.py infer --size 64,256,256 --layers 3,4,6,3 --width 64
 Prints one JSON line per measurement.
 
-The network follows method.md: ResNeSt "inflated" to 3D with every convolution 1 x k x k;
+The network follows docs/method.md: ResNeSt "inflated" to 3D with every convolution 1 x k x k;
 radix 2, cardinality 1, deep stem (first conv 1x7x7 stride (1,2,2) to stem_width, then two 1x3x3),
 max-pool 1x3x3 stride (1,2,2), bottleneck width 64, avd AvgPool3d(3, 2, 1) after the split-attention
 conv in blocks with stride 2 (layers 2-4), avg_down AvgPool3d(2, 2) in those shortcuts, split-attention

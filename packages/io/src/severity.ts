@@ -1,5 +1,5 @@
 /**
- * Severity grades of the COV19-CT-DB severity challenge (formats.md): Category 1 = Mild,
+ * Severity grades of the COV19-CT-DB severity challenge (docs/formats.md): Category 1 = Mild,
  * 2 = Moderate, 3 = Severe, 4 = Critical. Class index = category - 1 everywhere a network or a
  * metric sees them.
  */

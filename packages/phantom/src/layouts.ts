@@ -1,5 +1,5 @@
 /**
- * Writes a planned cohort to disk in the layout of a real dataset (formats.md):
+ * Writes a planned cohort to disk in the layout of a real dataset (docs/formats.md):
  *
  * - `cov19-ct-db`: `<out>/<split>/<class>/ct_scan_<n>/<k>.jpg` for train and val (class folder
  *   `mild|moderate|severe|critical` = the published label), `<out>/test/ct_scan_<n>/<k>.jpg`

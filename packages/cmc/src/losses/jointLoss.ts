@@ -1,6 +1,6 @@
 /**
  * The adaptive joint loss, eq. (8) of Hou et al. 2022, with learnable
- * log-variances s = log sigma^2 (Kendall et al. 2018), both initialised to 0 (method.md):
+ * log-variances s = log sigma^2 (Kendall et al. 2018), both initialised to 0 (docs/method.md):
  *   L = exp(-s1) L_con + s1 + exp(-s2) (L_mix + L_clf) + s2.
  */
 import * as tf from '@tensorflow/tfjs';

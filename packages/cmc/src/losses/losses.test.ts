@@ -94,7 +94,7 @@ describe('losses against PyTorch autograd', () => {
 });
 
 describe('loss details', () => {
-  it('inverse-frequency weights match method.md for 85/62/85/26', () => {
+  it('inverse-frequency weights match docs/method.md for 85/62/85/26', () => {
     expectClose(inverseFrequencyWeights([85, 62, 85, 26]), [0.1506, 0.2065, 0.1506, 0.4923], 1e-4);
     expect(() => inverseFrequencyWeights([3, 0])).toThrow(/counts must all be > 0/);
   });

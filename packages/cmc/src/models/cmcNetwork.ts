@@ -1,5 +1,5 @@
 /**
- * The CMC network (method.md, "Classifier"): a 3D ResNeSt backbone, a projection head
+ * The CMC network (docs/method.md, "Classifier"): a 3D ResNeSt backbone, a projection head
  * P = Linear(F, F) -> ReLU -> Linear(F, 128) -> L2 normalisation for the contrastive loss, a
  * classifier C = Linear(F, 4) initialised N(0, 0.001) with zero bias, and the two learnable
  * log-variances (s1, s2) of the joint loss, initialised to 0.

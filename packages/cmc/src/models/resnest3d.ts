@@ -1,6 +1,6 @@
 /**
  * ResNeSt (Zhang et al. 2020, "ResNeSt: Split-Attention Networks", arXiv:2004.08955) inflated to 3D
- * as the CMC network uses it (method.md): every convolution is 1 x k x k, so no convolution mixes
+ * as the CMC network uses it (docs/method.md): every convolution is 1 x k x k, so no convolution mixes
  * neighbouring slices; depth is mixed only by the avd AvgPool3d(3, 2, 1) of the stride-2 blocks,
  * the avg_down AvgPool3d(2, 2) of their shortcuts, the split-attention global pools and the final
  * global pool. A 64 x 256 x 256 input gives a 2048 x 8 x 8 x 8 map after layer 4 (ResNeSt-50).

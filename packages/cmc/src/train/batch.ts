@@ -1,6 +1,6 @@
 /**
  * A CMC step's batch (two augmented views of N scans) and the three backbone passes a step makes
- * of it (method.md, "Losses"): both views together (2N volumes), then each view mixed with its own
+ * of it (docs/method.md, "Losses"): both views together (2N volumes), then each view mixed with its own
  * partners (eq. 5, N volumes each).
  */
 import { type Volume5, volume } from '@covsev/engine';

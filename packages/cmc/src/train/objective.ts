@@ -1,5 +1,5 @@
 /**
- * The CMC objective on backbone features (method.md, "Losses"): the contrastive loss (eq. 4) on the
+ * The CMC objective on backbone features (docs/method.md, "Losses"): the contrastive loss (eq. 4) on the
  * projections of the 2N views, the weighted cross entropy (eq. 7) on their logits, the mixup loss
  * (eq. 6) on each mixed view's logits with that view's own partners, joined by eq. (8) with the
  * learnable (s1, s2). The reference code's faults are not copied: logits go to the cross entropies

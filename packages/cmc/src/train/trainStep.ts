@@ -1,5 +1,5 @@
 /**
- * One CMC training step (method.md, "Losses"): the gradients of the joint loss of eq. (8) over the
+ * One CMC training step (docs/method.md, "Losses"): the gradients of the joint loss of eq. (8) over the
  * step's three backbone passes (gradients.ts, on this thread or on `GradientWorkers`), then one
  * optimiser step. A step too large for the wasm heap is explained, not a bare abort.
  */

@@ -1,11 +1,11 @@
 /**
- * The CMC trainer over a cohort: two augmented views per scan (method.md, augmentation A), the
+ * The CMC trainer over a cohort: two augmented views per scan (docs/method.md, augmentation A), the
  * CMC training step, validation Macro F1 after each epoch, checkpoints and the event stream
  * through the engine's `runTraining` (resumes from the last checkpoint after a crash).
  *
  * Input: scans already on the classifier grid (`@covsev/io`'s `preprocessScan`), as uint8
  * windowed CT, plus an optional infection mask for the infection-aware variant, whose input is
- * the two channels [mask, CT] (method.md, pipeline).
+ * the two channels [mask, CT] (docs/method.md, pipeline).
  */
 
 import { Adam, type RngStreams, runTraining, stepSchedule, type TrainEvent, type TrainModel, type Volume5 } from '@covsev/engine';

@@ -1,5 +1,5 @@
 /**
- * The classifier's augmented views (method.md, augmentation A), made on this thread or by a pool
+ * The classifier's augmented views (docs/method.md, augmentation A), made on this thread or by a pool
  * of worker threads that runs ahead of training.
  *
  * Every draw is made on the main thread, in the order serial training makes them, from the

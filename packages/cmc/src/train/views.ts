@@ -1,5 +1,5 @@
 /**
- * The classifier's augmented views (method.md, augmentation A): a view drawn on the main thread
+ * The classifier's augmented views (docs/method.md, augmentation A): a view drawn on the main thread
  * (`drawView`), applied here or in a `ViewPool` worker (`applyView`), and the wire form a worker
  * receives and answers with. Loads no tfjs (view workers import it).
  */

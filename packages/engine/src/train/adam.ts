@@ -8,7 +8,7 @@
  *     v  = beta2 * v + (1 - beta2) * g * g
  *     p  = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
  *
- * Defaults are the method's classifier settings (method.md): lr 1e-4, betas (0.9, 0.999),
+ * Defaults are the method's classifier settings (docs/method.md): lr 1e-4, betas (0.9, 0.999),
  * weight decay 1e-5, eps 1e-8. `fixtures/optim_cases.json` (from
  * `fixtures/make_optim_fixtures.py`) holds PyTorch trajectories the tests replay to 1e-6.
  */

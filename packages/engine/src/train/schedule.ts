@@ -1,6 +1,6 @@
 /**
  * Step learning-rate schedule: the method's "lr x1 until 30 % of the epochs, x0.1 until 80 %,
- * then x0.01" (method.md, both stages), defined exactly as PyTorch's
+ * then x0.01" (docs/method.md, both stages), defined exactly as PyTorch's
  * `MultiStepLR(milestones=[round(0.3 * E), round(0.8 * E)], gamma=0.1)`.
  *
  * Epochs are 0-based indices (epoch e is the (e+1)-th pass over the data), as torch's

@@ -9,7 +9,7 @@
  *     d = nesterov ? d + momentum * b : b      (when momentum > 0)
  *     p = p - lr * d
  *
- * Defaults: lr 1e-3 (method.md, segmentation) and momentum 0.9. Note that torch's own default
+ * Defaults: lr 1e-3 (docs/method.md, segmentation) and momentum 0.9. Note that torch's own default
  * momentum is 0; pass `momentum: 0` for plain SGD. Nesterov needs momentum > 0 and no dampening.
  * Replayed against PyTorch trajectories in `fixtures/optim_cases.json`.
  */

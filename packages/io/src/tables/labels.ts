@@ -6,7 +6,7 @@ import { writeFileAtomic } from '../atomic.js';
 import { CovsevInputError } from '../errors.js';
 import type { SeverityCategory } from '../severity.js';
 
-/** One row of a COV19-CT-DB severity label file (`Name;Category`, formats.md). */
+/** One row of a COV19-CT-DB severity label file (`Name;Category`, docs/formats.md). */
 export interface LabelRow {
   readonly name: string;
   readonly category: SeverityCategory;

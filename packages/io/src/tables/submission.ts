@@ -5,7 +5,7 @@ import { CovsevInputError } from '../errors.js';
 import { SEVERITY_CLASSES, type SeverityCategory } from '../severity.js';
 
 /**
- * The severity track's submission (formats.md): one CSV per class, `mild.csv`, `moderate.csv`,
+ * The severity track's submission (docs/formats.md): one CSV per class, `mild.csv`, `moderate.csv`,
  * `severe.csv`, `critical.csv`, each listing the test scans predicted as that class. Teams have
  * written the names one per line (covsev's default) or as one comma-separated row; both are
  * written and read. Every test scan must appear in exactly one file.

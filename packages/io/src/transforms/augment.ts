@@ -140,7 +140,7 @@ export function applyFlip<T extends VoxelArray>(volume: Volume<T>, axes: { rows?
   });
 }
 
-/** The parameters of one classifier view (method.md, augmentation A). */
+/** The parameters of one classifier view (docs/method.md, augmentation A). */
 export interface ViewParams {
   readonly crop: CropBox;
   readonly degrees: number;

@@ -6,7 +6,7 @@ export interface HuWindow {
   readonly high: number;
 }
 
-/** Named windows in use (formats.md). */
+/** Named windows in use (docs/formats.md). */
 export const HU_WINDOWS = {
   /** COV19-CT-DB's JPGs correspond roughly to [-1150, 350] HU mapped to 0..255. */
   cov19ctdb: { low: -1150, high: 350 },
