@@ -1,9 +1,9 @@
 export { replaceFileAtomic, syncDirectory, writeFileAtomic, writeFileDurable } from './atomic.js';
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
 export { CACHE_FORMAT_VERSION, PreprocessCache } from './cache/preprocessCache.js';
-export { CovsevInputError, isInputError } from './errors.js';
+// Errors, the seeded random source and the severity grades (also `@covsev/io/core`, native-free).
+export * from './core.js';
 export { type PreprocessRecipe, preprocessScan, readJpgFolderResampled } from './preprocess.js';
-export { type RandomSource, Rng } from './random.js';
 export { type DicomReadOptions, dicomSeriesReader, readDicomFile, readDicomSeries } from './readers/dicom.js';
 export {
   decodeJpgSlice,
@@ -16,15 +16,6 @@ export {
 export { type NiftiHeader, niftiReader, parseNiftiHeader, readNifti } from './readers/nifti.js';
 export type { ReadOptions, VolumeReader } from './readers/reader.js';
 export { readVolume, VOLUME_READERS } from './readers/readVolume.js';
-export {
-  COV19_TRAIN_COUNTS,
-  COV19_VAL_COUNTS,
-  categoryFromInvolvement,
-  categoryName,
-  SEVERITY_CLASSES,
-  type SeverityCategory,
-  type SeverityClass,
-} from './severity.js';
 export {
   findScanFolder,
   type LabelRow,

@@ -1,6 +1,5 @@
 import {
   fitMicroBatch,
-  initBackend,
   planMicroBatches,
   sliceVolumes,
   trainingBytesPerVolume,
@@ -10,27 +9,16 @@ import {
 } from '@covsev/engine';
 import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { drawMixup } from '../losses/mixup.js';
 import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
 import { CmcNetwork } from '../models/cmcNetwork.js';
 import { backbonePasses, mapPasses } from './batch.js';
 import { cmcGradients } from './gradients.js';
 import { lossFromFeatures } from './objective.js';
+import { randomView, useWasmBackend } from './randomViews.test-helpers.js';
 
-const SHAPE = [2, 2, 16, 64, 64] as const; // N scans, C, D, H, W: the smallest grid 4 stride-2 stages accept
-
-function randomView(rng: Rng): Volume5 {
-  const n = SHAPE.reduce((a, b) => a * b, 1);
-  return volumeFromNcdhw(
-    Float32Array.from({ length: n }, () => rng.normal()),
-    SHAPE,
-  );
-}
-
-beforeAll(async () => {
-  await initBackend({ prefer: 'wasm' });
-});
+useWasmBackend();
 
 describe('cmcGradients in micro-batches', () => {
   const backbone = { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } as const;

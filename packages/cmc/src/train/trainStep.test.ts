@@ -1,25 +1,14 @@
-import { Adam, initBackend, type Volume5, volumeFromNcdhw } from '@covsev/engine';
+import { Adam } from '@covsev/engine';
 import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { drawMixup } from '../losses/mixup.js';
 import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
 import { CmcNetwork } from '../models/cmcNetwork.js';
+import { randomView, useWasmBackend } from './randomViews.test-helpers.js';
 import { cmcTrainStep } from './trainStep.js';
 
-const SHAPE = [2, 2, 16, 64, 64] as const; // N scans, C, D, H, W: the smallest grid 4 stride-2 stages accept
-
-function randomView(rng: Rng): Volume5 {
-  const n = SHAPE.reduce((a, b) => a * b, 1);
-  return volumeFromNcdhw(
-    Float32Array.from({ length: n }, () => rng.normal()),
-    SHAPE,
-  );
-}
-
-beforeAll(async () => {
-  await initBackend({ prefer: 'wasm' });
-});
+useWasmBackend();
 
 describe('cmcTrainStep', () => {
   it('joins the losses as eq. (8), moves every parameter, learns a fixed batch, and leaks no tensors', () => {
