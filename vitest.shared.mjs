@@ -9,6 +9,7 @@ export const alias = {
   '@covsev/io': `${root}packages/io/src/index.ts`,
   '@covsev/eval': `${root}packages/eval/src/index.ts`,
   '@covsev/phantom': `${root}packages/phantom/src/index.ts`,
+  '@covsev/engine/worker': `${root}packages/engine/src/parallel/worker.ts`,
   '@covsev/engine': `${root}packages/engine/src/index.ts`,
   '@covsev/cmc': `${root}packages/cmc/src/index.ts`,
   '@covsev/cli': `${root}packages/cli/src/index.ts`,

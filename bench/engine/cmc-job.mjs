@@ -11,12 +11,12 @@ import {
   CmcNetwork,
   cmcTrainStep,
   drawMixup,
-  fitMicroBatch,
   inverseFrequencyWeights,
 } from '../../packages/cmc/dist/index.js';
 import {
   Adam,
   exportOnnx,
+  fitMicroBatch,
   formatBackendInfo,
   initBackend,
   OnnxSession,

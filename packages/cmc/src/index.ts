@@ -1,11 +1,3 @@
-export {
-  assignMicroBatches,
-  fitMicroBatch,
-  type MicroBatch,
-  planMicroBatches,
-  sliceVolumes,
-  trainingBytesPerVolume,
-} from '@covsev/engine';
 export type { CmcScan } from './input/cmcScan.js';
 export { CMC_FULL_SHAPE, CMC_INTENSITY, scansToInput } from './input/modelInput.js';
 export { SplitAttention3d, type SplitAttention3dOptions } from './layers/splitAttention3d.js';
