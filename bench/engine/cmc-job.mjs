@@ -6,13 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import {
-  CmcDataParallel,
-  CmcNetwork,
-  cmcTrainStep,
-  drawMixup,
-  inverseFrequencyWeights,
-} from '../../packages/cmc/dist/index.js';
+import { CmcDataParallel, CmcNetwork, cmcTrainStep, drawMixup, inverseFrequencyWeights } from '../../packages/cmc/dist/index.js';
 import {
   Adam,
   exportOnnx,
