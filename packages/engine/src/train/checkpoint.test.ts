@@ -222,3 +222,112 @@ describe('resumeOrStart', () => {
     for (const m of [a, b, c]) m.dispose();
   });
 });
+
+describe('recovery', () => {
+  const resumeArgs = (m: ReturnType<typeof model>, warnings: string[]) => ({
+    runDir: run,
+    variables: m.variables,
+    optimizer: m.optimizer,
+    rngs: seedEverything(5),
+    seed: 5,
+    config: { arch: 'mlp', width: 8 },
+    onWarning: (w: string) => warnings.push(w),
+  });
+
+  it('resumes from the newest intact checkpoint when the latest is corrupt, and moves the bad one aside', async () => {
+    const m = model();
+    // The model's variables without the extra int32 tensor of data().
+    const save = (epoch: number) =>
+      saveCheckpoint(run, { ...data(epoch, m), weights: snapshotWeights(m.variables), globalStep: epoch * 10 });
+    await save(1);
+    const bad = await save(2);
+    await truncate(join(bad, 'weights.bin'), 50);
+    const warnings: string[] = [];
+    const info = await resumeOrStart(resumeArgs(m, warnings));
+    expect([info.epoch, info.globalStep, info.resumedFrom]).toEqual([1, 10, join(run, 'checkpoints', 'epoch-1')]);
+    expect(info.skippedCheckpoints).toHaveLength(1);
+    const skipped = info.skippedCheckpoints?.[0];
+    expect(skipped?.path).toBe(bad);
+    expect(skipped?.reason).toMatch(/weights\.bin: has 50 bytes, its manifest says 112/);
+    expect(skipped?.movedTo).toMatch(/checkpoints\/epoch-2\.corrupt-\d+$/);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/epoch-2.*weights\.bin: has 50 bytes.*moved to .*epoch-2\.corrupt-\d+.*resuming from .*epoch-1/);
+    const names = (await readdir(join(run, 'checkpoints'))).sort();
+    expect(names.filter((n) => !n.startsWith('epoch-2.corrupt-'))).toEqual(['epoch-1', 'latest.json']);
+    // Kept, never deleted: the truncated file is still there, aside.
+    expect((await readFile(join(skipped?.movedTo as string, 'weights.bin'))).length).toBe(50);
+    // The pointer now names the intact checkpoint; a second resume is silent.
+    expect((await loadLatestCheckpoint(run))?.epoch).toBe(1);
+    const again: string[] = [];
+    expect((await resumeOrStart(resumeArgs(m, again))).epoch).toBe(1);
+    expect(again).toEqual([]);
+    // Pruning after later saves leaves the corrupt folder alone.
+    await save(2);
+    await save(3);
+    expect((await readdir(join(run, 'checkpoints'))).some((n) => n.startsWith('epoch-2.corrupt-'))).toBe(true);
+    m.dispose();
+  });
+
+  it('falls back past an unreadable latest.json', async () => {
+    const m = model();
+    await saveCheckpoint(run, { ...data(1, m), weights: snapshotWeights(m.variables) });
+    await writeFile(join(run, 'checkpoints', 'latest.json'), '\0\0\0');
+    const warnings: string[] = [];
+    const info = await resumeOrStart(resumeArgs(m, warnings));
+    expect(info.resumedFrom).toBe(join(run, 'checkpoints', 'epoch-1'));
+    expect(warnings.join('\n')).toMatch(/latest\.json.*not valid JSON/);
+    expect((await loadLatestCheckpoint(run))?.epoch).toBe(1);
+    m.dispose();
+  });
+
+  it('refuses to start when no checkpoint is intact, naming what is wrong with each, and moves nothing', async () => {
+    const m = model();
+    const save = (epoch: number) => saveCheckpoint(run, { ...data(epoch, m), weights: snapshotWeights(m.variables) });
+    const one = await save(1);
+    const two = await save(2);
+    await truncate(join(two, 'weights.bin'), 50);
+    await rm(join(one, 'state.json'));
+    const warnings: string[] = [];
+    const error = await resumeOrStart(resumeArgs(m, warnings)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CovsevInputError);
+    const message = (error as Error).message;
+    expect(message.startsWith(join(run, 'checkpoints'))).toBe(true);
+    expect(message).toMatch(/no intact checkpoint/);
+    expect(message).toContain(`${join(two, 'weights.bin')}: has 50 bytes`);
+    expect(message).toContain(`${join(one, 'state.json')}: cannot be read (ENOENT)`);
+    expect((await readdir(join(run, 'checkpoints'))).sort()).toEqual(['epoch-1', 'epoch-2', 'latest.json']);
+    m.dispose();
+  });
+
+  it('a checkpoint that does not match the model is refused, not skipped', async () => {
+    const m = model();
+    await saveCheckpoint(run, { ...data(1, m), weights: snapshotWeights(m.variables) });
+    await saveCheckpoint(run, data(2, m)); // has an extra tensor: a different model, not a corrupt file
+    const error = await resumeOrStart(resumeArgs(m, [])).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/epoch-2.weights\.json: does not match the model: unexpected bn\/count/);
+    expect((await readdir(join(run, 'checkpoints'))).sort()).toEqual(['epoch-1', 'epoch-2', 'latest.json']);
+    m.dispose();
+  });
+
+  it('cleans leftovers of crashed writes (temp files and folders) on resume and on save', async () => {
+    const m = model();
+    await saveCheckpoint(run, { ...data(1, m), weights: snapshotWeights(m.variables) });
+    const dir = join(run, 'checkpoints');
+    const leftovers = async () => {
+      await writeFile(join(dir, 'latest.json.tmp-999-abcd'), '{"format":"covsev-checkpoint-po');
+      await mkdir(join(dir, 'epoch-2.tmp-999-beef'));
+      await writeFile(join(dir, 'epoch-2.tmp-999-beef', 'weights.bin'), new Uint8Array(3));
+      await mkdir(join(dir, 'epoch-1.old-999-cafe'));
+      await writeFile(join(dir, 'epoch-1', 'state.json.tmp-999-0123'), '{');
+    };
+    await leftovers();
+    expect((await resumeOrStart(resumeArgs(m, []))).epoch).toBe(1);
+    expect((await readdir(dir)).sort()).toEqual(['epoch-1', 'latest.json']);
+    expect((await readdir(join(dir, 'epoch-1'))).some((n) => n.includes('.tmp-'))).toBe(false);
+    await leftovers();
+    await saveCheckpoint(run, { ...data(2, m), weights: snapshotWeights(m.variables) });
+    expect((await readdir(dir)).sort()).toEqual(['epoch-1', 'epoch-2', 'latest.json']);
+    expect((await readdir(join(dir, 'epoch-1'))).some((n) => n.includes('.tmp-'))).toBe(false);
+    m.dispose();
+  });
+});

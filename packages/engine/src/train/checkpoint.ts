@@ -176,14 +176,7 @@ export async function saveCheckpoint(runDir: string, data: CheckpointData, optio
     await rm(tmp, { recursive: true, force: true });
     throw error;
   }
-  const pointer: Pointer = {
-    format: 'covsev-checkpoint-pointer',
-    version: 1,
-    epoch: data.epoch,
-    path: name,
-    savedAt: new Date().toISOString(),
-  };
-  await writeFileAtomic(join(dir, LATEST_FILE), `${JSON.stringify(pointer)}\n`);
+  await writeLatestPointer(runDir, data.epoch);
   await pruneCheckpoints(runDir, keepLast, data.epoch);
   return final;
 }
@@ -204,15 +197,52 @@ export async function listCheckpoints(runDir: string): Promise<{ epoch: number; 
     .sort((a, b) => a.epoch - b.epoch);
 }
 
+/** A leftover of a write that crashed: `<name>.tmp-<pid>-<random>` (file or folder) or `epoch-<n>.old-...`. */
+const LEFTOVER = /\.(tmp|old)-\d+-[0-9a-f]+$/;
+
 /**
- * Deletes leftovers of interrupted writes and all but the newest `keepLast` checkpoints at or
- * before `current` (which is always kept). Checkpoints after `current` are left alone.
+ * Deletes what crashed writes left in `<runDir>/checkpoints/`: temporary files and folders
+ * (`latest.json.tmp-*`, `epoch-<n>.tmp-*`, temp files inside `epoch-<n>/`) and the
+ * `epoch-<n>.old-*` folders of an interrupted replacement. Returns the paths removed. Only the
+ * run's one writer may call it (a save in progress has such files); readers never do.
+ * Checkpoints moved aside as corrupt (`epoch-<n>.corrupt-<time>`) are kept.
+ */
+export async function cleanCrashLeftovers(runDir: string): Promise<string[]> {
+  const dir = checkpointsDir(runDir);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    if (LEFTOVER.test(n)) {
+      await rm(join(dir, n), { recursive: true, force: true });
+      removed.push(join(dir, n));
+    } else if (/^epoch-\d+$/.test(n)) {
+      let inner: string[] = [];
+      try {
+        inner = await readdir(join(dir, n));
+      } catch {
+        continue; // not a folder
+      }
+      for (const f of inner.filter((x) => LEFTOVER.test(x))) {
+        await rm(join(dir, n, f), { recursive: true, force: true });
+        removed.push(join(dir, n, f));
+      }
+    }
+  }
+  return removed;
+}
+
+/**
+ * Deletes leftovers of interrupted writes (`cleanCrashLeftovers`) and all but the newest
+ * `keepLast` checkpoints at or before `current` (which is always kept). Checkpoints after
+ * `current` are left alone.
  */
 export async function pruneCheckpoints(runDir: string, keepLast: number, current: number): Promise<void> {
-  const dir = checkpointsDir(runDir);
-  for (const n of await readdir(dir)) {
-    if (/^epoch-\d+\.(tmp|old)-/.test(n)) await rm(join(dir, n), { recursive: true, force: true });
-  }
+  await cleanCrashLeftovers(runDir);
   const older = (await listCheckpoints(runDir)).filter((c) => c.epoch < current);
   const drop = older.slice(0, Math.max(0, older.length - (keepLast - 1)));
   for (const c of drop) await rm(c.path, { recursive: true, force: true });
@@ -228,13 +258,85 @@ export async function loadLatestCheckpoint(
   options: LoadCheckpointOptions = {},
 ): Promise<LoadedCheckpoint | undefined> {
   const pointerPath = join(checkpointsDir(runDir), LATEST_FILE);
-  let text: string;
   try {
-    text = await readFile(pointerPath, 'utf8');
+    await stat(pointerPath);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new CovsevInputError(pointerPath, `cannot be read: ${(error as Error).message}`, { cause: error });
   }
+  const target = await latestTarget(runDir);
+  return loadCheckpoint(target, options);
+}
+
+/** A checkpoint (or `latest.json`) that could not be read, and why. */
+export interface SkippedCheckpoint {
+  /** The checkpoint folder, or `latest.json` itself. */
+  path: string;
+  /** The error's message (it starts with the file at fault). */
+  reason: string;
+}
+
+export interface IntactCheckpoint {
+  /** The newest readable checkpoint, or undefined when the run has no pointer yet. */
+  checkpoint?: LoadedCheckpoint;
+  /** What was tried before it and found unreadable, newest first. */
+  skipped: SkippedCheckpoint[];
+}
+
+/**
+ * The newest checkpoint that reads back intact: the one `latest.json` points to, else (when it,
+ * or the pointer itself, is truncated or corrupt) the newest older `epoch-<n>/` that is whole.
+ * Checkpoints newer than the pointer (written, but the pointer never moved: a crash) are not
+ * considered. A run without `latest.json` has no checkpoint (a fresh start), whatever folders
+ * lie there. Reads only: nothing is moved or deleted (`resumeOrStart` does that). The returned
+ * checkpoint is undefined with `skipped` non-empty when nothing is intact.
+ */
+export async function findIntactCheckpoint(runDir: string): Promise<IntactCheckpoint> {
+  const dir = checkpointsDir(runDir);
+  const pointerPath = join(dir, LATEST_FILE);
+  const skipped: SkippedCheckpoint[] = [];
+  let candidates: { epoch: number; path: string }[];
+  try {
+    await stat(pointerPath);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { skipped };
+  }
+  const all = await listCheckpoints(runDir);
+  try {
+    const target = await latestTarget(runDir);
+    const epoch = Number(/^epoch-(\d+)$/.exec(target.slice(dir.length + 1))?.[1]);
+    candidates = [{ epoch, path: target }, ...all.filter((c) => c.epoch < epoch).reverse()];
+  } catch (error) {
+    if (!(error instanceof CovsevInputError)) throw error;
+    skipped.push({ path: pointerPath, reason: error.message });
+    candidates = [...all].reverse();
+  }
+  for (const c of candidates) {
+    try {
+      return { checkpoint: await loadCheckpoint(c.path), skipped };
+    } catch (error) {
+      if (!(error instanceof CovsevInputError)) throw error;
+      skipped.push({ path: c.path, reason: error.message });
+    }
+  }
+  return { skipped };
+}
+
+/** Makes `latest.json` point to checkpoint `epoch-<epoch>` (atomically). */
+export async function writeLatestPointer(runDir: string, epoch: number): Promise<void> {
+  const pointer: Pointer = {
+    format: 'covsev-checkpoint-pointer',
+    version: 1,
+    epoch,
+    path: `epoch-${epoch}`,
+    savedAt: new Date().toISOString(),
+  };
+  await writeFileAtomic(join(checkpointsDir(runDir), LATEST_FILE), `${JSON.stringify(pointer)}\n`);
+}
+
+/** The checkpoint folder `latest.json` points to; a CovsevInputError naming it when it is unreadable or dangling. */
+async function latestTarget(runDir: string): Promise<string> {
+  const pointerPath = join(checkpointsDir(runDir), LATEST_FILE);
+  const text = await readText(pointerPath);
   const pointer = parseJson(pointerPath, text) as Partial<Pointer>;
   if (pointer?.format !== 'covsev-checkpoint-pointer' || typeof pointer.path !== 'string' || !/^epoch-\d+$/.test(pointer.path)) {
     throw new CovsevInputError(
@@ -244,7 +346,7 @@ export async function loadLatestCheckpoint(
   }
   const target = join(checkpointsDir(runDir), pointer.path);
   if (!(await exists(target))) throw new CovsevInputError(pointerPath, `points to ${pointer.path}, which does not exist`);
-  return loadCheckpoint(target, options);
+  return target;
 }
 
 /** Reads and validates one checkpoint folder. */

@@ -30,6 +30,9 @@ export {
   type CheckpointData,
   checkpointsDir,
   checkWeightsMatch,
+  cleanCrashLeftovers,
+  findIntactCheckpoint,
+  type IntactCheckpoint,
   LATEST_FILE,
   type LoadCheckpointOptions,
   type LoadedCheckpoint,
@@ -38,8 +41,10 @@ export {
   loadLatestCheckpoint,
   pruneCheckpoints,
   type SaveCheckpointOptions,
+  type SkippedCheckpoint,
   saveCheckpoint,
   snapshotWeights,
+  writeLatestPointer,
 } from './checkpoint.js';
 export type { JsonObject, JsonPrimitive, JsonValue } from './json.js';
 export {
@@ -52,7 +57,13 @@ export {
   type TrainModel,
 } from './loop.js';
 export { NamedOptimizer, type Optimizer, type OptimizerKind, type OptimizerState, type ParamState } from './optimizer.js';
-export { type ResumeInfo, type ResumeOrStartOptions, restoreCheckpoint, resumeOrStart } from './resume.js';
+export {
+  type ResumeInfo,
+  type ResumeOrStartOptions,
+  restoreCheckpoint,
+  resumeOrStart,
+  type SkippedCheckpointInfo,
+} from './resume.js';
 export { type LrSchedule, milestoneEpochs, type StepScheduleOptions, stepSchedule } from './schedule.js';
 export {
   missingRngStreams,

@@ -81,13 +81,44 @@ describe('runTraining', () => {
     disposeTinyModel(resumed.model);
   });
 
-  it('stops with a CovsevInputError naming a corrupt latest checkpoint file, and refuses a changed config', async () => {
+  it('resumes past a corrupt latest checkpoint from the previous intact one, saying so in run-start and onWarning', async () => {
     disposeTinyModel((await runTraining(tinyRunOptions({ runDir, epochs: 2, stepsPerEpoch: 2 }))).model);
     const weights = join(runDir, 'checkpoints', 'epoch-2', 'weights.bin');
     await truncate(weights, 10);
+    const warnings: string[] = [];
+    const seen: TrainEvent[] = [];
+    const resumed = await runTraining({
+      ...tinyRunOptions({ runDir, epochs: 2, stepsPerEpoch: 2, onEvent: (e: TrainEvent) => seen.push(e) }),
+      onWarning: (w: string) => warnings.push(w),
+    });
+    expect(resumed).toMatchObject({ epochsRun: 1, resumedFrom: join(runDir, 'checkpoints', 'epoch-1') });
+    disposeTinyModel(resumed.model);
+    const reason = `${weights}: has 10 bytes, its manifest says 196 (truncated or overwritten)`;
+    expect(seen[0]).toMatchObject({
+      type: 'run-start',
+      startEpoch: 1,
+      resumedFrom: join(runDir, 'checkpoints', 'epoch-1'),
+      skippedCheckpoints: [
+        { path: join(runDir, 'checkpoints', 'epoch-2'), reason, movedTo: expect.stringMatching(/epoch-2\.corrupt-\d+$/) },
+      ],
+    });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(reason);
+    const names = await readdir(join(runDir, 'checkpoints'));
+    expect(names.filter((n) => n.startsWith('epoch-2.corrupt-'))).toHaveLength(1);
+    expect(names).toContain('epoch-2'); // written again by the resumed run
+  });
+
+  it('stops with a CovsevInputError naming every corrupt checkpoint when none is intact, and refuses a changed config', async () => {
+    disposeTinyModel((await runTraining(tinyRunOptions({ runDir, epochs: 2, stepsPerEpoch: 2 }))).model);
+    const weights = join(runDir, 'checkpoints', 'epoch-2', 'weights.bin');
+    await truncate(weights, 10);
+    await truncate(join(runDir, 'checkpoints', 'epoch-1', 'weights.bin'), 10);
     const error = await runTraining(tinyRunOptions({ runDir, epochs: 2, stepsPerEpoch: 2 })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CovsevInputError);
-    expect((error as Error).message).toBe(`${weights}: has 10 bytes, its manifest says 196 (truncated or overwritten)`);
+    expect((error as Error).message).toMatch(/checkpoints: has no intact checkpoint to resume from \(2 tried, newest first\)/);
+    expect((error as Error).message).toContain(`${weights}: has 10 bytes, its manifest says 196 (truncated or overwritten)`);
+    expect((error as Error).message).toContain(`${join(runDir, 'checkpoints', 'epoch-1', 'weights.bin')}: has 10 bytes`);
     const logged = (await readEvents(join(runDir, 'events.jsonl'))).at(-1);
     expect(logged).toMatchObject({ type: 'error', name: 'CovsevInputError', message: (error as Error).message });
 

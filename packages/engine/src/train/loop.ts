@@ -8,7 +8,9 @@
  * latest checkpoint and continues at the first epoch that checkpoint lacks, so a crash costs
  * the interrupted epoch only, and (with deterministic kernels, and trainers that draw all
  * randomness from `ctx.rngs`) the resumed run ends with exactly the weights of an
- * uninterrupted one.
+ * uninterrupted one. A truncated or corrupt latest checkpoint is passed over for the newest
+ * intact one (moved aside, said in `run-start.skippedCheckpoints` and `onWarning`); with none
+ * intact the run stops (`resumeOrStart`).
  */
 import { join } from 'node:path';
 import { EVENTS_FILE, EventLog, type Numbers, type TrainEvent } from '@covsev/events';
@@ -77,6 +79,11 @@ export interface RunTrainingOptions<M extends TrainModel> {
   allowConfigChange?: boolean;
   /** Also receives every event in process (the log file is written regardless). */
   onEvent?: (event: TrainEvent) => void;
+  /**
+   * Told, in a sentence, what recovery did (a corrupt checkpoint skipped and moved aside);
+   * default: `console.warn`. The `run-start` event's `skippedCheckpoints` says the same.
+   */
+  onWarning?: (message: string) => void;
 }
 
 export interface RunTrainingResult<M extends TrainModel> {
@@ -116,6 +123,7 @@ export async function runTraining<M extends TrainModel>(options: RunTrainingOpti
       seed,
       config,
       allowConfigChange: options.allowConfigChange ?? false,
+      onWarning: options.onWarning ?? ((message) => console.warn(`covsev: ${message}`)),
     });
     log.emit({
       type: 'run-start',
@@ -130,6 +138,9 @@ export async function runTraining<M extends TrainModel>(options: RunTrainingOpti
       startEpoch: resume.epoch,
       startStep: resume.globalStep,
       ...(resume.resumedFrom === undefined ? {} : { resumedFrom: resume.resumedFrom }),
+      ...(resume.skippedCheckpoints === undefined
+        ? {}
+        : { skippedCheckpoints: resume.skippedCheckpoints.map(({ path, reason, movedTo }) => ({ path, reason, movedTo })) }),
       pid: process.pid,
     });
     let globalStep = resume.globalStep;

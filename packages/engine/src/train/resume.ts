@@ -2,10 +2,20 @@
  * Resuming a run from its checkpoints: restore weights, optimiser and RNG streams in place, or
  * report a fresh start. The format itself lives in `checkpoint.ts`.
  */
-import { join } from 'node:path';
+import { rename, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { CovsevInputError } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
-import { checkWeightsMatch, type LoadedCheckpoint, loadLatestCheckpoint } from './checkpoint.js';
+import {
+  checkpointsDir,
+  checkWeightsMatch,
+  cleanCrashLeftovers,
+  findIntactCheckpoint,
+  LATEST_FILE,
+  type LoadedCheckpoint,
+  type SkippedCheckpoint,
+  writeLatestPointer,
+} from './checkpoint.js';
 import { differingKeys, type JsonValue } from './json.js';
 import type { Optimizer } from './optimizer.js';
 import { missingRngStreams, type RngStreams, restoreRngs } from './seed.js';
@@ -53,6 +63,14 @@ export interface ResumeOrStartOptions {
   config?: JsonValue;
   /** Resume even when the saved seed or config differ from these. Default false. */
   allowConfigChange?: boolean;
+  /** Told, in a sentence, about each corrupt checkpoint skipped on the way to an intact one. */
+  onWarning?: (message: string) => void;
+}
+
+/** A corrupt checkpoint (or pointer) skipped on resume, and where it was moved. */
+export interface SkippedCheckpointInfo extends SkippedCheckpoint {
+  /** `epoch-<n>.corrupt-<time>` (or `latest.json.corrupt-<time>`) beside it: kept, never deleted. */
+  movedTo: string;
 }
 
 export interface ResumeInfo {
@@ -62,16 +80,36 @@ export interface ResumeInfo {
   /** The checkpoint folder resumed from; absent on a fresh start. */
   resumedFrom?: string;
   checkpoint?: LoadedCheckpoint;
+  /** Corrupt checkpoints passed over (newest first), when the latest was not intact. */
+  skippedCheckpoints?: SkippedCheckpointInfo[];
 }
 
 /**
  * Resumes from the run's latest checkpoint (restoring weights, optimiser and RNG streams in
  * place) or reports a fresh start. A checkpoint written with another seed or config is refused
- * (CovsevInputError naming its state.json) unless `allowConfigChange`.
+ * (CovsevInputError naming its state.json) unless `allowConfigChange`; so are weights that do
+ * not match the model (a different model, not a corrupt file).
+ *
+ * Recovery (the run's writer only): leftovers of crashed writes are deleted first
+ * (`cleanCrashLeftovers`). When the latest checkpoint (or `latest.json`) is truncated or
+ * corrupt, the run resumes from the newest intact older one: each bad one is renamed to
+ * `<name>.corrupt-<time>` (kept for inspection, never deleted), `latest.json` is pointed at the
+ * intact one, and `onWarning` and `skippedCheckpoints` say so. When no checkpoint is intact, it
+ * refuses (a CovsevInputError naming the checkpoints folder and what is wrong with each) rather
+ * than silently start afresh over a run that had progress: the user decides (repair, or move
+ * the folder away).
  */
 export async function resumeOrStart(options: ResumeOrStartOptions): Promise<ResumeInfo> {
-  const checkpoint = await loadLatestCheckpoint(options.runDir, { variables: options.variables });
-  if (checkpoint === undefined) return { epoch: 0, globalStep: 0 };
+  await cleanCrashLeftovers(options.runDir);
+  const { checkpoint, skipped } = await findIntactCheckpoint(options.runDir);
+  if (checkpoint === undefined) {
+    if (skipped.length === 0) return { epoch: 0, globalStep: 0 };
+    throw new CovsevInputError(
+      checkpointsDir(options.runDir),
+      `has no intact checkpoint to resume from (${skipped.length} tried, newest first): ${skipped.map((s) => s.reason).join('; ')}. Nothing was changed; repair them, or move the run's checkpoints folder away to start afresh`,
+    );
+  }
+  checkWeightsMatch(checkpoint.weights, options.variables, join(checkpoint.path, 'weights.json'));
   if (options.allowConfigChange !== true) {
     const statePath = join(checkpoint.path, 'state.json');
     if (checkpoint.seed !== options.seed) {
@@ -89,5 +127,41 @@ export async function resumeOrStart(options: ResumeOrStartOptions): Promise<Resu
     }
   }
   restoreCheckpoint(checkpoint, { variables: options.variables, optimizer: options.optimizer, rngs: options.rngs });
-  return { epoch: checkpoint.epoch, globalStep: checkpoint.globalStep, resumedFrom: checkpoint.path, checkpoint };
+  const info: ResumeInfo = {
+    epoch: checkpoint.epoch,
+    globalStep: checkpoint.globalStep,
+    resumedFrom: checkpoint.path,
+    checkpoint,
+  };
+  if (skipped.length > 0) {
+    info.skippedCheckpoints = await moveAside(skipped);
+    await writeLatestPointer(options.runDir, checkpoint.epoch);
+    for (const s of info.skippedCheckpoints) {
+      const what = basename(s.path) === LATEST_FILE ? 'the checkpoint pointer' : `checkpoint ${s.path}`;
+      options.onWarning?.(
+        `${what} is corrupt (${s.reason}); moved to ${s.movedTo}; resuming from ${checkpoint.path} (epoch ${checkpoint.epoch})`,
+      );
+    }
+  }
+  return info;
+}
+
+/** Renames each skipped checkpoint (or pointer) to a fresh `<name>.corrupt-<time>` beside it. */
+async function moveAside(skipped: SkippedCheckpoint[]): Promise<SkippedCheckpointInfo[]> {
+  const out: SkippedCheckpointInfo[] = [];
+  let stamp = Date.now();
+  for (const s of skipped) {
+    while (await exists(`${s.path}.corrupt-${stamp}`)) stamp++;
+    const movedTo = `${s.path}.corrupt-${stamp}`;
+    await rename(s.path, movedTo);
+    out.push({ ...s, movedTo });
+  }
+  return out;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }
