@@ -1,6 +1,6 @@
 export { replaceFileAtomic, syncDirectory, writeFileAtomic, writeFileDurable } from './atomic.js';
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
-export { CACHE_FORMAT_VERSION, PreprocessCache } from './cache/preprocessCache.js';
+export { CACHE_FORMAT_VERSION, PreprocessCache, type PreprocessCacheOptions } from './cache/preprocessCache.js';
 // Errors, the seeded random source and the severity grades (also `@covsev/io/core`, native-free).
 export * from './core.js';
 export { type PreprocessRecipe, preprocessScan, readJpgFolderResampled } from './preprocess.js';

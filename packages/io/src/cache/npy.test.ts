@@ -52,3 +52,17 @@ describe.skipIf(!hasNumpy)('.npy agrees with NumPy (Debian python3)', () => {
     expect(back.data[23]).toBeCloseTo(23 / 8, 7);
   });
 });
+
+describe('.npy: damaged headers', () => {
+  const good = () => Buffer.from(encodeNpy(Uint8Array.from([1, 2, 3, 4, 5, 6]), [2, 3]));
+  it('refuses a file cut inside its header, an unknown version and a garbage shape, naming the file', () => {
+    expect(() => decodeNpy(good().subarray(0, 40), 'x.npy')).toThrow(/^x\.npy: truncated \.npy header/);
+    const v3 = good();
+    v3[6] = 3;
+    expect(() => decodeNpy(v3, 'x.npy')).toThrow(/^x\.npy: \.npy version 3\.0 is not supported/);
+    const shape = Buffer.from(good().toString('latin1').replace("'shape': (2, 3)", "'shape': (2, z)"), 'latin1');
+    expect(() => decodeNpy(shape, 'x.npy')).toThrow(/^x\.npy: unreadable \.npy shape \(2, z\)/);
+    const negative = Buffer.from(good().toString('latin1').replace("'shape': (2, 3)", "'shape': (-2, 3)"), 'latin1');
+    expect(() => decodeNpy(negative, 'x.npy')).toThrow(/^x\.npy: unreadable \.npy shape/);
+  });
+});

@@ -50,8 +50,13 @@ export function decodeNpy(bytes: Uint8Array, path = '<memory>'): { data: VoxelAr
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw new CovsevInputError(path, 'not a .npy file (bad magic)');
   const major = buf[6];
+  if (major !== 1 && major !== 2)
+    throw new CovsevInputError(path, `.npy version ${major}.${buf[7]} is not supported (1.0 or 2.0)`);
+  if (major === 2 && buf.length < 12) throw new CovsevInputError(path, 'truncated .npy header');
   const headerLength = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
   const start = major === 1 ? 10 : 12;
+  if (buf.length < start + headerLength)
+    throw new CovsevInputError(path, `truncated .npy header: ${buf.length - start} of ${headerLength} bytes`);
   const header = buf.subarray(start, start + headerLength).toString('latin1');
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*(True|False)/.exec(header)?.[1];
@@ -61,11 +66,12 @@ export function decodeNpy(bytes: Uint8Array, path = '<memory>'): { data: VoxelAr
   if (fortran === 'True') throw new CovsevInputError(path, '.npy in Fortran order is not supported');
   const Ctor = CTOR[descr];
   if (Ctor === undefined) throw new CovsevInputError(path, `.npy dtype ${descr} is not supported`);
-  const shape = shapeText
+  const dims = shapeText
     .split(',')
     .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map(Number);
+    .filter((s) => s.length > 0);
+  if (!dims.every((d) => /^\d+L?$/.test(d))) throw new CovsevInputError(path, `unreadable .npy shape (${shapeText})`);
+  const shape = dims.map((d) => Number.parseInt(d, 10));
   const count = shape.reduce((a, b) => a * b, 1);
   const offset = start + headerLength;
   const need = count * Ctor.BYTES_PER_ELEMENT;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '../atomic.js';
-import { type Intensity, makeVolume, type Shape3, type Spacing3, type Volume } from '../volume.js';
+import { type Intensity, makeVolume, type Shape3, type Spacing3, type Volume, type VoxelArray } from '../volume.js';
 import { readNpy, writeNpy } from './npy.js';
 
 /**
@@ -16,6 +16,10 @@ import { readNpy, writeNpy } from './npy.js';
  * describes the preprocessing (target shape, window, mode, ...). Touching a slice or changing the
  * recipe gives a new key; stale entries are simply never read again (`clear` removes all).
  * Writes are atomic (temp file + rename), .npy before .json, so a half-written entry is a miss.
+ *
+ * A bad entry (a .json that is not JSON, a .npy that is missing, truncated or has a wrong header,
+ * or whose shape or dtype differ from its .json) is never fatal: it is a miss, reported through
+ * `onWarning` and counted in `warnings`, and `getOrCompute` rewrites it.
  */
 export const CACHE_FORMAT_VERSION = 1;
 
@@ -23,6 +27,8 @@ interface CacheMeta {
   readonly version: number;
   readonly key: string;
   readonly shape: Shape3;
+  /** The .npy's element type (`uint8`, `float32`...); absent in entries written before it was recorded. */
+  readonly dtype?: string;
   readonly spacing: Spacing3;
   readonly affine: readonly number[];
   readonly intensity: Intensity;
@@ -42,8 +48,27 @@ async function fingerprint(source: string): Promise<[string, number, number][]> 
   return out;
 }
 
+/** The dtype name of a voxel array (`Uint8Array` -> `uint8`). */
+function dtypeOf(data: { constructor: { name: string } }): string {
+  return data.constructor.name.replace(/Array$/, '').toLowerCase();
+}
+
+export interface PreprocessCacheOptions {
+  /** Told, in a sentence naming the file, about each bad entry that is recomputed; default: none. */
+  onWarning?: (message: string) => void;
+}
+
 export class PreprocessCache {
-  constructor(readonly root: string) {}
+  /** Bad entries found (and treated as misses) by this instance. */
+  warnings = 0;
+  private readonly onWarning: ((message: string) => void) | undefined;
+
+  constructor(
+    readonly root: string,
+    options: PreprocessCacheOptions = {},
+  ) {
+    this.onWarning = options.onWarning;
+  }
 
   /** The cache key of a source path under a recipe. */
   async key(source: string, recipe: unknown): Promise<string> {
@@ -53,18 +78,35 @@ export class PreprocessCache {
     return createHash('sha256').update(text).digest('hex').slice(0, 24);
   }
 
-  /** The cached volume, or undefined on a miss. */
+  /** The cached volume, or undefined on a miss (a bad entry is a miss, with a warning). */
   async get(source: string, recipe: unknown): Promise<Volume | undefined> {
     const key = await this.key(source, recipe);
+    const jsonPath = join(this.root, `${key}.json`);
+    const npyPath = join(this.root, `${key}.npy`);
+    let text: string;
+    try {
+      text = await readFile(jsonPath, 'utf8');
+    } catch {
+      return undefined; // no entry, or one whose .json was never written: a plain miss
+    }
     let meta: CacheMeta;
     try {
-      meta = JSON.parse(await readFile(join(this.root, `${key}.json`), 'utf8')) as CacheMeta;
-    } catch {
-      return undefined;
+      meta = JSON.parse(text) as CacheMeta;
+    } catch (error) {
+      return this.bad(`${jsonPath}: is not valid JSON (${(error as Error).message})`);
     }
-    if (meta.version !== CACHE_FORMAT_VERSION || meta.key !== key) return undefined;
-    const { data, shape } = await readNpy(join(this.root, `${key}.npy`));
-    if (shape.join() !== meta.shape.join()) return undefined;
+    if (meta?.version !== CACHE_FORMAT_VERSION || meta.key !== key) return undefined;
+    let npy: { data: VoxelArray; shape: number[] };
+    try {
+      npy = await readNpy(npyPath);
+    } catch (error) {
+      return this.bad((error as Error).message);
+    }
+    const { data, shape } = npy;
+    if (!Array.isArray(meta.shape) || shape.join() !== meta.shape.join())
+      return this.bad(`${npyPath}: has shape [${shape}], its .json says [${meta.shape}]`);
+    if (meta.dtype !== undefined && dtypeOf(data) !== meta.dtype)
+      return this.bad(`${npyPath}: has dtype ${dtypeOf(data)}, its .json says ${meta.dtype}`);
     return makeVolume({
       data,
       shape: meta.shape,
@@ -75,6 +117,12 @@ export class PreprocessCache {
     });
   }
 
+  private bad(problem: string): undefined {
+    this.warnings++;
+    this.onWarning?.(`preprocessing cache: ${problem}; the entry is recomputed`);
+    return undefined;
+  }
+
   /** Stores a volume under (source, recipe). */
   async put(source: string, recipe: unknown, volume: Volume): Promise<string> {
     const key = await this.key(source, recipe);
@@ -83,6 +131,7 @@ export class PreprocessCache {
       version: CACHE_FORMAT_VERSION,
       key,
       shape: volume.shape,
+      dtype: dtypeOf(volume.data),
       spacing: volume.spacing,
       affine: volume.affine,
       intensity: volume.intensity,
