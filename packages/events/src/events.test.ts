@@ -10,6 +10,7 @@ import {
   isStageEvent,
   isTrainEvent,
   parseEventLines,
+  readEventLog,
   readEvents,
   type TrainEvent,
 } from './events.js';
@@ -73,7 +74,51 @@ describe('EventLog and readEvents', () => {
     again.emit(step(1));
     again.close();
     expect((await readEvents(path)).map((e) => (e as { step: number }).step)).toEqual([0, 1]);
-    expect(parseEventLines(await readFile(path, 'utf8')).skipped).toBe(1);
+    // The fragment is cut off and kept aside, not left in the log.
+    expect(parseEventLines(await readFile(path, 'utf8')).skipped).toBe(0);
+  });
+
+  it('on open, cuts a half-written last line off into <log>.crash and reports it', async () => {
+    const path = join(dir, 'events.jsonl');
+    const log = EventLog.open(path);
+    log.emit(step(0));
+    log.close();
+    const clean = await readFile(path, 'utf8');
+    await appendFile(path, '{"type":"step","epoch":0,"st'); // kill -9 mid-write
+    const again = EventLog.open(path);
+    expect(again.recovered).toEqual({ bytes: 28, crashFile: `${path}.crash` });
+    expect(await readFile(path, 'utf8')).toBe(clean);
+    again.emit(step(1));
+    again.close();
+    const text = await readFile(path, 'utf8');
+    expect(
+      text
+        .split('\n')
+        .filter((l) => l !== '')
+        .every((l) => isCovsevEvent(JSON.parse(l))),
+    ).toBe(true);
+    const crash = (await readFile(`${path}.crash`, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(crash).toEqual([{ time: expect.any(Number), offset: clean.length, fragment: '{"type":"step","epoch":0,"st' }]);
+    // A clean log, or one whose last line is a whole event without its newline, loses nothing.
+    expect(EventLog.open(path).recovered).toBeUndefined();
+    await appendFile(path, JSON.stringify({ ...step(2), time: 1 }));
+    const whole = EventLog.open(path);
+    expect(whole.recovered).toBeUndefined();
+    whole.close();
+    expect((await readEvents(path)).map((e) => (e as { step: number }).step)).toEqual([0, 1, 2]);
+  });
+
+  it('readEventLog counts mangled lines and reports an unfinished last line', async () => {
+    const path = join(dir, 'events.jsonl');
+    const line = (i: number) => `${JSON.stringify({ ...step(i), time: i })}\n`;
+    await writeFile(path, `${line(0)}{"type":"st\n${line(1)}{"type":"step","ep`);
+    const read = await readEventLog(path);
+    expect(read.events.map((e) => e.time)).toEqual([0, 1]);
+    expect(read.skipped).toBe(1);
+    expect(read.fragment).toBe('{"type":"step","ep');
   });
 
   it('parses a complete unterminated last line only at the end of a file', () => {
@@ -111,6 +156,64 @@ describe('followEvents', () => {
     await f.poll();
     expect(got.map((e) => e.time)).toEqual([0, 1, 2, 9, 2]);
     f.close();
+  });
+
+  it('delivers every event before and after a crash fragment that a reopened log cuts off', async () => {
+    const path = join(dir, 'events.jsonl');
+    const got: CovsevEvent[] = [];
+    const skipped: string[] = [];
+    const f = followEvents(path, (e) => got.push(e), { intervalMs: 60_000, onSkipped: (line) => skipped.push(line) });
+    const first = EventLog.open(path);
+    first.emit(step(0));
+    first.emit(step(1));
+    first.close();
+    await appendFile(path, '{"type":"epoch","epoch":0,"metr'); // kill -9 mid-write
+    await f.poll();
+    expect(got.map((e) => (e as { step: number }).step)).toEqual([0, 1]);
+    // The writer reopens (cutting the fragment off) and writes more than the fragment was long.
+    const second = EventLog.open(path);
+    for (const i of [2, 3, 4]) second.emit(step(i));
+    await f.poll();
+    expect(got.map((e) => (e as { step: number }).step)).toEqual([0, 1, 2, 3, 4]);
+    // ... and once more, where the follower only sees the file after the cut, shorter than before.
+    second.close();
+    await appendFile(path, '{"type":"step","epoch":0,"step":5,"globalStep":6,"losses":{"total":1,"con":null},"lr":0.001');
+    await f.poll();
+    EventLog.open(path).close();
+    await f.poll();
+    const third = EventLog.open(path);
+    third.emit(step(5));
+    third.close();
+    await f.poll();
+    expect(got.map((e) => (e as { step: number }).step)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(f.skipped).toBe(2);
+    expect(skipped).toHaveLength(2);
+    expect(skipped[0]).toBe('{"type":"epoch","epoch":0,"metr');
+    // A fragment that is, byte for byte, the start of what the reopened writer wrote over it
+    // cannot be told from a line still being written: the events come out right, uncounted.
+    await appendFile(path, '{"type":"step","epoch":0,"step":6,"glo');
+    await f.poll();
+    const fourth = EventLog.open(path);
+    fourth.emit(step(6));
+    fourth.close();
+    await f.poll();
+    expect(got.map((e) => (e as { step: number }).step)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(f.skipped).toBe(2);
+    f.close();
+  });
+
+  it('counts and skips a complete line that is not an event, and goes on', async () => {
+    const path = join(dir, 'events.jsonl');
+    await writeFile(
+      path,
+      `${JSON.stringify({ ...step(0), time: 0 })}\n{"type":"st\n${JSON.stringify({ ...step(1), time: 1 })}\n`,
+    );
+    const got: CovsevEvent[] = [];
+    const f = followEvents(path, (e) => got.push(e), { intervalMs: 60_000 });
+    await f.poll();
+    f.close();
+    expect(got.map((e) => e.time)).toEqual([0, 1]);
+    expect(f.skipped).toBe(1);
   });
 
   it('fromStart: false reports only what is appended later', async () => {

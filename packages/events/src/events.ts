@@ -13,10 +13,19 @@
  * written as null. A log can hold several runs of one run folder, each opened by a `run-start`
  * (a resume has `resumedFrom`).
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
 import type { JsonObject, JsonValue } from './json.js';
 
 export const EVENTS_FILE = 'events.jsonl';
@@ -46,6 +55,11 @@ export interface RunStartEvent {
   startStep: number;
   /** The checkpoint folder resumed from. */
   resumedFrom?: string;
+  /**
+   * Corrupt checkpoints (or a corrupt `latest.json`) passed over to resume from `resumedFrom`,
+   * newest first: why (`reason`, naming the file at fault) and where each was moved (`movedTo`).
+   */
+  skippedCheckpoints?: { path: string; reason: string; movedTo: string }[];
   pid: number;
 }
 
@@ -197,6 +211,14 @@ export function isCovsevEvent(value: unknown): value is CovsevEvent {
   return isTrainEvent(value) || isStageEvent(value);
 }
 
+/** What `EventLog.open` found and cut off: the half-written last line of a crashed writer. */
+export interface RecoveredFragment {
+  /** Bytes cut off the end of the log. */
+  bytes: number;
+  /** Where they were kept: `<log>.crash`, one JSON line `{time, offset, fragment}` per crash. */
+  crashFile: string;
+}
+
 /** An append-only JSON-lines writer. */
 export class EventLog<E extends CovsevEvent = CovsevEvent> {
   private fd: number | undefined;
@@ -205,24 +227,44 @@ export class EventLog<E extends CovsevEvent = CovsevEvent> {
     readonly path: string,
     fd: number,
     private readonly listeners: ((event: E) => void)[],
+    /** Set when opening cut off a half-written last line (a crash of the last writer). */
+    readonly recovered: RecoveredFragment | undefined,
   ) {
     this.fd = fd;
   }
 
   /**
-   * Opens `path` for appending (creating folders). If a crash left a half-written last line,
-   * a newline is added first so the next event starts on a line of its own.
+   * Opens `path` for appending (creating folders). A half-written last line (a writer killed
+   * mid-write) is the crash it was: it is cut off the log, which keeps whole lines only, and
+   * kept aside in `<path>.crash` (`recovered` says so). A last line that is a whole event
+   * missing only its newline gets the newline instead. One writer at a time per log.
    */
   static open<E extends CovsevEvent = CovsevEvent>(path: string, listener?: (event: E) => void): EventLog<E> {
     mkdirSync(dirname(path), { recursive: true });
     const fd = openSync(path, 'a+');
-    const size = fstatSync(fd).size;
-    if (size > 0) {
-      const last = Buffer.alloc(1);
-      readSync(fd, last, 0, 1, size - 1);
-      if (last[0] !== 0x0a) writeSync(fd, '\n');
+    let recovered: RecoveredFragment | undefined;
+    try {
+      const size = fstatSync(fd).size;
+      const lineEnd = size === 0 ? 0 : afterLastNewline(fd, size);
+      if (lineEnd < size) {
+        const tail = Buffer.alloc(size - lineEnd);
+        readSync(fd, tail, 0, tail.length, lineEnd);
+        const fragment = tail.toString('utf8');
+        if (parseLine(fragment) !== undefined) {
+          writeSync(fd, '\n');
+        } else {
+          const crashFile = `${path}.crash`;
+          appendFileSync(crashFile, `${JSON.stringify({ time: Date.now(), offset: lineEnd, fragment })}\n`);
+          ftruncateSync(fd, lineEnd);
+          fsyncSync(fd);
+          recovered = { bytes: tail.length, crashFile };
+        }
+      }
+    } catch (error) {
+      closeSync(fd);
+      throw error;
     }
-    return new EventLog<E>(path, fd, listener === undefined ? [] : [listener]);
+    return new EventLog<E>(path, fd, listener === undefined ? [] : [listener], recovered);
   }
 
   /** Writes one event as one line (a single write call) and returns it with its time. */
@@ -267,7 +309,17 @@ export function parseEventLines(text: string, final = false): { events: CovsevEv
 
 /** Every event in a log file, tolerating a half-written last line and lines mangled by a crash. */
 export async function readEvents(path: string): Promise<CovsevEvent[]> {
-  return parseEventLines(await readFile(path, 'utf8'), true).events;
+  return (await readEventLog(path)).events;
+}
+
+/**
+ * A log file's events, with what a crash left: `skipped` counts whole lines that are not events
+ * (mangled, or a fragment an older writer left in place), `fragment` is an unfinished last line
+ * (a writer killed mid-write, or one still writing; '' when the file ends with a newline).
+ */
+export async function readEventLog(path: string): Promise<{ events: CovsevEvent[]; skipped: number; fragment: string }> {
+  const { events, rest, skipped } = parseEventLines(await readFile(path, 'utf8'), true);
+  return { events, skipped, fragment: rest };
 }
 
 export interface FollowOptions {
@@ -277,6 +329,8 @@ export interface FollowOptions {
   fromStart?: boolean;
   /** Called when reading fails or `onEvent` throws; default: print to stderr. */
   onError?: (error: unknown) => void;
+  /** Called with each line skipped: a whole line that is not an event, or a fragment a reopened log cut off. */
+  onSkipped?: (line: string) => void;
 }
 
 export interface EventFollower {
@@ -284,22 +338,50 @@ export interface EventFollower {
   poll(): Promise<void>;
   /** Stops following. */
   close(): void;
+  /** Lines skipped so far (see `FollowOptions.onSkipped`). */
+  readonly skipped: number;
 }
 
 /**
  * Tails a growing log: calls `onEvent` for each complete line as it appears. The file may not
- * exist yet; a half-written last line waits for its newline; a file that shrank (replaced) is
- * read again from the start.
+ * exist yet; a half-written last line waits for its newline; a file that shrank below what was
+ * delivered (replaced) is read again from the start. A crash fragment that a reopened
+ * `EventLog` cut off is skipped (and counted) whenever this follower saw it: the follower only
+ * ever consumes whole lines, and reads the unfinished last line afresh from the file each time,
+ * so whatever replaced the fragment is read as written. Whole lines that are not events are
+ * skipped and counted too; every complete event before and after them is delivered.
  */
 export function followEvents(path: string, onEvent: (event: CovsevEvent) => void, options: FollowOptions = {}): EventFollower {
   const intervalMs = options.intervalMs ?? 200;
   const onError = options.onError ?? ((error: unknown) => console.error(`followEvents ${path}:`, error));
-  let offset = -1; // unknown until the first read when !fromStart
-  let pending = '';
-  let decoder = new StringDecoder('utf8');
+  let lineStart = -1; // byte offset of the first line not yet consumed; unknown until the first read when !fromStart
+  let tail = Buffer.alloc(0); // the unfinished last line seen by the last read
+  let skipped = 0;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let chain: Promise<void> = Promise.resolve();
+
+  const skip = (line: string): void => {
+    skipped++;
+    options.onSkipped?.(line);
+  };
+
+  const deliver = (lines: Buffer): void => {
+    for (const line of lines.toString('utf8').split('\n')) {
+      if (closed) return;
+      if (line.trim() === '') continue;
+      const event = parseLine(line);
+      if (event === undefined) {
+        skip(line);
+        continue;
+      }
+      try {
+        onEvent(event);
+      } catch (error) {
+        onError(error);
+      }
+    }
+  };
 
   const readOnce = async (): Promise<void> => {
     let handle: Awaited<ReturnType<typeof open>>;
@@ -307,38 +389,43 @@ export function followEvents(path: string, onEvent: (event: CovsevEvent) => void
       handle = await open(path, 'r');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        if (offset < 0) offset = 0;
+        if (lineStart < 0) lineStart = 0;
         return;
       }
       throw error;
     }
     try {
       const { size } = await handle.stat();
-      if (offset < 0) offset = options.fromStart === false ? size : 0;
-      if (size < offset) {
-        offset = 0;
-        pending = '';
-        decoder = new StringDecoder('utf8');
+      if (lineStart < 0) lineStart = options.fromStart === false ? size : 0;
+      if (size < lineStart) {
+        lineStart = 0; // replaced by a shorter file
+        tail = Buffer.alloc(0);
       }
-      while (offset < size && !closed) {
-        const buf = Buffer.alloc(Math.min(size - offset, 1 << 20));
-        const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
+      let carry = Buffer.alloc(0);
+      let checked = tail.length === 0;
+      let at = lineStart;
+      while (at < size && !closed) {
+        const buf = Buffer.alloc(Math.min(size - at, 1 << 20));
+        const { bytesRead } = await handle.read(buf, 0, buf.length, at);
         if (bytesRead === 0) break;
-        offset += bytesRead;
-        pending += decoder.write(buf.subarray(0, bytesRead));
+        at += bytesRead;
+        carry = carry.length === 0 ? buf.subarray(0, bytesRead) : Buffer.concat([carry, buf.subarray(0, bytesRead)]);
+        if (!checked) {
+          // The unfinished line seen last time no longer starts here: a reopened writer cut it off.
+          const n = Math.min(tail.length, carry.length);
+          if (!carry.subarray(0, n).equals(tail.subarray(0, n))) skip(tail.toString('utf8'));
+          checked = true;
+        }
+        const nl = carry.lastIndexOf(0x0a);
+        if (nl < 0) continue;
+        deliver(carry.subarray(0, nl + 1));
+        lineStart += nl + 1;
+        carry = carry.subarray(nl + 1);
       }
+      if (!checked && size === lineStart) skip(tail.toString('utf8')); // cut off, nothing written since
+      tail = Buffer.from(carry);
     } finally {
       await handle.close();
-    }
-    const { events, rest } = parseEventLines(pending);
-    pending = rest;
-    for (const event of events) {
-      if (closed) return;
-      try {
-        onEvent(event);
-      } catch (error) {
-        onError(error);
-      }
     }
   };
 
@@ -359,7 +446,24 @@ export function followEvents(path: string, onEvent: (event: CovsevEvent) => void
       closed = true;
       if (timer !== undefined) clearTimeout(timer);
     },
+    get skipped() {
+      return skipped;
+    },
   };
+}
+
+/** The offset just after the file's last newline (0 when it has none). */
+function afterLastNewline(fd: number, size: number): number {
+  const chunk = Buffer.alloc(Math.min(size, 1 << 16));
+  let end = size;
+  while (end > 0) {
+    const start = Math.max(0, end - chunk.length);
+    const n = readSync(fd, chunk, 0, end - start, start);
+    const i = chunk.subarray(0, n).lastIndexOf(0x0a);
+    if (i >= 0) return start + i + 1;
+    end = start;
+  }
+  return 0;
 }
 
 function parseLine(line: string): CovsevEvent | undefined {
