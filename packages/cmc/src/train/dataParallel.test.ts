@@ -51,49 +51,52 @@ afterAll(async () => {
 });
 
 describe('CmcDataParallel', () => {
-  it('gives the gradients and running statistics of the same micro-batches run on this thread', () => {
+  it('gives the gradients and running statistics of the same step on this thread, whatever the split', () => {
     const batch = { views: [randomView(rng), randomView(rng)] as const, labels: [2, 0] };
     const options = { alpha: inverseFrequencyWeights([85, 62, 85, 26]), mixup: [drawMixup(rng, 2), drawMixup(rng, 2)] as const };
     const buffers = () => new Map(model.buffers().map(({ name, variable }) => [name, Float32Array.from(variable.dataSync())]));
+    const restore = (values: Map<string, Float32Array>) => {
+      for (const { name, variable } of model.buffers())
+        tf.tidy(() => variable.assign(tf.tensor(values.get(name) as Float32Array, variable.shape)));
+    };
     const start = buffers();
     // One eval pass first: the engine's pools probe their kernels once per backend and keep the result.
     tf.tidy(() => model.features(batch.views[0], { training: false }));
     const tensors = tf.memory().numTensors;
 
-    // Two workers: micro-batches of 2 volumes (views 0-1, views 2-3, mix A, mix B), two per worker.
-    const got = parallel.gradients(batch, options);
-    expect(tf.memory().numTensors - tensors).toBe(Object.keys(got.grads).length);
-    const afterParallel = buffers();
-    for (const { name, variable } of model.buffers())
-      tf.tidy(() => variable.assign(tf.tensor(start.get(name) as Float32Array, variable.shape)));
-    const want = cmcGradients(model, batch, { ...options, microBatch: 2 });
-    const serial = buffers();
+    // 'auto' (whole passes here: views 0-3 on one worker, the two mixed passes on the other), then
+    // micro-batches of 2 volumes (two per worker, each on its own tape), each against this thread.
+    for (const microBatch of ['auto', 2] as const) {
+      restore(start);
+      const got = parallel.gradients(batch, { ...options, microBatch });
+      expect(tf.memory().numTensors - tensors).toBe(Object.keys(got.grads).length);
+      const afterParallel = buffers();
+      restore(start);
+      const want = cmcGradients(model, batch, { ...options, microBatch });
+      const serial = buffers();
 
-    expect(got.total).toBeCloseTo(want.total, 5);
-    expect(got.terms[0]).toBeCloseTo(want.terms[0], 5);
-    const a = flatGrads(got.grads);
-    const b = flatGrads(want.grads);
-    expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
-    for (const [name, w] of b) expect(worstRelative(w, a.get(name) as Float32Array), name).toBeLessThan(1e-4);
-    // Micro-batches of a given size run on their own tapes in the workers (a second forward pass);
-    // the gradients are the same. (Training-mode gradients do not depend on the running statistics.)
-    const recomputed = parallel.gradients(batch, { ...options, microBatch: 2 });
-    expect(recomputed.total).toBeCloseTo(want.total, 5);
-    for (const [name, r] of flatGrads(recomputed.grads))
-      expect(worstRelative(b.get(name) as Float32Array, r), name).toBeLessThan(1e-4);
-
-    // Running statistics: on this thread the 4 micro-batches update them one after another; the
-    // workers each apply their 2 and the means are averaged, so values differ but counts agree.
-    for (const [name, values] of afterParallel) {
-      const before = start.get(name) as Float32Array;
-      if (name.endsWith('num_batches_tracked')) {
-        expect(values[0], name).toBe((before[0] as number) + 2); // each worker counted its 2
-        expect(serial.get(name)?.[0], name).toBe((before[0] as number) + 4);
-      } else
-        expect(
-          values.some((v, i) => v !== before[i]),
-          name,
-        ).toBe(true);
+      expect(got.total, String(microBatch)).toBeCloseTo(want.total, 5);
+      expect(got.terms[0]).toBeCloseTo(want.terms[0], 5);
+      const a = flatGrads(got.grads);
+      const b = flatGrads(want.grads);
+      expect([...a.keys()].sort()).toEqual([...b.keys()].sort());
+      for (const [name, w] of b) expect(worstRelative(w, a.get(name) as Float32Array), name).toBeLessThan(1e-4);
+      // Running statistics: the workers' parts chained in plan order equal this thread's updates.
+      const updates = microBatch === 'auto' ? 3 : 4;
+      for (const [name, values] of afterParallel) {
+        const before = start.get(name) as Float32Array;
+        const one = serial.get(name) as Float32Array;
+        if (name.endsWith('num_batches_tracked')) {
+          expect(values[0], name).toBe((before[0] as number) + updates);
+          expect(one[0], name).toBe((before[0] as number) + updates);
+        } else {
+          expect(
+            values.some((v, i) => v !== before[i]),
+            name,
+          ).toBe(true);
+          expect(worstRelative(one, values), `${microBatch} ${name}`).toBeLessThan(1e-4);
+        }
+      }
     }
     expect(tf.memory().numTensors).toBe(tensors);
   });

@@ -23,6 +23,7 @@ import {
   assignValues,
   awaitPhaseChange,
   type BackendName,
+  chainRunningStatistics,
   ERROR_BYTES,
   fitMicroBatch,
   flatSpans,
@@ -31,7 +32,9 @@ import {
   type NamedVariable,
   planMicroBatches,
   readValues,
+  type StatisticUpdate,
   setPhase,
+  statisticUpdates,
   type Volume5,
   WorkerPhase,
   type WorkerPhaseValue,
@@ -40,7 +43,7 @@ import * as tf from '@tensorflow/tfjs';
 import { type CmcNetwork, isBackbone } from '../models/cmcNetwork.js';
 import { backbonePasses, type CmcBatch, mapPasses } from './batch.js';
 import type { WorkerSetup, WorkerStepMessage } from './dataParallelProtocol.js';
-import { type CmcGradientOptions, type CmcGradients, headGradients } from './gradients.js';
+import { type CmcGradientOptions, type CmcGradients, headGradients, resolveMicroBatch } from './gradients.js';
 import type { GradientWorkers } from './gradientWorkers.js';
 
 export interface DataParallelOptions {
@@ -63,12 +66,16 @@ interface Job {
 
 export class CmcDataParallel implements GradientWorkers {
   private closed = false;
+  /** How each backbone buffer is updated per micro-batch (to chain the workers' parts). */
+  private readonly rules: ReadonlyMap<string, StatisticUpdate>;
 
   private constructor(
     private readonly model: CmcNetwork,
     private readonly workers: readonly Worker[],
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    this.rules = statisticUpdates(model);
+  }
 
   /** Starts the workers (each loads tfjs and builds the backbone); resolves when all are ready. */
   static async start(model: CmcNetwork, options: DataParallelOptions = {}): Promise<CmcDataParallel> {
@@ -106,22 +113,18 @@ export class CmcDataParallel implements GradientWorkers {
   }
 
   /**
-   * The step's gradients (as `cmcGradients` with the same micro-batches), computed by the workers.
-   * Micro-batches: the passes cut so every worker gets about two (at least 2 volumes each, for
-   * batch norm), all on one tape per worker, cut further and on their own tapes where the wasm heap
-   * requires it ('auto', the default; 'off' never); a number: micro-batches of that size, each on
-   * its own tape (a second forward pass, one micro-batch's memory).
+   * The step's gradients and running statistics, as `cmcGradients` leaves them on this thread, for
+   * any number of workers: the same micro-batches (`resolveMicroBatch`: 'auto' and 'off' keep whole
+   * passes where they fit, a number cuts them), shared out as contiguous runs of the plan. A
+   * worker's share runs on one tape, or each micro-batch on its own tape (a second forward pass,
+   * one micro-batch's memory) where the share does not fit the heap or `microBatch` is a number.
    */
   gradients(batch: CmcBatch, options: CmcGradientOptions): CmcGradients {
     if (this.closed) throw new Error('CmcDataParallel is closed');
     const n = batch.labels.length;
-    // 'off': every worker gets about two micro-batches, all on one tape. A number: micro-batches
-    // of that size, each on its own tape. 'auto' (the default): as 'off', cut to what fits the
-    // heap, each on its own tape where a worker's share does not fit one (fitMicroBatch, measured here).
-    const even = Math.max(2, Math.ceil((4 * n) / this.workers.length / 2));
+    const microBatch = resolveMicroBatch(this.model, batch, options.microBatch);
     const auto = options.microBatch === undefined || options.microBatch === 'auto';
     const fit = auto ? fitMicroBatch(this.model, batch.views[0]) : Number.POSITIVE_INFINITY;
-    const microBatch = typeof options.microBatch === 'number' ? options.microBatch : Math.min(even, fit);
     const plan = planMicroBatches([2 * n, n, n], microBatch);
     const shares = assignMicroBatches(plan, this.workers.length);
     const recompute = (share: readonly MicroBatch[]): boolean =>
@@ -242,23 +245,18 @@ export class CmcDataParallel implements GradientWorkers {
       setPhase(job.control, WorkerPhase.GradientsReady);
     }
 
-    // 4: backbone gradients summed, running statistics averaged.
+    // 4: backbone gradients summed, running statistics chained in plan order.
     const gradSum = new Float32Array(weights.length);
-    const bufferMean = new Float32Array(bufferValues.length);
+    const parts: { values: Float32Array; updates: number }[] = [];
     for (const job of active) {
       this.await(job, WorkerPhase.GradientsReady, jobs.indexOf(job));
       for (let i = 0; i < gradSum.length; i++) gradSum[i] = (gradSum[i] as number) + (job.out[i] as number);
-      for (let i = 0; i < bufferMean.length; i++)
-        bufferMean[i] = (bufferMean[i] as number) + (job.out[weights.length + i] as number) / active.length;
+      parts.push({ values: job.out.subarray(weights.length), updates: job.share.length });
     }
     const grads: Record<string, tf.Tensor> = { ...head.grads };
     for (const [{ name, variable }, from, to] of flatSpans(params))
       grads[name] = tf.tensor(gradSum.subarray(from, to), variable.shape);
-    // Counters (num_batches_tracked) stay whole numbers.
-    for (const [{ name }, from, to] of flatSpans(buffers))
-      if (name.endsWith('num_batches_tracked'))
-        for (let i = from; i < to; i++) bufferMean[i] = Math.round(bufferMean[i] as number);
-    assignValues(buffers, bufferMean);
+    assignValues(buffers, chainRunningStatistics(buffers, this.rules, bufferValues, parts));
     return { grads, total: head.total, terms: head.terms };
   }
 

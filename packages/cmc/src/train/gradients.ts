@@ -147,7 +147,12 @@ export function headGradients(
   }
 }
 
-function resolveMicroBatch(model: CmcNetwork, batch: CmcBatch, option: CmcGradientOptions['microBatch']): number {
+/**
+ * Volumes per batch-norm batch for a step: the step's split, the same on this thread and on any
+ * number of gradient workers. 'off': whole passes; 'auto': whole passes, cut to what fits the
+ * wasm heap (measured on this thread); a number: that.
+ */
+export function resolveMicroBatch(model: CmcNetwork, batch: CmcBatch, option: CmcGradientOptions['microBatch']): number {
   const all = 2 * batch.labels.length;
   if (option === 'off') return all;
   if (option === undefined || option === 'auto') return Math.min(all, fitMicroBatch(model, batch.views[0]));

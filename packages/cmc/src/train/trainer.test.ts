@@ -102,6 +102,42 @@ describe('trainCmc', () => {
     parallel.forEach((loss, i) => expect(loss).toBeCloseTo(serial[i] as number, 4));
   });
 
+  it('gives the same model with 0 and 2 gradient workers (the split is the run config, not the machine)', async () => {
+    const rng = Rng.fromSeed(3);
+    const train = [0, 1, 2, 3].map((l) => scan(`ct_scan_${l}`, l, rng));
+    const weightsAfter = async (workers: number) => {
+      const runDir = await mkdtemp(join(tmpdir(), `covsev-cmc-split-${workers}-`));
+      // The default microBatch ('auto'): the demo's setting, on which the worker count used to
+      // decide the batch-norm batches.
+      const { model } = await trainCmc({
+        train,
+        runDir,
+        workers,
+        network: { backbone: { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } },
+        inChannels: 1,
+        batchSize: 2,
+        seed: 4,
+        epochs: 1,
+      });
+      return new Map(
+        [...model.parameters(), ...model.buffers()].map(({ name, variable }) => [name, Float32Array.from(variable.dataSync())]),
+      );
+    };
+    const serial = await weightsAfter(0);
+    const parallel = await weightsAfter(2);
+    expect([...parallel.keys()]).toEqual([...serial.keys()]);
+    for (const [name, want] of serial) {
+      const have = parallel.get(name) as Float32Array;
+      let scale = 1e-6;
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) {
+        scale = Math.max(scale, Math.abs(want[i] as number));
+        worst = Math.max(worst, Math.abs((want[i] as number) - (have[i] as number)));
+      }
+      expect(worst / scale, name).toBeLessThan(1e-3);
+    }
+  });
+
   it('builds [mask, CT] inputs scaled as the method, and refuses bad batches', () => {
     const rng = Rng.fromSeed(1);
     const s = scan('a', 2, rng, true);

@@ -13,5 +13,11 @@ export {
 } from './handshake.js';
 export { fitMicroBatch, type MicroBatchModel, trainingBytesPerVolume } from './heapFit.js';
 export { assignMicroBatches, type MicroBatch, planMicroBatches, sliceVolumes } from './microBatch.js';
+export {
+  chainRunningStatistics,
+  type StatisticsPart,
+  type StatisticUpdate,
+  statisticUpdates,
+} from './runningStatistics.js';
 export type { PoolAnswer, PoolReply, PoolRequest } from './worker.js';
 export { WorkerPool, type WorkerPoolOptions } from './workerPool.js';

@@ -19,16 +19,21 @@ describe('planMicroBatches', () => {
 });
 
 describe('assignMicroBatches', () => {
-  it('shares micro-batches out by volumes, largest first, keeping plan order per worker', () => {
+  it('shares micro-batches out as contiguous runs of the plan, balanced by volumes', () => {
     const plan = planMicroBatches([4, 2, 2], 2);
     expect(assignMicroBatches(plan, 2)).toEqual([
-      [plan[0], plan[2]],
-      [plan[1], plan[3]],
+      [plan[0], plan[1]],
+      [plan[2], plan[3]],
     ]);
+    // Whole passes (no cut): the views' pass to one worker, the two mixed passes to the other.
+    const passes = planMicroBatches([4, 2, 2], 4);
+    expect(assignMicroBatches(passes, 2)).toEqual([[passes[0]], [passes[1], passes[2]]]);
     const uneven = planMicroBatches([6, 3, 3], 3);
     const loads = assignMicroBatches(uneven, 2).map((share) => share.reduce((s, mb) => s + mb.count, 0));
     expect(loads).toEqual([6, 6]);
     expect(assignMicroBatches(plan, 5).filter((share) => share.length === 0)).toHaveLength(1);
+    expect(assignMicroBatches(plan, 5).flat()).toEqual(plan);
+    expect(() => assignMicroBatches(plan, 0)).toThrow(/workers/);
   });
 });
 

@@ -32,18 +32,24 @@ export function planMicroBatches(sizes: readonly number[], microBatch: number): 
 }
 
 /**
- * Micro-batches shared out over `workers`: largest first, each to the least loaded worker (by
- * volumes); each worker's list keeps the plan's order.
+ * Shares a plan's micro-batches out to `workers` as contiguous runs of the plan, balanced by
+ * volumes (each micro-batch goes to the worker whose equal share of the volumes holds its middle).
+ * Contiguous runs keep the plan's order across workers, so the running statistics the workers
+ * update can be chained into exactly those of the plan run on one thread
+ * (`chainRunningStatistics`); a worker may get nothing when there are more workers than
+ * micro-batches.
  */
 export function assignMicroBatches(plan: readonly MicroBatch[], workers: number): MicroBatch[][] {
-  const load = new Array<number>(workers).fill(0);
-  const owner = new Map<MicroBatch, number>();
-  for (const mb of [...plan].sort((a, b) => b.count - a.count)) {
-    const w = load.indexOf(Math.min(...load));
-    owner.set(mb, w);
-    load[w] = (load[w] as number) + mb.count;
+  if (!(Number.isInteger(workers) && workers >= 1)) throw new RangeError(`workers must be a whole number >= 1, got ${workers}`);
+  const total = plan.reduce((sum, mb) => sum + mb.count, 0);
+  const shares: MicroBatch[][] = Array.from({ length: workers }, () => []);
+  let before = 0;
+  for (const mb of plan) {
+    const middle = before + mb.count / 2;
+    (shares[Math.min(workers - 1, Math.floor((middle * workers) / total))] as MicroBatch[]).push(mb);
+    before += mb.count;
   }
-  return Array.from({ length: workers }, (_, w) => plan.filter((mb) => owner.get(mb) === w));
+  return shares;
 }
 
 /** Volumes [start, start + count) of a Volume5 batch (contiguous slice rows). */
