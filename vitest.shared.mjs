@@ -16,4 +16,4 @@ export const alias = {
   '@covsev/events': `${root}packages/events/src/index.ts`,
   '@covsev/pipeline': `${root}packages/pipeline/src/index.ts`,
 };
-export default { resolve: { alias }, test: { include: ['src/**/*.test.ts'], testTimeout: 120000 } };
+export default { resolve: { alias }, test: { include: ['src/**/*.test.ts'], testTimeout: 120000, hookTimeout: 120000 } };
