@@ -5,8 +5,7 @@
  */
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { UsageError } from '@covsev/cli';
+import { HelpRequested, integerIn, nonNegativeInteger, oneOf, parseCliArgs, path, UsageError } from '@covsev/cli';
 import { isInputError, SEVERITY_CLASSES } from '@covsev/io/core';
 import { DEFAULT_COHORT } from './cohort.js';
 import { type CohortProgress, LAYOUTS, type Layout, writeCohort } from './layouts.js';
@@ -45,10 +44,7 @@ const defaultIo: CliIo = {
 };
 
 function parseInteger(flag: string, text: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text.trim())) throw new UsageError(`${flag} expects an integer, got "${text}"`);
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${flag} must be in ${min}..${max}, got ${text}`);
-  return n;
+  return integerIn(min, max)(text, flag);
 }
 
 function parseSlices(text: string): [number, number] {
@@ -103,61 +99,49 @@ export interface CliOptions {
   readonly quiet: boolean;
 }
 
-const VALUE_FLAGS = ['--layout', '--out', '--scans', '--seed', '--slices', '--size', '--label-noise', '--splits'];
-
-/** Parses the command line; `undefined` means help was asked for. */
+/** Parses the command line (`@covsev/cli`, as every covsev command); `undefined` means help was asked for. */
 export function parseCli(argv: readonly string[]): CliOptions | undefined {
-  // `pnpm phantom -- --layout ...` may pass the `--` through.
-  const args = argv[0] === '--' ? argv.slice(1) : argv.slice();
-  // parseArgs calls `--seed -4` "ambiguous": say what is wrong instead.
-  for (let i = 0; i + 1 < args.length; i++) {
-    const flag = args[i] as string;
-    const next = args[i + 1] as string;
-    if (VALUE_FLAGS.includes(flag) && /^-\d/.test(next)) throw new UsageError(`${flag} must not be negative, got "${next}"`);
-  }
-  let values: Record<string, string | boolean | undefined>;
+  let values: ReturnType<typeof parsePhantomArgs>;
   try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        layout: { type: 'string' },
-        out: { type: 'string' },
-        scans: { type: 'string' },
-        seed: { type: 'string' },
-        slices: { type: 'string' },
-        size: { type: 'string' },
-        'label-noise': { type: 'string' },
-        splits: { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    values = parsePhantomArgs(argv);
   } catch (error) {
-    const message = (error as Error).message.split('\n')[0] ?? 'bad arguments';
-    throw new UsageError(`${message} (see --help)`);
+    if (error instanceof HelpRequested) return undefined;
+    throw error;
   }
-  if (values.help === true) return undefined;
-  const layout = (values.layout as string | undefined) ?? 'cov19-ct-db';
-  if (!(LAYOUTS as readonly string[]).includes(layout))
-    throw new UsageError(`--layout must be one of ${LAYOUTS.join(', ')}, got "${layout}"`);
-  const out = values.out as string | undefined;
-  if (out === undefined || out.trim() === '') throw new UsageError('--out DIR is required (see --help)');
-  const [rows, cols] = values.size === undefined ? [DEFAULT_COHORT.rows, DEFAULT_COHORT.cols] : parseSize(values.size as string);
+  const [rows, cols] = values.size;
   return {
-    layout: layout as Layout,
-    out,
-    scans: values.scans === undefined ? 12 : parseInteger('--scans', values.scans as string, 1, 100000),
-    seed: values.seed === undefined ? 1 : parseInteger('--seed', values.seed as string, 0, Number.MAX_SAFE_INTEGER),
-    slices:
-      values.slices === undefined ? [DEFAULT_COHORT.slices[0], DEFAULT_COHORT.slices[1]] : parseSlices(values.slices as string),
+    layout: values.layout,
+    out: values.out,
+    scans: values.scans,
+    seed: values.seed,
+    slices: values.slices,
     rows,
     cols,
-    labelNoise: values['label-noise'] === undefined ? 0 : parseProbability(values['label-noise'] as string),
-    splits: values.splits === undefined ? [...DEFAULT_COHORT.splits] : parseSplits(values.splits as string),
-    quiet: values.quiet === true,
+    labelNoise: values['label-noise'],
+    splits: values.splits,
+    quiet: values.quiet,
   };
+}
+
+function parsePhantomArgs(argv: readonly string[]) {
+  return parseCliArgs(argv, {
+    usage: USAGE,
+    options: {
+      layout: { type: 'string', parse: oneOf<Layout>(LAYOUTS), default: 'cov19-ct-db' },
+      out: { type: 'string', parse: path, required: true, valueName: 'DIR' },
+      scans: { type: 'string', parse: integerIn(1, 100000), default: 12 },
+      seed: { type: 'string', parse: nonNegativeInteger, default: 1 },
+      slices: {
+        type: 'string',
+        parse: parseSlices,
+        default: [DEFAULT_COHORT.slices[0], DEFAULT_COHORT.slices[1]] as [number, number],
+      },
+      size: { type: 'string', parse: parseSize, default: [DEFAULT_COHORT.rows, DEFAULT_COHORT.cols] as [number, number] },
+      'label-noise': { type: 'string', parse: parseProbability, default: 0 },
+      splits: { type: 'string', parse: parseSplits, default: [...DEFAULT_COHORT.splits] as [number, number, number] },
+      quiet: { type: 'boolean' },
+    },
+  }).values;
 }
 
 function formatSeconds(s: number): string {
