@@ -19,12 +19,19 @@ export { readVolume, VOLUME_READERS } from './readers/readVolume.js';
 export {
   findScanFolder,
   type LabelRow,
+  type ParseLabelsOptions,
   parseLabelCsv,
   type ReadLabelsOptions,
   readLabelCsv,
   writeLabelCsv,
 } from './tables/labels.js';
-export { type PredictionRow, readPredictionCsv, writePredictionCsv } from './tables/predictions.js';
+export {
+  PROBABILITY_SUM_TOLERANCE,
+  type PredictionRow,
+  readPredictionCsv,
+  writePredictionCsv,
+} from './tables/predictions.js';
+export { SCAN_NAME_PATTERN, SCAN_NAME_RULE, scanNameProblem } from './tables/scanName.js';
 export {
   readSubmission,
   SUBMISSION_FILES,

@@ -1,7 +1,8 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { CovsevInputError } from '../errors.js';
 import { type PredictionRow, readPredictionCsv, writePredictionCsv } from './predictions.js';
 
 describe('prediction tables', () => {
@@ -25,5 +26,63 @@ describe('prediction tables', () => {
     await expect(readPredictionCsv(path)).rejects.toThrow(/bad\.csv:2: probabilities sum to 1\.8/);
     await writeFile(path, 'name,category\nct_scan_1,1\n');
     await expect(readPredictionCsv(path)).rejects.toThrow(/bad\.csv:1: prediction table lacks columns: p_mild/);
+  });
+});
+
+const HEADER = 'name,category,p_mild,p_moderate,p_severe,p_critical';
+
+async function tableOf(text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'covsev-pred-'));
+  const path = join(dir, 'p.csv');
+  await writeFile(path, text);
+  return path;
+}
+
+describe('prediction tables: strict rows', () => {
+  it.each([
+    ['ct_scan_1,1,0.1,0.2,0.3,0.4,extra', /p\.csv:2: expected 6 fields \(as the header\), found 7/],
+    ['ct_scan_1,1,0.1,0.2', /p\.csv:2: expected 6 fields \(as the header\), found 4/],
+    ['ct_scan_1,1,,0.5,0.5,0', /p\.csv:2: p_mild: empty/],
+    ['ct_scan_1,1,0.5,0.5,0,', /p\.csv:2: p_critical: empty/],
+    ['ct_scan_1,0x4,0,0,0,1', /p\.csv:2: category: "0x4" is not one of 1, 2, 3, 4/],
+    ['ct_scan_1,1e0,1,0,0,0', /p\.csv:2: category: "1e0" is not one of 1, 2, 3, 4/],
+    ['ct_scan_1,+2,0,1,0,0', /p\.csv:2: category: "\+2" is not one of 1, 2, 3, 4/],
+    ['ct_scan_1,2.0,0,1,0,0', /p\.csv:2: category: "2\.0" is not one of 1, 2, 3, 4/],
+    ['ct_scan_1,5,0,1,0,0', /p\.csv:2: category: "5" is not one of 1, 2, 3, 4/],
+    ['ct_scan_1,1,0x1,0,0,0', /p\.csv:2: p_mild: "0x1" is not a decimal number/],
+    ['ct_scan_1,1,0.5,Infinity,0,0', /p\.csv:2: p_moderate: "Infinity" is not a decimal number/],
+    ['ct_scan_1,1,0.5,0.5,NaN,0', /p\.csv:2: p_severe: "NaN" is not a decimal number/],
+    ['ct_scan_1,1,1.5,-0.5,0,0', /p\.csv:2: p_mild: 1\.5 is outside \[0, 1\]/],
+    ['ct_scan_1,1,0.5,0.6,-0.1,0', /p\.csv:2: p_severe: -0\.1 is outside \[0, 1\]/],
+    ['ct_scan_1,1,0.9,0,0,0.0985', /p\.csv:2: probabilities sum to 0\.9985, not 1 \(tolerance 0\.001\)/],
+    ['ct scan 1,1,1,0,0,0', /p\.csv:2: name: bad scan name "ct scan 1"/],
+    ['"ct_scan_1,ct_scan_2",1,1,0,0,0', /p\.csv:2: name: bad scan name "ct_scan_1,ct_scan_2"/],
+  ])('refuses %j, naming file:line and the column', async (row, message) => {
+    const path = await tableOf(`${HEADER}\n${row}\n`);
+    await expect(readPredictionCsv(path)).rejects.toThrow(CovsevInputError);
+    await expect(readPredictionCsv(path)).rejects.toThrow(message);
+  });
+
+  it('reads decimal probabilities rounded to 4 places (sum within 1e-3) and exponents', async () => {
+    const path = await tableOf(`${HEADER}\nct_scan_12,3,0.0912,0.201,0.6103,0.0977\nct_scan_13,1,1.00000000,1.0e-7,0,.0\n`);
+    const rows = await readPredictionCsv(path);
+    expect(rows.map((r) => r.category)).toEqual([3, 1]);
+    expect(rows[1]?.probabilities).toEqual([1, 1e-7, 0, 0]);
+  });
+
+  it('reports the true file line after blank lines', async () => {
+    const path = await tableOf(`${HEADER}\nct_scan_1,1,1,0,0,0\n\n\nct_scan_2,9,1,0,0,0\n`);
+    await expect(readPredictionCsv(path)).rejects.toThrow(/p\.csv:5: category/);
+    const crlf = await tableOf(`${HEADER}\r\n\r\nct_scan_1,1,1,0,0,0\r\n\r\nct_scan_1,1,1,0,0,0\r\n`);
+    await expect(readPredictionCsv(crlf)).rejects.toThrow(/p\.csv:5: duplicate scan name "ct_scan_1" \(first on line 3\)/);
+  });
+
+  it('writePredictionCsv refuses a scan name the challenge does not accept, writing nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'covsev-pred-'));
+    const path = join(dir, 'p.csv');
+    await expect(
+      writePredictionCsv(path, [{ name: 'ct_scan_1,ct_scan_2', category: 1, probabilities: [1, 0, 0, 0] }]),
+    ).rejects.toThrow(/p\.csv:2: bad scan name "ct_scan_1,ct_scan_2"/);
+    await expect(readFile(path)).rejects.toThrow(/ENOENT/);
   });
 });

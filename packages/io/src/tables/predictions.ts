@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import Papa from 'papaparse';
-import { z } from 'zod';
 import { writeFileAtomic } from '../atomic.js';
 import { CovsevInputError } from '../errors.js';
 import { SEVERITY_CLASSES, type SeverityCategory } from '../severity.js';
+import { parseCsvRows } from './csvRows.js';
+import { scanNameProblem } from './scanName.js';
 
 /**
  * One scan's prediction: the class probabilities (Mild, Moderate, Severe, Critical, summing
@@ -16,26 +17,46 @@ export interface PredictionRow {
   readonly probabilities: readonly [number, number, number, number];
 }
 
+/** How far a row's four probabilities may sum from 1 (docs/formats.md, "Prediction table"). */
+export const PROBABILITY_SUM_TOLERANCE = 1e-3;
+
 const PROB_COLUMNS = SEVERITY_CLASSES.map((c) => `p_${c.toLowerCase()}`) as [string, string, string, string];
 const COLUMNS = ['name', 'category', ...PROB_COLUMNS];
 
-const probability = z.coerce.number().min(0, 'probability below 0').max(1, 'probability above 1');
-const predictionRow = z.object({
-  name: z.string().trim().min(1, 'empty scan name'),
-  category: z.coerce.number().int().min(1).max(4),
-  [PROB_COLUMNS[0]]: probability,
-  [PROB_COLUMNS[1]]: probability,
-  [PROB_COLUMNS[2]]: probability,
-  [PROB_COLUMNS[3]]: probability,
-});
+/** A plain decimal number, with an optional exponent: no hex, no `Infinity`/`NaN`, no blank. */
+const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
-/** Writes a prediction table (comma-separated, header `name,category,p_mild,...`), atomically. */
+/** float32 rounding a softmax can leave outside [0, 1]; the writer clamps it away. */
+const ROUNDING = 1e-6;
+
+function clampRounding(p: number): number {
+  return p < 0 && p >= -ROUNDING ? 0 : p > 1 && p <= 1 + ROUNDING ? 1 : p;
+}
+
+/**
+ * Writes a prediction table (comma-separated, header `name,category,p_mild,...`), atomically,
+ * probabilities to 9 significant digits (an excursion of at most 1e-6 outside [0, 1], float32
+ * rounding, is clamped). A scan name that breaks the scan-name rule is refused (CovsevInputError
+ * naming the file and the line it would have taken), and nothing is written.
+ */
 export async function writePredictionCsv(path: string, rows: readonly PredictionRow[]): Promise<void> {
-  const data = rows.map((r) => [r.name, r.category, ...r.probabilities.map((p) => p.toPrecision(9))]);
+  rows.forEach((r, index) => {
+    const problem = scanNameProblem(r.name);
+    if (problem !== undefined) throw new CovsevInputError(path, problem, { line: index + 2 });
+  });
+  const data = rows.map((r) => [r.name, r.category, ...r.probabilities.map((p) => clampRounding(p).toPrecision(9))]);
   await writeFileAtomic(path, `${Papa.unparse({ fields: COLUMNS, data }, { newline: '\n' })}\n`);
 }
 
-/** Reads a prediction table; errors name the file and line. Probabilities must sum to 1 (± 1e-4). */
+/**
+ * Reads a prediction table strictly; every error is a CovsevInputError `file:line: column:
+ * problem`. The header (names trimmed) must hold the six columns, each once (other columns are
+ * allowed and ignored); every row has exactly the header's number of fields; cells are not
+ * trimmed. `name` follows the scan-name rule and appears once; `category` is exactly one of
+ * `1`, `2`, `3`, `4`; each probability is a decimal number (an exponent is allowed, hex,
+ * `Infinity`, `NaN` and blanks are not) in [0, 1], and the four sum to 1 within
+ * `PROBABILITY_SUM_TOLERANCE`. Blank lines are skipped; lines are the file's own.
+ */
 export async function readPredictionCsv(path: string): Promise<PredictionRow[]> {
   let text: string;
   try {
@@ -43,27 +64,42 @@ export async function readPredictionCsv(path: string): Promise<PredictionRow[]> 
   } catch (error) {
     throw new CovsevInputError(path, `cannot read prediction table: ${(error as Error).message}`, { cause: error });
   }
-  const parsed = Papa.parse<Record<string, string>>(text, {
-    header: true,
-    skipEmptyLines: 'greedy',
-    transformHeader: (h) => h.trim(),
-  });
-  const missing = COLUMNS.filter((c) => !(parsed.meta.fields ?? []).includes(c));
-  if (missing.length > 0) throw new CovsevInputError(path, `prediction table lacks columns: ${missing.join(', ')}`, { line: 1 });
-  const seen = new Set<string>();
-  return parsed.data.map((record, index) => {
-    const line = index + 2;
-    const result = predictionRow.safeParse(record);
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      throw new CovsevInputError(path, `bad row: ${issue?.path.join('.')}: ${issue?.message}`, { line });
-    }
-    const r = result.data as Record<string, unknown> & { name: string; category: number };
-    if (seen.has(r.name)) throw new CovsevInputError(path, `duplicate scan name "${r.name}"`, { line });
-    seen.add(r.name);
-    const probabilities = PROB_COLUMNS.map((c) => r[c] as number) as [number, number, number, number];
+  const [header, ...body] = parseCsvRows(text, path, ',');
+  const fields = (header?.fields ?? []).map((h) => h.trim());
+  const headerLine = header?.line ?? 1;
+  const missing = COLUMNS.filter((c) => !fields.includes(c));
+  if (missing.length > 0)
+    throw new CovsevInputError(path, `prediction table lacks columns: ${missing.join(', ')}`, { line: headerLine });
+  const doubled = COLUMNS.filter((c) => fields.indexOf(c) !== fields.lastIndexOf(c));
+  if (doubled.length > 0) throw new CovsevInputError(path, `columns given twice: ${doubled.join(', ')}`, { line: headerLine });
+  const at = COLUMNS.map((c) => fields.indexOf(c));
+  const seen = new Map<string, number>();
+  return body.map(({ fields: cells, line }) => {
+    const fail = (problem: string): never => {
+      throw new CovsevInputError(path, problem, { line });
+    };
+    if (cells.length !== fields.length) fail(`expected ${fields.length} fields (as the header), found ${cells.length}`);
+    const cell = (column: number): string => cells[at[column] as number] as string;
+    const name = cell(0);
+    const nameProblem = scanNameProblem(name);
+    if (nameProblem !== undefined) fail(`name: ${nameProblem}`);
+    const categoryText = cell(1);
+    if (!/^[1-4]$/.test(categoryText)) fail(`category: ${JSON.stringify(categoryText)} is not one of 1, 2, 3, 4`);
+    const probabilities = PROB_COLUMNS.map((column, k) => {
+      const value = cell(k + 2);
+      if (value === '') return fail(`${column}: empty (a probability is required)`);
+      if (!DECIMAL.test(value)) return fail(`${column}: ${JSON.stringify(value)} is not a decimal number`);
+      const p = Number(value);
+      if (!(Number.isFinite(p) && p >= 0 && p <= 1)) return fail(`${column}: ${value} is outside [0, 1]`);
+      return p;
+    }) as [number, number, number, number];
     const sum = probabilities.reduce((a, b) => a + b, 0);
-    if (Math.abs(sum - 1) > 1e-4) throw new CovsevInputError(path, `probabilities sum to ${sum}, not 1`, { line });
-    return { name: r.name, category: r.category as SeverityCategory, probabilities };
+    if (!(Math.abs(sum - 1) <= PROBABILITY_SUM_TOLERANCE)) {
+      fail(`probabilities sum to ${Number(sum.toPrecision(6))}, not 1 (tolerance ${PROBABILITY_SUM_TOLERANCE})`);
+    }
+    const previous = seen.get(name);
+    if (previous !== undefined) fail(`duplicate scan name "${name}" (first on line ${previous})`);
+    seen.set(name, line);
+    return { name, category: Number(categoryText) as SeverityCategory, probabilities };
   });
 }
