@@ -23,6 +23,9 @@ describe('pnpm demo', () => {
     expect(second.cmcValMacroF1).toBe(first.cmcValMacroF1); // weights restored from the finished run's checkpoint
     expect(lines.some((l) => l.includes('already in'))).toBe(true);
     expect(lines.some((l) => l.includes('already complete'))).toBe(true);
+    // The second run says where its weights came from.
+    const restored = `   restored from ${join(out, 'runs', 'cmc', 'checkpoints', 'epoch-1')} (all 1 epoch done)`;
+    expect(lines.filter((l) => /^ {3}(resumed|restored) from /.test(l))).toEqual([restored]);
     expect(lines.some((l) => l.startsWith('8. not built yet'))).toBe(true);
   });
 });

@@ -34,7 +34,7 @@ import {
   writeMontagePng,
 } from '@covsev/io';
 import { CTSEG_FOLDERS, TRUTH_FILE, type TruthManifest, writeCohort } from '@covsev/phantom';
-import { type ClassifiedCohort, classIdOf, classifyCohort, runFolder } from '@covsev/pipeline';
+import { type ClassifiedCohort, classIdOf, classifyCohort, describeRunStart, runFolder } from '@covsev/pipeline';
 
 export interface DemoOptions {
   /** Output folder (default demo-out). */
@@ -246,6 +246,7 @@ export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<Demo
     },
     onEvent: stagePrinter(options, log),
     onTrainEvent: (e) => {
+      if (e.type === 'run-start') for (const line of describeRunStart(e)) log(`   ${line}`);
       if (e.type === 'epoch')
         log(
           `   epoch ${e.epoch + 1}: loss ${e.metrics.loss?.toFixed(3)}, val Macro F1 ${e.metrics.valMacroF1?.toFixed(3) ?? '-'}, ${(e.ms / 1000).toFixed(1)} s`,

@@ -27,6 +27,7 @@ export {
 export {
   type ClassifierTraining,
   classifierScans,
+  describeRunStart,
   type TrainClassifierInputs,
   type TrainedClassifier,
   trainClassifier,

@@ -11,6 +11,7 @@ import { runFolder } from './runFolder.js';
 import { COV19_LABEL_FILES, loadCohort, splitScans } from './stages/loadCohort.js';
 import { preprocessScans } from './stages/preprocess.js';
 import { writeChallengeSubmission } from './stages/submission.js';
+import { trainClassifier } from './stages/trainClassifier.js';
 
 let dir: string;
 let cohortDir: string;
@@ -160,5 +161,52 @@ describe('classifier run config', () => {
       classifyCohort({ ...good, cohort: cohortDir, run, grid: [4, 16, 16], training: { ...good.training, batchSize: 1 } }),
     ).rejects.toThrow(/training\.batchSize/);
     await expect(readFile(runFolder(run).events, 'utf8')).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('train-classifier', () => {
+  it('says in its events that a run resumed, from which checkpoint and at which epoch', async () => {
+    const run = join(dir, 'run-resume');
+    const cohort = await loadCohort(cohortDir);
+    const { volumes } = await preprocessScans(cohort.scans, { grid: [16, 32, 32], cacheDir: runFolder(run).cache });
+    const runDir = runFolder(run).classifierRun;
+    const inputs = { train: splitScans(cohort, 'train').slice(0, 4), volumes, runDir };
+    const training = {
+      network: { backbone: 'resnest-tiny-3d' as const },
+      inChannels: 1 as const,
+      epochs: 2,
+      batchSize: 2,
+      seed: 1,
+    };
+    // The first run stops after its first checkpoint, as a crash would.
+    const crash = trainClassifier(
+      {
+        ...inputs,
+        onTrainEvent: (e) => {
+          if (e.type === 'checkpoint') throw new Error('simulated crash');
+        },
+      },
+      training,
+      { runDir: run },
+    );
+    await expect(crash).rejects.toThrow('simulated crash');
+    const seen: StageEvent[] = [];
+    const resumed = await trainClassifier(inputs, training, { runDir: run, onEvent: (e) => seen.push(e) });
+    expect(resumed.epochsRun).toBe(1);
+    const from = join(runDir, 'checkpoints', 'epoch-1');
+    const note = seen.find((e) => e.type === 'stage-progress' && e.item?.startsWith('resumed'));
+    expect(note).toMatchObject({ stage: 'train-classifier', done: 1, total: 2, item: `resumed from ${from} (epoch 2 of 2)` });
+    expect(seen.at(-1)).toMatchObject({ type: 'stage-end', summary: { epochsRun: 1, startEpoch: 1 } });
+    const logged = await readEvents(runFolder(run).events);
+    expect(logged.some((e) => e.type === 'stage-progress' && e.item === `resumed from ${from} (epoch 2 of 2)`)).toBe(true);
+    // A finished run says it restored its weights.
+    const restored: StageEvent[] = [];
+    await trainClassifier(inputs, training, { runDir: run, onEvent: (e) => restored.push(e) });
+    expect(
+      restored.some(
+        (e) =>
+          e.type === 'stage-progress' && e.item === `restored from ${join(runDir, 'checkpoints', 'epoch-2')} (all 2 epochs done)`,
+      ),
+    ).toBe(true);
   });
 });

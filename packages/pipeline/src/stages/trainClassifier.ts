@@ -10,7 +10,7 @@
  */
 import { type CmcNetwork, type CmcScan, type CmcTraining, trainCmc } from '@covsev/cmc';
 import { formatBackendInfo, initBackend } from '@covsev/engine';
-import type { TrainEvent } from '@covsev/events';
+import type { RunStartEvent, TrainEvent } from '@covsev/events';
 import type { Volume } from '@covsev/io';
 import { classIdOf } from '../grades.js';
 import { beginStage, type StageContext } from '../stage.js';
@@ -59,7 +59,28 @@ export function classifierScans(
   });
 }
 
-/** Trains (or resumes, or restores) the classifier. */
+/**
+ * What a `run-start` event means for people, or undefined for a fresh start: "resumed from
+ * <checkpoint> (epoch 3 of 5)", or "restored from <checkpoint> (all 5 epochs done)" for a
+ * finished run, preceded by a line per corrupt checkpoint passed over.
+ */
+export function describeRunStart(event: RunStartEvent): string[] {
+  const lines = (event.skippedCheckpoints ?? []).map((s) => `skipped a corrupt checkpoint, moved to ${s.movedTo}: ${s.reason}`);
+  if (event.resumedFrom !== undefined) {
+    lines.push(
+      event.startEpoch < event.epochs
+        ? `resumed from ${event.resumedFrom} (epoch ${event.startEpoch + 1} of ${event.epochs})`
+        : `restored from ${event.resumedFrom} (all ${event.epochs} ${event.epochs === 1 ? 'epoch' : 'epochs'} done)`,
+    );
+  }
+  return lines;
+}
+
+/**
+ * Trains (or resumes, or restores) the classifier. A resume (or restore) is said in the stage's
+ * events: a `stage-progress` at the epoch it starts from, its `item` the `describeRunStart` line,
+ * and `startEpoch` in the `stage-end` summary.
+ */
 export async function trainClassifier(
   inputs: TrainClassifierInputs,
   training: ClassifierTraining,
@@ -76,16 +97,21 @@ export async function trainClassifier(
   });
   if (training.inChannels === 2 && inputs.masks === undefined)
     throw new RangeError('the infection-aware classifier (inChannels 2) needs an infection mask per scan');
+  let startEpoch = 0;
   const { model, epochsRun } = await trainCmc({
     ...training,
     runDir: inputs.runDir,
     train: classifierScans(inputs.train, inputs.volumes, inputs.masks),
     val: classifierScans(inputs.val ?? [], inputs.volumes, inputs.masks),
     onEvent: (event) => {
+      if (event.type === 'run-start') {
+        startEpoch = event.startEpoch;
+        for (const line of describeRunStart(event)) stage.progress(event.startEpoch, line);
+      }
       if (event.type === 'epoch') stage.progress(event.epoch + 1, `epoch ${event.epoch + 1}`);
       inputs.onTrainEvent?.(event);
     },
   });
-  stage.end([inputs.runDir], { epochsRun });
+  stage.end([inputs.runDir], { epochsRun, startEpoch });
   return { model, epochsRun, runDir: inputs.runDir, inChannels: training.inChannels };
 }
