@@ -151,6 +151,7 @@ function stagePrinter(options: DemoOptions, log: (line: string) => void): (event
       if (event.stage === 'preprocess')
         progress?.update(event.done, `${event.item ?? ''} ${event.cached === true ? '(cache)' : ''}`);
     } else if (event.stage === 'load-cohort') {
+      for (const warning of event.warnings ?? []) log(`   warning: ${warning}`);
       const n = event.summary ?? {};
       log(`   train ${n.train} scans, val ${n.val} scans (labelled), test ${n.test} scans`);
     } else if (event.stage === 'preprocess') {

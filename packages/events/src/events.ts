@@ -166,6 +166,8 @@ export interface StageEndEvent {
   outputs: string[];
   /** Counts and scores worth a line in a report. */
   summary?: Numbers;
+  /** What the stage accepted but a person should know (an empty label file, say). */
+  warnings?: string[];
 }
 
 /** The events of pipeline stages. */

@@ -72,6 +72,16 @@ describe('loadCohort', () => {
     await writeFile(join(broken, COV19_LABEL_FILES.train), 'Name;Category\nct_scan_1;1\nct_scan_2;3\n');
     await expect(loadCohort(broken)).rejects.toThrow(/train_partition_covid_categories\.csv:3.*ct_scan_2.*has no folder/);
     await expect(loadCohort(broken, { splits: ['val'] })).rejects.toThrow(/no val_partition_covid_categories\.csv/);
+    // A label file with only its header: an empty split, said in the stage's end event.
+    await writeFile(join(broken, COV19_LABEL_FILES.val), 'Name;Category\n');
+    await writeFile(join(broken, COV19_LABEL_FILES.train), 'Name;Category\nct_scan_1;1\n');
+    const ends: StageEvent[] = [];
+    const cohort = await loadCohort(broken, {}, { onEvent: (e) => ends.push(e) });
+    expect(cohort.scans.map((s) => `${s.split}:${s.name}`)).toEqual(['train:ct_scan_1']);
+    const end = ends.find((e) => e.type === 'stage-end');
+    expect(end?.type === 'stage-end' && end.warnings).toEqual([
+      `${join(broken, COV19_LABEL_FILES.val)}: no labels (only the header)`,
+    ]);
   });
 });
 

@@ -14,8 +14,8 @@ export interface StageContext {
 
 export interface StageRecorder {
   progress(done: number, item?: string, cached?: boolean): void;
-  /** Ends the stage: its outputs and a summary of counts and scores. */
-  end(outputs: readonly string[], summary?: Record<string, number>): void;
+  /** Ends the stage: its outputs, a summary of counts and scores, and warnings for a person. */
+  end(outputs: readonly string[], summary?: Record<string, number>, warnings?: readonly string[]): void;
 }
 
 /** Opens a stage: emits `stage-start` now, `stage-progress` per item, `stage-end` at the end. */
@@ -50,13 +50,14 @@ export function beginStage(
         ...(cached === undefined ? {} : { cached }),
       });
     },
-    end(outputs, summary) {
+    end(outputs, summary, warnings) {
       emit({
         type: 'stage-end',
         stage,
         ms: performance.now() - started,
         outputs: [...outputs],
         ...(summary === undefined ? {} : { summary }),
+        ...(warnings === undefined || warnings.length === 0 ? {} : { warnings: [...warnings] }),
       });
     },
   };

@@ -8,7 +8,8 @@
  *   <root>/test/<scan>/                           unlabelled
  *
  * Labelled scans come in the order of their label file; test scans in natural name order
- * (`ct_scan_2` before `ct_scan_10`). Every labelled scan must have its folder.
+ * (`ct_scan_2` before `ct_scan_10`). Every labelled scan must have its folder. A label file with
+ * only its header is an empty split, reported as a warning of the stage.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -53,7 +54,7 @@ async function exists(path: string): Promise<'file' | 'dir' | undefined> {
 }
 
 /** The scans of one split, or undefined when the split is absent. */
-async function loadSplit(root: string, split: Split): Promise<CohortScan[] | undefined> {
+async function loadSplit(root: string, split: Split, warn: (message: string) => void): Promise<CohortScan[] | undefined> {
   const splitDir = join(root, split);
   if (split === 'test') {
     if ((await exists(splitDir)) !== 'dir') return undefined;
@@ -66,7 +67,7 @@ async function loadSplit(root: string, split: Split): Promise<CohortScan[] | und
   }
   const labels = join(root, COV19_LABEL_FILES[split]);
   if ((await exists(labels)) !== 'file') return undefined;
-  const rows = await readLabelCsv(labels, { scanRoots: [splitDir] });
+  const rows = await readLabelCsv(labels, { scanRoots: [splitDir], allowEmpty: true, onWarning: warn });
   const scans: CohortScan[] = [];
   for (const row of rows) {
     const folder = await findScanFolder(row.name, [splitDir]);
@@ -83,8 +84,9 @@ export async function loadCohort(root: string, options: LoadCohortOptions = {}, 
   const wanted = options.splits ?? (['train', 'val', 'test'] as const);
   const scans: CohortScan[] = [];
   const found: string[] = [];
+  const warnings: string[] = [];
   for (const split of wanted) {
-    const part = await loadSplit(root, split);
+    const part = await loadSplit(root, split, (message) => warnings.push(message));
     if (part === undefined) {
       if (options.splits !== undefined)
         throw new CovsevInputError(
@@ -109,7 +111,7 @@ export async function loadCohort(root: string, options: LoadCohortOptions = {}, 
     seen.set(s.name, s.split);
   }
   const count = (split: Split) => scans.filter((s) => s.split === split).length;
-  stage.end([root], { train: count('train'), val: count('val'), test: count('test') });
+  stage.end([root], { train: count('train'), val: count('val'), test: count('test') }, warnings);
   return { root, scans };
 }
 
