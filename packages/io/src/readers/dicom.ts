@@ -26,14 +26,16 @@
  *   for the lossless syntax, which is reported through `onWarning`. Multi-frame (enhanced) files
  *   and colour images are refused.
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Image as DaikonImage } from 'daikon';
 import { CovsevInputError } from '../errors.js';
 import { cross, dot, scale, sub, unit, type Vec3 } from '../geometry/affine.js';
 import { type Affine, type Intensity, makeVolume, type Spacing3, type Volume } from '../volume.js';
-import { describeFsError, HOST_LITTLE_ENDIAN, swapBytes } from './nifti.js';
+import { SUPPORTED_TRANSFER_SYNTAXES, walkDicom } from './dicomStructure.js';
+import { HOST_LITTLE_ENDIAN, swapBytes } from './nifti.js';
 import type { ReadOptions, VolumeReader } from './reader.js';
+import { checkFinite, checkVolumeBytes, describeFsError, notRegularProblem, readRegularFile } from './safeRead.js';
 
 /** Options of the DICOM readers. */
 export interface DicomReadOptions extends ReadOptions {
@@ -115,6 +117,7 @@ const CAN_READ_SNIFF_LIMIT = 32;
 export async function readDicomSeries(folder: string, options: DicomReadOptions = {}): Promise<Volume> {
   const info = await statOrThrow(folder);
   if (info.isFile()) return readDicomFile(folder, options);
+  if (!info.isDirectory()) throw new CovsevInputError(folder, notRegularProblem(info, 'DICOM file or series folder'));
   const warn = warner(options);
   const { files, subfolders } = await listFiles(folder);
   const daikon = await loadDaikon();
@@ -133,7 +136,12 @@ export async function readDicomSeries(folder: string, options: DicomReadOptions 
     const described = describeImage(file, parseDicom(daikon, file, bytes));
     if (described.kind === 'image') slices.push(described.slice);
     else if (described.dicomdir) dicomdirs++;
-    else withoutPixels.push(basename(file));
+    else {
+      // A structurally broken file is refused, not skipped as an object without an image.
+      const problem = walkDicom(bytes).problem;
+      if (problem !== undefined && !problem.startsWith('no pixel data element')) throw new CovsevInputError(file, problem);
+      withoutPixels.push(basename(file));
+    }
   }
   if (slices.length === 0) {
     const hint =
@@ -163,15 +171,18 @@ export async function readDicomSeries(folder: string, options: DicomReadOptions 
   // Pass 2: pixels of the chosen series, in slice order.
   const order = geometry.order;
   const [rows, cols] = [order[0]?.rows ?? 0, order[0]?.cols ?? 0];
-  const output = allocateOutput(order, rows * cols);
+  const output = allocateOutput(folder, order, rows * cols, options);
   for (let z = 0; z < order.length; z++) {
     const slice = order[z] as DicomSlice;
-    const image = parseDicom(daikon, slice.file, await readBytes(slice.file));
-    decodeInto(slice, image, output.data, z * rows * cols);
+    const bytes = await readBytes(slice.file);
+    const image = parseDicom(daikon, slice.file, bytes);
+    decodeInto(slice, image, output.data, z * rows * cols, bytes);
     options.onProgress?.(z + 1, order.length);
   }
+  const data = output.finish();
+  checkFinite(folder, data, options, warn);
   return makeVolume({
-    data: output.finish(),
+    data,
     shape: [order.length, rows, cols],
     spacing: geometry.spacing,
     affine: geometry.affine,
@@ -192,17 +203,21 @@ export async function readDicomFile(path: string, options: DicomReadOptions = {}
   if (described.kind !== 'image') {
     throw new CovsevInputError(
       path,
-      described.dicomdir ? 'is a DICOMDIR (an index), not an image: read its series folder' : 'no pixel data',
+      described.dicomdir
+        ? 'is a DICOMDIR (an index), not an image: read its series folder'
+        : (walkDicom(bytes).problem ?? 'no pixel data element (7FE0,0010) that daikon could read'),
     );
   }
   const slice = described.slice;
   warnIfInexact(path, [slice], warn);
   const geometry = seriesGeometry(path, [slice], warn);
-  const output = allocateOutput([slice], slice.rows * slice.cols);
-  decodeInto(slice, image, output.data, 0);
+  const output = allocateOutput(path, [slice], slice.rows * slice.cols, options);
+  decodeInto(slice, image, output.data, 0, bytes);
+  const data = output.finish();
+  checkFinite(path, data, options, warn);
   options.onProgress?.(1, 1);
   return makeVolume({
-    data: output.finish(),
+    data,
     shape: [1, slice.rows, slice.cols],
     spacing: geometry.spacing,
     affine: geometry.affine,
@@ -253,12 +268,9 @@ async function statOrThrow(path: string) {
   }
 }
 
-async function readBytes(path: string): Promise<Uint8Array> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    throw new CovsevInputError(path, describeFsError(error, 'DICOM file'), { cause: error });
-  }
+/** A regular file's bytes (a FIFO or a device is refused, not waited on). */
+function readBytes(path: string): Promise<Uint8Array> {
+  return readRegularFile(path, 'DICOM file');
 }
 
 /** The first 132 bytes (preamble and "DICM" marker). */
@@ -325,14 +337,22 @@ function parseDicom(daikon: Daikon, path: string, bytes: Uint8Array): DaikonImag
       : bytes.slice().buffer;
   let image: DaikonImage | null;
   daikon.Series.parserError = null;
+  let failure: unknown;
   try {
     image = daikon.Series.parseImage(new DataView(buffer));
+    if (image === null) failure = daikon.Series.parserError ?? new Error('unknown parser error');
   } catch (error) {
-    throw new CovsevInputError(path, `unreadable DICOM file: ${messageOf(error)}`, { cause: error });
+    image = null;
+    failure = error;
   }
   if (image === null) {
-    const cause = daikon.Series.parserError;
-    throw new CovsevInputError(path, `unreadable DICOM file: ${messageOf(cause)} (truncated or corrupt?)`, { cause });
+    // Say what is wrong with the file (daikon's own errors are about its internals).
+    const problem = walkDicom(bytes).problem;
+    throw new CovsevInputError(
+      path,
+      `unreadable DICOM file: ${problem ?? `corrupt DICOM file: its elements look sound but the parser failed (${messageOf(failure)})`}`,
+      { cause: failure },
+    );
   }
   return image;
 }
@@ -368,9 +388,16 @@ function text(image: DaikonImage, id: string): string | undefined {
 /** Reads what covsev needs from the header, refusing images it cannot turn into CT slices. */
 function describeImage(file: string, image: DaikonImage): Described {
   const sopClass = text(image, TAG.mediaStorageSopClass) ?? text(image, TAG.sopClass);
+  const transferSyntax = text(image, TAG.transferSyntax)?.replace(/\0+$/, '');
   const pixelTag = image.tags[TAG.pixelData];
   if (pixelTag === undefined || pixelTag.value === null || pixelTag.value === undefined) {
     return { kind: 'no-pixels', dicomdir: sopClass === DICOMDIR_SOP_CLASS || basename(file).toUpperCase() === 'DICOMDIR' };
+  }
+  if (transferSyntax !== undefined && !SUPPORTED_TRANSFER_SYNTAXES.has(transferSyntax)) {
+    throw new CovsevInputError(
+      file,
+      `unsupported transfer syntax ${transferSyntax.replace(/[^\x20-\x7e]/g, '?')} (covsev reads implicit/explicit VR little endian, explicit big endian, deflate, RLE, JPEG baseline, JPEG lossless, JPEG-LS and JPEG 2000)`,
+    );
   }
   const rows = numberAt(image, TAG.rows) ?? 0;
   const cols = numberAt(image, TAG.cols) ?? 0;
@@ -425,7 +452,7 @@ function describeImage(file: string, image: DaikonImage): Described {
       spacingBetweenSlices: positive(numberAt(image, TAG.spacingBetweenSlices)),
       modality: text(image, TAG.modality),
       rescaleType: text(image, TAG.rescaleType),
-      transferSyntax: text(image, TAG.transferSyntax),
+      transferSyntax,
     },
   };
 }
@@ -617,13 +644,10 @@ interface Output {
 }
 
 /** Picks the output type from the stored-value ranges and rescale parameters of all slices. */
-function allocateOutput(slices: readonly DicomSlice[], perSlice: number): Output {
+function allocateOutput(where: string, slices: readonly DicomSlice[], perSlice: number, options: ReadOptions): Output {
   const count = slices.length * perSlice;
+  const first = slices[0] as DicomSlice;
   const integral = slices.every((s) => Number.isInteger(s.slope) && Number.isInteger(s.intercept));
-  if (!integral) {
-    const data = new Float32Array(count);
-    return { data, finish: () => data };
-  }
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
   for (const s of slices) {
@@ -632,12 +656,20 @@ function allocateOutput(slices: readonly DicomSlice[], perSlice: number): Output
     lo = Math.min(lo, ...ends);
     hi = Math.max(hi, ...ends);
   }
-  if (lo >= -32768 && hi <= 32767) {
-    const data = new Int16Array(count);
+  const kind = !integral || lo < -(2 ** 31) || hi > 2 ** 31 - 1 ? 'float32' : lo >= -32768 && hi <= 32767 ? 'int16' : 'int32';
+  // Checked before anything is allocated: a corrupt Rows/Columns must not ask for gigabytes.
+  checkVolumeBytes(
+    where,
+    `${slices.length} slice(s) of ${first.cols}x${first.rows} ${kind} voxels`,
+    count * (kind === 'int16' ? 2 : 4),
+    options,
+  );
+  if (kind === 'float32') {
+    const data = new Float32Array(count);
     return { data, finish: () => data };
   }
-  if (lo < -(2 ** 31) || hi > 2 ** 31 - 1) {
-    const data = new Float32Array(count);
+  if (kind === 'int16') {
+    const data = new Int16Array(count);
     return { data, finish: () => data };
   }
   const data = new Int32Array(count);
@@ -657,14 +689,21 @@ function allocateOutput(slices: readonly DicomSlice[], perSlice: number): Output
 }
 
 /** Decodes one slice's stored values, rescales them, and writes them at `offset`. */
-function decodeInto(slice: DicomSlice, image: DaikonImage, out: Int16Array | Int32Array | Float32Array, offset: number): void {
+function decodeInto(
+  slice: DicomSlice,
+  image: DaikonImage,
+  out: Int16Array | Int32Array | Float32Array,
+  offset: number,
+  file: Uint8Array,
+): void {
   let raw: ArrayBuffer;
   try {
     raw = image.getRawData();
   } catch (error) {
+    const problem = walkDicom(file).problem;
     throw new CovsevInputError(
       slice.file,
-      `cannot decode the pixel data (transfer syntax ${image.getTransferSyntax() ?? 'unknown'}): ${messageOf(error)}`,
+      `cannot decode the pixel data (transfer syntax ${image.getTransferSyntax() ?? 'unknown'}): ${problem ?? `corrupt compressed data (${messageOf(error)})`}`,
       { cause: error },
     );
   }

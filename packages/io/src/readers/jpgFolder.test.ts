@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { CovsevInputError } from '../errors.js';
+import { makeFifo, releaseFifo } from './fifo.test-helpers.js';
 import { readJpgFolder } from './jpgFolder.js';
 import { readVolume } from './readVolume.js';
 
@@ -114,5 +115,51 @@ describe.skipIf(!hasCv2)('agreement with OpenCV (Debian python3-opencv)', () => 
       worst = Math.max(worst, Math.abs(v - (volume.data[i] as number)));
     });
     expect(worst).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('JPG folders: hostile files', () => {
+  it('a FIFO named 0.jpg (or 1.jpg) in a scan folder is "not a regular file" instead of a hang', async () => {
+    for (const name of ['0.jpg', '1.jpg']) {
+      const dir = await scanFolder();
+      await writeSlice(join(dir, name === '0.jpg' ? '1.jpg' : '0.jpg'), 8, 8, () => 50);
+      const fifo = join(dir, name);
+      if (!makeFifo(fifo)) return;
+      try {
+        const error = await readJpgFolder(dir).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(CovsevInputError);
+        expect((error as CovsevInputError).path).toBe(fifo);
+        expect((error as Error).message).toMatch(/not a regular file \(a FIFO/);
+      } finally {
+        releaseFifo(fifo);
+      }
+    }
+  }, 5000);
+
+  it('a slice whose header claims 65535x65535 pixels is refused before decoding (maxBytes)', async () => {
+    const dir = await scanFolder();
+    await writeSlice(join(dir, '0.jpg'), 16, 16, () => 80);
+    const bytes = new Uint8Array(await readFile(join(dir, '0.jpg')));
+    const sof = bytes.findIndex((b, i) => b === 0xff && bytes[i + 1] === 0xc0);
+    bytes.set([0xff, 0xff, 0xff, 0xff], sof + 5); // height, width
+    await writeFile(join(dir, '0.jpg'), bytes);
+    const error = await readJpgFolder(dir).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CovsevInputError);
+    expect((error as Error).message).toMatch(/65535x65535.*more than the limit of 2,147,483,648 bytes \(maxBytes/);
+  });
+
+  it('maxBytes counts the whole folder: slices x rows x cols', async () => {
+    const dir = await scanFolder();
+    for (let k = 0; k < 3; k++) await writeSlice(join(dir, `${k}.jpg`), 16, 16, () => 80);
+    await expect(readJpgFolder(dir, { maxBytes: 700 })).rejects.toThrow(
+      /3 slices of 16x16 pixels \(768 bytes\), more than the limit of 700/,
+    );
+    expect((await readJpgFolder(dir, { maxBytes: 768 })).shape).toEqual([3, 16, 16]);
   });
 });

@@ -1,10 +1,11 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CovsevInputError } from '../errors.js';
 import { loadNapiImage, loadSharp } from '../native.js';
 import { makeVolume, type Volume } from '../volume.js';
 import { checkJpegStructure, type JpegFrame } from './jpegStructure.js';
-import type { ReadOptions, VolumeReader } from './reader.js';
+import { DEFAULT_MAX_VOLUME_BYTES, type ReadOptions, type VolumeReader } from './reader.js';
+import { checkVolumeBytes, readRegularFile } from './safeRead.js';
 
 /** A slice file of a COV19-CT-DB scan folder: `<k>.jpg`, k a non-negative integer. */
 const SLICE_NAME = /^(\d+)\.(jpe?g)$/i;
@@ -51,12 +52,8 @@ interface DecodedSlice {
 }
 
 async function readSliceBytes(path: string): Promise<{ bytes: Buffer; frame: JpegFrame }> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    throw new CovsevInputError(path, `cannot read slice: ${(error as Error).message}`, { cause: error });
-  }
+  // A regular file only: a FIFO named 0.jpg is refused, not waited on.
+  const bytes = await readRegularFile(path, 'JPG slice');
   if (bytes.length === 0) throw new CovsevInputError(path, 'empty JPG file');
   const check = checkJpegStructure(bytes);
   if (!check.ok) throw new CovsevInputError(path, `corrupt or truncated JPG: ${check.problem}`);
@@ -76,8 +73,20 @@ export async function jpgSize(path: string): Promise<{ rows: number; cols: numbe
  * (0.299 R + 0.587 G + 0.114 B), as cv2.IMREAD_GRAYSCALE does. With `size`, a slice of another
  * size is resized (bilinear, through sharp) to it.
  */
-export async function decodeJpgSlice(path: string, size?: { rows: number; cols: number }): Promise<DecodedSlice> {
+export async function decodeJpgSlice(
+  path: string,
+  size?: { rows: number; cols: number },
+  options: { maxBytes?: number; checkFrame?: (frame: JpegFrame) => void } = {},
+): Promise<DecodedSlice> {
   const { bytes, frame } = await readSliceBytes(path);
+  options.checkFrame?.(frame);
+  // The decoder allocates rows x cols x components bytes: a corrupt SOF must not ask for gigabytes.
+  checkVolumeBytes(
+    path,
+    `the slice's header says ${frame.cols}x${frame.rows} pixels of ${frame.components} component(s)`,
+    frame.rows * frame.cols * Math.max(1, frame.components),
+    { maxBytes: options.maxBytes ?? DEFAULT_MAX_VOLUME_BYTES },
+  );
   const { Transformer } = await loadNapiImage();
   let raw: Buffer;
   try {
@@ -151,6 +160,7 @@ export async function readJpgFolder(folder: string, options: JpgFolderReadOption
       throw new RangeError(`slice ${z} outside 0..${files.length - 1} of ${folder}`);
   }
   const { rows, cols } = await jpgSize(files[0] as string);
+  checkVolumeBytes(folder, `${chosen.length} slices of ${cols}x${rows} pixels`, chosen.length * rows * cols, options);
   const mismatch = (file: string, size: { rows: number; cols: number }): CovsevInputError =>
     new CovsevInputError(
       file,
@@ -161,7 +171,15 @@ export async function readJpgFolder(folder: string, options: JpgFolderReadOption
   let done = 0;
   await pool(chosen.length, DECODE_CONCURRENCY, async (i) => {
     const file = files[chosen[i] as number] as string;
-    const slice = await decodeJpgSlice(file, options.resizeMismatched ? { rows, cols } : undefined);
+    const slice = await decodeJpgSlice(file, options.resizeMismatched ? { rows, cols } : undefined, {
+      maxBytes: options.maxBytes,
+      // The size from the header, before decoding: an odd (or corrupt, huge) slice is refused undecoded.
+      checkFrame: options.resizeMismatched
+        ? undefined
+        : (frame) => {
+            if (frame.rows !== rows || frame.cols !== cols) throw mismatch(file, frame);
+          },
+    });
     if (slice.rows !== rows || slice.cols !== cols) throw mismatch(file, slice);
     data.set(slice.pixels, i * plane);
     options.onProgress?.(++done, chosen.length);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectInputError } from '../errors.test-helpers.js';
+import { makeFifo, releaseFifo } from './fifo.test-helpers.js';
 
 /** Every NIfTI error also carries the exact path. */
 const expectInputErrorAt = (promise: Promise<unknown>, path: string, pattern: RegExp) =>
@@ -375,9 +376,13 @@ describe('readNifti: bad input is a CovsevInputError naming the file', () => {
     const bytes = good();
     const cut = bytes.subarray(0, bytes.length - 10);
     const path = await put('short.nii', cut);
-    await expectInputErrorAt(readNifti(path), path, /voxel data shorter than the header says.*48 bytes.*38/);
+    await expectInputErrorAt(
+      readNifti(path),
+      path,
+      /truncated: the header says 48 bytes of voxels \(4x3x2 int16.*the file has 38/,
+    );
     const gzPath = await put('short.nii.gz', gzipSync(cut));
-    await expectInputErrorAt(readNifti(gzPath), gzPath, /voxel data shorter/);
+    await expectInputErrorAt(readNifti(gzPath), gzPath, /truncated: the header says 48 bytes of voxels.*the file has 38/);
   });
 
   it('header cut short', async () => {
@@ -515,4 +520,115 @@ describe.skipIf(!HAVE_NIBABEL)(NIBABEL_SUITE, () => {
     expect(volume.data[0]).toBe(-900 * 2 - 1024);
     expect(volume.data[59]).toBe((59 * 37 - 900) * 2 - 1024);
   });
+});
+
+describe('readNifti: hostile sizes are refused before the voxels are read', () => {
+  /** A NIfTI-1 int16 header claiming `dims` (i, j, k) followed by `dataBytes` zero bytes. */
+  const claiming = (dims: [number, number, number], dataBytes: number) =>
+    fakeNifti({ dim: [3, ...dims, 1, 1, 1, 1], data: new Uint8Array(dataBytes) });
+
+  it('a small .nii.gz whose header claims 4000x4000x300 fails at once, naming the claim and the limit', async () => {
+    // 8 MB of zeros gzip to ~8 kB; the header claims 9.6 GB. Before the header check, covsev inflated
+    // whatever followed before failing; now it must stop after the first chunk.
+    const path = await put('huge-claim.nii.gz', gzipSync(claiming([4000, 4000, 300], 8 << 20)));
+    const rss = process.memoryUsage().rss;
+    await expectInputErrorAt(
+      readNifti(path),
+      path,
+      /header says 4000x4000x300 int16 voxels \(9,600,000,000 bytes\), more than the limit of 2,147,483,648 bytes \(maxBytes/,
+    );
+    expect(process.memoryUsage().rss - rss).toBeLessThan(300 << 20);
+    const nii = await put('huge-claim.nii', claiming([4000, 4000, 300], 1024));
+    await expectInputErrorAt(readNifti(nii), nii, /header says 4000x4000x300 int16 voxels .*maxBytes/);
+  });
+
+  it('maxBytes lowers (or raises) the limit', async () => {
+    // 200x200x100 int16 = 8,000,000 bytes of voxels, all present.
+    const path = await put('limit.nii.gz', gzipSync(claiming([200, 200, 100], 8_000_000)));
+    await expectInputErrorAt(
+      readNifti(path, { maxBytes: 1_000_000 }),
+      path,
+      /header says 200x200x100 int16 voxels \(8,000,000 bytes\), more than the limit of 1,000,000 bytes/,
+    );
+    expect((await readNifti(path, { maxBytes: 8_000_000 })).shape).toEqual([100, 200, 200]);
+  });
+
+  it('a .nii.gz that inflates to far more than its header says is refused without inflating it all', async () => {
+    // Header: 4x3x2 int16 (48 bytes); the gzip stream holds 64 MiB more.
+    const path = await put('bomb.nii.gz', gzipSync(claiming([4, 3, 2], 64 << 20)));
+    await expectInputErrorAt(readNifti(path), path, /more data than the header says: 4x3x2 int16 voxels \(48 bytes\)/);
+    const nii = await put('bomb.nii', claiming([4, 3, 2], 4 << 20));
+    await expectInputErrorAt(readNifti(nii), nii, /more data than the header says/);
+  });
+
+  it('a few trailing bytes (up to 1 MiB) are still accepted, as nibabel does', async () => {
+    const path = await put('trailing.nii.gz', gzipSync(claiming([4, 3, 2], 48 + 1000)));
+    expect((await readNifti(path)).shape).toEqual([2, 3, 4]);
+  });
+});
+
+describe('readNifti: NaN and infinite voxels', () => {
+  const values = [...RAMP];
+  values[3] = Number.NaN;
+  values[10] = Number.POSITIVE_INFINITY;
+  values[20] = Number.NEGATIVE_INFINITY;
+
+  it('are refused by default, with their count', async () => {
+    const path = await put('nan.nii', fakeNifti({ dim: DIM_432, datatype: 16, bitpix: 32, data: encode('f32', values) }));
+    await expectInputErrorAt(readNifti(path), path, /12\.5 % of voxels \(3 of 24\) are NaN or infinite/);
+    const f64 = await put(
+      'nan64.nii.gz',
+      gzipSync(fakeNifti({ dim: DIM_432, datatype: 64, bitpix: 64, data: encode('f64', values) })),
+    );
+    await expectInputErrorAt(readNifti(f64), f64, /3 of 24\) are NaN or infinite/);
+  });
+
+  it('an overflowing scl_slope (int16 x 1e38 is infinite in float32) is refused too', async () => {
+    const path = await put('overflow.nii', fakeNifti({ dim: DIM_432, slope: 1e38, data: encode('i16', RAMP) }));
+    await expectInputErrorAt(readNifti(path), path, /are NaN or infinite/);
+  });
+
+  it("nonFinite: 'replace' puts the smallest finite value in their place and warns with the count", async () => {
+    const path = await put('nan-replace.nii', fakeNifti({ dim: DIM_432, datatype: 16, bitpix: 32, data: encode('f32', values) }));
+    const warnings: string[] = [];
+    const volume = await readNifti(path, { nonFinite: 'replace', onWarning: (m) => warnings.push(m) });
+    expect(volume.data[3]).toBe(-100);
+    expect(volume.data[10]).toBe(-100);
+    expect(volume.data[20]).toBe(-100);
+    expect(volume.data[4]).toBe(RAMP[4]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/nan-replace\.nii: 3 of 24 voxels .* NaN or infinite; replaced by -100/);
+  });
+
+  it("nonFinite: 'replace' still refuses a volume with no finite voxel at all", async () => {
+    const path = await put(
+      'all-nan.nii',
+      fakeNifti({
+        dim: DIM_432,
+        datatype: 16,
+        bitpix: 32,
+        data: encode(
+          'f32',
+          RAMP.map(() => Number.NaN),
+        ),
+      }),
+    );
+    await expectInputErrorAt(
+      readNifti(path, { nonFinite: 'replace', onWarning: () => {} }),
+      path,
+      /100 % of voxels \(24 of 24\)/,
+    );
+  });
+});
+
+describe('readNifti: only regular files', () => {
+  it('a FIFO named x.nii is "not a regular file" instead of a hang', async () => {
+    const path = join(dir, 'fifo.nii');
+    if (!makeFifo(path)) return;
+    try {
+      await expectInputErrorAt(readNifti(path), path, /not a regular file \(a FIFO/);
+    } finally {
+      releaseFifo(path);
+    }
+  }, 5000);
 });

@@ -11,10 +11,9 @@
  * exactly covsev's C-order [slices, rows, cols]; the data are used in file order, never
  * transposed. See volume.ts.
  */
-import { readFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { CovsevInputError } from '../errors.js';
 import { affineColumnNorm, qformToAffine } from '../geometry/affine.js';
 import {
@@ -32,8 +31,9 @@ import {
 } from '../nifti/header.js';
 import { type Affine, type Intensity, makeVolume, type Spacing3, type Volume, type VoxelArray } from '../volume.js';
 import type { ReadOptions, VolumeReader } from './reader.js';
+import { checkFinite, checkVolumeBytes, grouped, openRegularFile } from './safeRead.js';
 
-const gunzipAsync = promisify(gunzip);
+export { describeFsError } from './safeRead.js';
 
 /** True when this machine stores numbers little-endian (all platforms Node ships for, in practice). */
 export const HOST_LITTLE_ENDIAN = endianness() === 'LE';
@@ -49,17 +49,37 @@ export {
 
 const NIFTI_SUFFIX = /\.nii(\.gz)?$/i;
 
-/** Reads a `.nii` or `.nii.gz` file (gzip is detected from the bytes, not the suffix). */
+/** Bytes a header needs at most (NIfTI-2); the header is parsed from this much of the file. */
+const HEADER_READ_BYTES = NIFTI2_LAYOUT.headerBytes;
+/**
+ * Bytes after the voxels that are tolerated (and ignored, as nibabel does). More means the header
+ * does not describe the data (wrong dims or datatype), and a .nii.gz stops inflating there.
+ */
+export const NIFTI_TRAILING_SLACK_BYTES = 1 << 20;
+/** Header extensions (between the header and vox_offset) larger than this are a corrupt vox_offset. */
+export const NIFTI_MAX_EXTENSION_BYTES = 64 << 20;
+
+/**
+ * Reads a `.nii` or `.nii.gz` file (gzip is detected from the bytes, not the suffix).
+ *
+ * The header is read first (for a .nii.gz, from the first inflated bytes) and the voxel count
+ * times the voxel size is checked against `maxBytes` (default 2 GiB) before the voxels are read
+ * or inflated; a .nii.gz is inflated as a stream that stops as soon as it holds more than the
+ * header promises (plus 1 MiB of slack). Float voxels that are NaN or infinite are refused, or
+ * replaced with `nonFinite: 'replace'` (see `ReadOptions`). Only regular files are read: a FIFO
+ * named `x.nii` is refused, not waited on.
+ */
 export async function readNifti(path: string, options: ReadOptions = {}): Promise<Volume> {
-  let file: Uint8Array;
+  const { handle, size } = await openRegularFile(path, 'NIfTI file');
+  let volume: Volume;
   try {
-    file = await readFile(path);
-  } catch (error) {
-    throw new CovsevInputError(path, describeFsError(error, 'NIfTI file'), { cause: error });
+    if (size === 0) throw new CovsevInputError(path, 'empty file (0 bytes), not a NIfTI volume');
+    const magic = new Uint8Array(2);
+    await readExactly(handle, magic, 0);
+    volume = isGzip(magic) ? await readGzipped(path, handle, options) : await readPlain(path, handle, size, options);
+  } finally {
+    await handle.close();
   }
-  if (file.length === 0) throw new CovsevInputError(path, 'empty file (0 bytes), not a NIfTI volume');
-  const bytes = isGzip(file) ? await gunzipOrExplain(path, file) : file;
-  const volume = decodeNifti(path, bytes);
   options.onProgress?.(1, 1);
   return volume;
 }
@@ -76,8 +96,32 @@ export const niftiReader: VolumeReader = {
 };
 
 /** Decodes the (already gunzipped) bytes of a single-file NIfTI. `path` is for messages only. */
-export function decodeNifti(path: string, bytes: Uint8Array): Volume {
+export function decodeNifti(path: string, bytes: Uint8Array, options: ReadOptions = {}): Volume {
   const header = parseNiftiHeader(path, bytes);
+  const plan = planVoxels(path, header, options);
+  const available = Math.max(0, bytes.length - plan.offset);
+  checkAmount(path, plan, available);
+  // Copy into a fresh, aligned buffer (vox_offset need not be a multiple of the voxel size, and
+  // the copy releases the file bytes). (Not bytes.slice: on a Node Buffer that is a view, not a copy.)
+  const raw = new Uint8Array(plan.needed);
+  raw.set(bytes.subarray(plan.offset, plan.offset + plan.needed));
+  return decodeVoxels(path, header, plan, raw, options);
+}
+
+/** What the header says about the voxels: where they start, how many bytes, in which type. */
+interface VoxelPlan {
+  readonly shape: [number, number, number];
+  readonly datatypeName: NiftiDatatypeName;
+  readonly bytesPerVoxel: number;
+  readonly count: number;
+  readonly offset: number;
+  readonly needed: number;
+  /** "4x3x2 int16 voxels", for messages. */
+  readonly claim: string;
+}
+
+/** Checks the header's datatype, dims, offset and size (against `maxBytes`) before any voxel is read. */
+function planVoxels(path: string, header: NiftiHeader, options: ReadOptions): VoxelPlan {
   if (header.magic === 'ni1' || header.magic === 'ni2') {
     throw new CovsevInputError(
       path,
@@ -95,26 +139,43 @@ export function decodeNifti(path: string, bytes: Uint8Array): Volume {
   const { bytes: bytesPerVoxel } = NIFTI_DATATYPES[datatypeName];
   const shape = volumeShape(path, header);
   const count = shape[0] * shape[1] * shape[2];
+  const claim = `${shape[2]}x${shape[1]}x${shape[0]} ${datatypeName} voxels`;
+  const needed = count * bytesPerVoxel;
+  checkVolumeBytes(path, `the header says ${claim}`, needed, options);
 
   // nibabel moves a single-file offset that is too small up to the minimum (352 / 544).
   const minOffset = (header.version === 1 ? NIFTI1_LAYOUT : NIFTI2_LAYOUT).minVoxOffset;
   const offset = header.voxOffset < minOffset ? minOffset : header.voxOffset;
   if (!Number.isInteger(offset))
     throw new CovsevInputError(path, `vox_offset ${header.voxOffset} is not a whole number of bytes`);
-  const needed = count * bytesPerVoxel;
-  const available = Math.max(0, bytes.length - offset);
-  if (available < needed) {
+  if (offset - minOffset > NIFTI_MAX_EXTENSION_BYTES) {
     throw new CovsevInputError(
       path,
-      `voxel data shorter than the header says: ${shape[2]}x${shape[1]}x${shape[0]} ${datatypeName} voxels need ${needed} bytes after offset ${offset}, the file has ${available} (truncated file?)`,
+      `vox_offset ${grouped(offset)} leaves more than ${grouped(NIFTI_MAX_EXTENSION_BYTES)} bytes of header extensions before the voxels (a corrupt header?)`,
     );
   }
+  return { shape, datatypeName, bytesPerVoxel, count, offset, needed, claim };
+}
 
-  // Copy into a fresh, aligned buffer (vox_offset need not be a multiple of the voxel size, and
-  // the copy releases the file bytes), then fix the byte order if it differs from this machine's.
-  // (Not bytes.slice: on a Node Buffer that is a view, not a copy.)
-  const raw = new Uint8Array(needed);
-  raw.set(bytes.subarray(offset, offset + needed));
+/** Refuses fewer voxel bytes than the plan needs, or far more. */
+function checkAmount(path: string, plan: VoxelPlan, available: number, atLeast = false): void {
+  if (available < plan.needed) {
+    throw new CovsevInputError(
+      path,
+      `truncated: the header says ${grouped(plan.needed)} bytes of voxels (${plan.claim} after byte ${grouped(plan.offset)}), the file has ${grouped(available)}`,
+    );
+  }
+  if (available - plan.needed > NIFTI_TRAILING_SLACK_BYTES) {
+    throw new CovsevInputError(
+      path,
+      `more data than the header says: ${plan.claim} (${grouped(plan.needed)} bytes) after byte ${grouped(plan.offset)}, but the file holds ${atLeast ? 'more than ' : ''}${grouped(available)} bytes there (wrong dims or datatype in the header?)`,
+    );
+  }
+}
+
+/** Byte order, scaling, the non-finite check and the geometry, over the voxel bytes `raw` (owned). */
+function decodeVoxels(path: string, header: NiftiHeader, plan: VoxelPlan, raw: Uint8Array, options: ReadOptions): Volume {
+  const { count, datatypeName, bytesPerVoxel, shape } = plan;
   if (header.littleEndian !== HOST_LITTLE_ENDIAN) swapBytes(raw, bytesPerVoxel);
   let data: VoxelArray = typedArrayOver(datatypeName, raw.buffer, count);
 
@@ -124,6 +185,7 @@ export function decodeNifti(path: string, bytes: Uint8Array): Volume {
     for (let i = 0; i < count; i++) scaled[i] = (data[i] as number) * scaling.slope + scaling.inter;
     data = scaled;
   }
+  checkFinite(path, data, options, warner(options));
 
   const affine = bestAffine(path, header, shape);
   return makeVolume({
@@ -134,6 +196,103 @@ export function decodeNifti(path: string, bytes: Uint8Array): Volume {
     intensity: intensityFromHeader(header),
     source: path,
   });
+}
+
+function warner(options: ReadOptions): (message: string) => void {
+  return options.onWarning ?? ((message: string) => process.emitWarning(message, { code: 'COVSEV_NIFTI' }));
+}
+
+/** Reads `into.length` bytes at `position`; fewer is a truncated file. */
+async function readExactly(handle: FileHandle, into: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+/** An uncompressed .nii: the header, then exactly the voxel bytes it describes. */
+async function readPlain(path: string, handle: FileHandle, size: number, options: ReadOptions): Promise<Volume> {
+  const head = new Uint8Array(Math.min(size, HEADER_READ_BYTES));
+  const got = await readExactly(handle, head, 0);
+  const header = parseNiftiHeader(path, head.subarray(0, got));
+  const plan = planVoxels(path, header, options);
+  checkAmount(path, plan, Math.max(0, size - plan.offset));
+  const raw = new Uint8Array(plan.needed);
+  const read = await readExactly(handle, raw, plan.offset);
+  if (read < plan.needed) checkAmount(path, plan, read); // the file shrank while being read
+  return decodeVoxels(path, header, plan, raw, options);
+}
+
+/**
+ * A .nii.gz, inflated as a stream: the header is parsed from the first inflated bytes and checked
+ * before more is inflated; the voxels are copied into a buffer of exactly the size the header
+ * says, and inflating stops as soon as the stream holds more than that plus the slack.
+ */
+async function readGzipped(path: string, handle: FileHandle, options: ReadOptions): Promise<Volume> {
+  const source = handle.createReadStream({ start: 0, autoClose: false });
+  const gunzip = createGunzip();
+  source.on('error', (error) => gunzip.destroy(error));
+  source.pipe(gunzip);
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let header: NiftiHeader | undefined;
+  let plan: VoxelPlan | undefined;
+  let raw: Uint8Array | undefined;
+  let total = 0;
+  const take = (chunk: Uint8Array, at: number) => {
+    const p = plan as VoxelPlan;
+    const from = Math.max(at, p.offset);
+    const to = Math.min(at + chunk.length, p.offset + p.needed);
+    if (to > from) (raw as Uint8Array).set(chunk.subarray(from - at, to - at), from - p.offset);
+    if (at + chunk.length - p.offset - p.needed > NIFTI_TRAILING_SLACK_BYTES) {
+      checkAmount(path, p, at + chunk.length - p.offset, true);
+    }
+  };
+  const start = () => {
+    const head = Buffer.concat(pending, pendingBytes);
+    pending = [];
+    header = parseNiftiHeader(path, head);
+    plan = planVoxels(path, header, options);
+    raw = new Uint8Array(plan.needed);
+    take(head, 0);
+  };
+  try {
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      if (plan === undefined) {
+        pending.push(chunk);
+        pendingBytes += chunk.length;
+        if (pendingBytes >= HEADER_READ_BYTES) start();
+      } else take(chunk, total);
+      total += chunk.length;
+    }
+  } catch (error) {
+    if (error instanceof CovsevInputError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (/unexpected end of file/i.test(message)) {
+      const got =
+        plan === undefined
+          ? ''
+          : `; ${grouped(Math.max(0, total - plan.offset))} of the ${grouped(plan.needed)} voxel bytes the header says arrived`;
+      throw new CovsevInputError(
+        path,
+        `truncated .nii.gz: ${message} (the gzip stream ends early; an interrupted download or copy?${got})`,
+        { cause: error },
+      );
+    }
+    throw new CovsevInputError(path, `corrupt gzip data: ${message}`, { cause: error });
+  } finally {
+    source.unpipe(gunzip);
+    source.destroy();
+    gunzip.destroy();
+  }
+  if (total === 0) throw new CovsevInputError(path, 'empty file after gunzip, not a NIfTI volume');
+  if (plan === undefined) start();
+  const p = plan as unknown as VoxelPlan;
+  checkAmount(path, p, Math.max(0, total - p.offset));
+  return decodeVoxels(path, header as unknown as NiftiHeader, p, raw as unknown as Uint8Array, options);
 }
 
 /** Parses the NIfTI-1 (348-byte) or NIfTI-2 (540-byte) header, detecting version and byte order. */
@@ -312,36 +471,6 @@ function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
-async function gunzipOrExplain(path: string, file: Uint8Array): Promise<Uint8Array> {
-  let out: Uint8Array;
-  try {
-    out = await gunzipAsync(file);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (/unexpected end of file/i.test(message)) {
-      throw new CovsevInputError(
-        path,
-        `truncated .nii.gz: ${message} (the gzip stream ends early; an interrupted download or copy?)`,
-        {
-          cause: error,
-        },
-      );
-    }
-    throw new CovsevInputError(path, `corrupt gzip data: ${message}`, { cause: error });
-  }
-  if (out.length === 0) throw new CovsevInputError(path, 'empty file after gunzip, not a NIfTI volume');
-  return out;
-}
-
 function printable(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, '?');
-}
-
-/** A short phrase for a failed fs call. */
-export function describeFsError(error: unknown, what: string): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'ENOENT') return `no such file`;
-  if (code === 'EISDIR') return `is a folder, not a ${what}`;
-  if (code === 'EACCES' || code === 'EPERM') return `permission denied`;
-  return `cannot read: ${error instanceof Error ? error.message : String(error)}`;
 }
