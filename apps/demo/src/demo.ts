@@ -156,6 +156,7 @@ function stagePrinter(options: DemoOptions, log: (line: string) => void): (event
       log(`   train ${n.train} scans, val ${n.val} scans (labelled), test ${n.test} scans`);
     } else if (event.stage === 'preprocess') {
       progress?.finish(`${event.summary?.cacheHits} cache hits of ${event.summary?.scans}`);
+      for (const warning of event.warnings ?? []) log(`   warning: ${warning}`);
       progress = undefined;
     }
   };

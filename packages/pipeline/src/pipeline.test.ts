@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readEvents, type StageEvent } from '@covsev/events';
@@ -99,6 +99,17 @@ describe('stages under a run folder', () => {
     expect(second.cacheHits).toBe(14);
     expect([...second.volumes.values()].map((v) => v.data)).toEqual([...first.volumes.values()].map((v) => v.data));
     expect(seen.map((e) => e.type)).toEqual(['stage-start', ...Array(14).fill('stage-progress'), 'stage-end']);
+    // A truncated cache entry is recomputed, with a warning in the stage's end event.
+    const npy = (await readdir(options.cacheDir)).find((f) => f.endsWith('.npy')) as string;
+    const bytes = await readFile(join(options.cacheDir, npy));
+    await writeFile(join(options.cacheDir, npy), bytes.subarray(0, bytes.length >> 1));
+    const thirdEnds: StageEvent[] = [];
+    const third = await preprocessScans(cohort.scans, options, { onEvent: (e) => e.type === 'stage-end' && thirdEnds.push(e) });
+    expect(third.cacheHits).toBe(13);
+    expect([...third.volumes.values()].map((v) => v.data)).toEqual([...first.volumes.values()].map((v) => v.data));
+    const [thirdEnd] = thirdEnds;
+    expect(thirdEnd?.type === 'stage-end' && thirdEnd.warnings?.length).toBe(1);
+    expect(thirdEnd?.type === 'stage-end' && thirdEnd.warnings?.[0]).toContain(npy);
     const logged = await readEvents(runFolder(run).events);
     expect(
       logged

@@ -29,7 +29,7 @@ describe('chainRunningStatistics', () => {
       }
     };
     const run = (from: number, to: number) => {
-      for (const x of batches.slice(from, to)) tf.tidy(() => net.apply(x, { training: true }));
+      for (const x of batches.slice(from, to)) tf.tidy(() => net.apply(x, { training: true }) as tf.Tensor);
       return readValues(buffers);
     };
     const serial = run(0, 5);

@@ -27,7 +27,9 @@ export async function preprocessScans(
   context: StageContext = {},
 ): Promise<Preprocessed> {
   const stage = beginStage(context, 'preprocess', scans.length, { grid: options.grid.join('x'), cache: options.cacheDir });
-  const cache = new PreprocessCache(options.cacheDir);
+  // A bad cache entry (truncated, mangled) is recomputed; what was wrong goes into the stage's warnings.
+  const warnings: string[] = [];
+  const cache = new PreprocessCache(options.cacheDir, { onWarning: (message) => warnings.push(message) });
   const volumes = new Map<string, Volume<Uint8Array>>();
   let cacheHits = 0;
   for (const [i, scan] of scans.entries()) {
@@ -42,6 +44,6 @@ export async function preprocessScans(
     volumes.set(scan.name, volume as Volume<Uint8Array>);
     stage.progress(i + 1, scan.name, cached);
   }
-  stage.end([options.cacheDir], { scans: scans.length, cacheHits });
+  stage.end([options.cacheDir], { scans: scans.length, cacheHits }, warnings);
   return { volumes, cacheHits };
 }
