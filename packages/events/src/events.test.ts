@@ -3,6 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  CONTROL_FILE,
+  type ControlEvent,
+  type ControlLine,
   type CovsevEvent,
   EventLog,
   followEvents,
@@ -12,6 +15,7 @@ import {
   parseEventLines,
   readEventLog,
   readEvents,
+  sendControl,
   type TrainEvent,
 } from './events.js';
 
@@ -243,5 +247,30 @@ describe('pipeline stage events', () => {
     expect(events.filter(isStageEvent).map((e) => e.stage)).toEqual(['preprocess', 'preprocess', 'preprocess']);
     expect(events.filter(isTrainEvent).map((e) => e.type)).toEqual(['step']);
     expect(isCovsevEvent({ type: 'stage-nonsense', time: 1 })).toBe(false);
+  });
+});
+
+describe('control channel', () => {
+  it('sendControl appends one line per command with a fresh id and the time; control answers are training events', async () => {
+    const before = Date.now();
+    const a = await sendControl(dir, 'checkpoint');
+    const b = await sendControl(dir, 'stop');
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^[0-9a-f-]{36}$/);
+    const lines = (await readFile(join(dir, CONTROL_FILE), 'utf8')).split('\n');
+    expect(lines.at(-1)).toBe('');
+    const sent = lines.slice(0, -1).map((l) => JSON.parse(l) as ControlLine);
+    expect(sent).toEqual([
+      { id: a, command: 'checkpoint', time: expect.any(Number) },
+      { id: b, command: 'stop', time: expect.any(Number) },
+    ]);
+    expect(sent[0]?.time).toBeGreaterThanOrEqual(before);
+    await expect(sendControl(dir, 'pause' as 'stop')).rejects.toThrow(/unknown control command "pause"/);
+
+    const answer: ControlEvent = { type: 'control', time: 1, id: a, command: 'checkpoint', status: 'done', path: '/x' };
+    expect(isTrainEvent(answer)).toBe(true);
+    expect(isCovsevEvent(answer)).toBe(true);
+    expect(isStageEvent(answer)).toBe(false);
+    expect(parseEventLines(`${JSON.stringify(answer)}\n`).events).toEqual([answer]);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * covsev's event stream: one typed discriminated union for training runs (`run-start`, `step`,
- * `epoch`, `checkpoint`, `run-end`, `error`) and pipeline stages (`stage-start`,
+ * `epoch`, `checkpoint`, `run-end`, `error`, `control`) and pipeline stages (`stage-start`,
  * `stage-progress`, `stage-end`), written as JSON lines to `<run>/events.jsonl`, one line per
  * event, appended and handed to the OS before `emit` returns (it survives a kill -9 of the
  * writer). A dashboard reads it with `readEvents` or tails it with `followEvents`; trainers and
@@ -13,6 +13,8 @@
  * written as null. A log can hold several runs of one run folder, each opened by a `run-start`
  * (a resume has `resumedFrom`).
  */
+
+import { randomUUID } from 'node:crypto';
 import {
   appendFileSync,
   closeSync,
@@ -25,7 +27,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { JsonObject, JsonValue } from './json.js';
 
 export const EVENTS_FILE = 'events.jsonl';
@@ -60,7 +62,27 @@ export interface RunStartEvent {
    * newest first: why (`reason`, naming the file at fault) and where each was moved (`movedTo`).
    */
   skippedCheckpoints?: { path: string; reason: string; movedTo: string }[];
+  /** The step within `startEpoch` this run starts at (a resume from a mid-epoch checkpoint); absent when 0. */
+  startStepInEpoch?: number;
+  /** sha256 (hex) of the canonical JSON of `config` (keys sorted): equal configs, equal hashes. */
+  configHash?: string;
+  /** The trainer's description of the model, e.g. "resnest-tiny-3d, 1 channel(s)". */
+  model?: string;
+  /** What is trained. */
+  kind?: 'classifier' | 'segmentation';
   pid: number;
+}
+
+/** Memory in use after a step, in bytes. */
+export interface MemoryUsage {
+  /** Resident set size of the process (`process.memoryUsage().rss`). */
+  rss: number;
+  /** V8's used heap (`process.memoryUsage().heapUsed`). */
+  heapUsed: number;
+  /** Tensors alive in TensorFlow.js (`tf.memory().numTensors`). */
+  tensors?: number;
+  /** The wasm backend's heap (its linear memory), where the backend is wasm. */
+  wasmHeap?: number;
 }
 
 /** One optimisation step finished. */
@@ -74,6 +96,28 @@ export interface StepEvent {
   losses: Numbers;
   lr: number;
   ms: number;
+  /** Samples (volumes or slices) the step trained on: `samples / ms` is the throughput. */
+  samples?: number;
+  /** Memory in use after the step. */
+  memory?: MemoryUsage;
+}
+
+/** Per-class scores of a validation pass (rows of `confusion` = truth, columns = prediction). */
+export interface ClassReportSummary {
+  classNames: string[];
+  perClassF1: number[];
+  confusion: number[][];
+}
+
+/** The best epoch so far by the monitored metric, and its checkpoint. */
+export interface BestEpoch {
+  /** 0-based epoch index (its checkpoint holds the state after it: `epoch + 1` completed epochs). */
+  epoch: number;
+  /** The monitored metric, e.g. `valMacroF1`. */
+  metric: string;
+  value: number;
+  /** The best checkpoint's folder (`<runDir>/checkpoints/best`), a copy pruning never removes. */
+  path?: string;
 }
 
 /** One epoch finished and its checkpoint is written (a `checkpoint` event follows). */
@@ -88,14 +132,20 @@ export interface EpochEvent {
   ms: number;
   /** Estimated milliseconds to the end of the run. */
   eta: number;
+  /** Per-class scores on the validation set (a classifier's `evaluate`). */
+  report?: ClassReportSummary;
+  /** The best epoch so far (this one or an earlier one), when the run monitors a metric. */
+  best?: BestEpoch;
 }
 
 /** A checkpoint was written and `latest.json` points to it. */
 export interface CheckpointEvent {
   type: 'checkpoint';
   time: number;
-  /** Completed epochs: the checkpoint is `epoch-<epoch>`. */
+  /** Completed epochs: the checkpoint is `epoch-<epoch>` (or `epoch-<epoch>-step-<step>`). */
   epoch: number;
+  /** A mid-epoch checkpoint: steps done of 0-based epoch `epoch` (absent at the end of an epoch). */
+  step?: number;
   path: string;
 }
 
@@ -107,6 +157,8 @@ export interface RunEndEvent {
   globalStep: number;
   /** Wall time of this process's part of the run. */
   ms: number;
+  /** True when a `stop` command ended the run early (after a checkpoint); the next run on the folder resumes it. */
+  stopped?: boolean;
 }
 
 /** The run stopped on an error. */
@@ -120,8 +172,27 @@ export interface RunErrorEvent {
   stack?: string;
 }
 
+/** A command of the control channel (`control.jsonl`). */
+export type ControlCommand = 'stop' | 'checkpoint';
+export const CONTROL_COMMANDS: readonly ControlCommand[] = ['stop', 'checkpoint'];
+
+/** The answer of a run to a line of its control channel. */
+export interface ControlEvent {
+  type: 'control';
+  time: number;
+  /** The command line's `id` (`sendControl` returned it). */
+  id: string;
+  /** The command (an unknown one is answered `refused`). */
+  command: ControlCommand | (string & Record<never, never>);
+  status: 'done' | 'refused';
+  /** Why refused, or what was done, for people. */
+  message?: string;
+  /** The checkpoint folder written (or found already written at that step). */
+  path?: string;
+}
+
 /** The events of a training run. */
-export type TrainEvent = RunStartEvent | StepEvent | EpochEvent | CheckpointEvent | RunEndEvent | RunErrorEvent;
+export type TrainEvent = RunStartEvent | StepEvent | EpochEvent | CheckpointEvent | RunEndEvent | RunErrorEvent | ControlEvent;
 export type TrainEventType = TrainEvent['type'];
 
 /**
@@ -189,6 +260,7 @@ const TRAIN_TYPES: ReadonlySet<string> = new Set<TrainEventType>([
   'checkpoint',
   'run-end',
   'error',
+  'control',
 ]);
 const STAGE_TYPES: ReadonlySet<string> = new Set<StageEvent['type']>(['stage-start', 'stage-progress', 'stage-end']);
 
@@ -211,6 +283,35 @@ export function isStageEvent(value: unknown): value is StageEvent {
 /** True for any event covsev writes. */
 export function isCovsevEvent(value: unknown): value is CovsevEvent {
   return isTrainEvent(value) || isStageEvent(value);
+}
+
+export const CONTROL_FILE = 'control.jsonl';
+
+/** One line of `<runDir>/control.jsonl`: a command a front-end sends to a running trainer. */
+export interface ControlLine {
+  /** Unique per command (`crypto.randomUUID()`); the run's `control` event answers with it. */
+  id: string;
+  command: ControlCommand;
+  /** When it was sent (ms since the Unix epoch): a run ignores lines older than its start. */
+  time: number;
+}
+
+/**
+ * Asks the trainer of `runDir` to `stop` (checkpoint, then end; the next run on the folder
+ * resumes) or write a `checkpoint` now, at its next step boundary: appends one line to
+ * `<runDir>/control.jsonl` (one write, O_APPEND, so several senders never interleave) and returns
+ * its id. The run answers with a `control` event of that id in its events.jsonl.
+ */
+export async function sendControl(runDir: string, command: ControlCommand): Promise<string> {
+  if (!CONTROL_COMMANDS.includes(command)) throw new RangeError(`unknown control command ${JSON.stringify(command)}`);
+  const line: ControlLine = { id: randomUUID(), command, time: Date.now() };
+  const handle = await open(join(runDir, CONTROL_FILE), 'a');
+  try {
+    await handle.write(`${JSON.stringify(line)}\n`);
+  } finally {
+    await handle.close();
+  }
+  return line.id;
 }
 
 /** What `EventLog.open` found and cut off: the half-written last line of a crashed writer. */

@@ -3,7 +3,14 @@
  * without TensorFlow.js (this package imports only Node's built-ins).
  */
 export {
+  type BestEpoch,
   type CheckpointEvent,
+  type ClassReportSummary,
+  CONTROL_COMMANDS,
+  CONTROL_FILE,
+  type ControlCommand,
+  type ControlEvent,
+  type ControlLine,
   type CovsevEvent,
   type CovsevEventType,
   type EpochEvent,
@@ -17,6 +24,7 @@ export {
   isCovsevEvent,
   isStageEvent,
   isTrainEvent,
+  type MemoryUsage,
   type Numbers,
   PIPELINE_STAGES,
   type PipelineStage,
@@ -32,6 +40,7 @@ export {
   type StageProgressEvent,
   type StageStartEvent,
   type StepEvent,
+  sendControl,
   type TrainEvent,
   type TrainEventInput,
   type TrainEventType,
