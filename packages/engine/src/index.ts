@@ -1,4 +1,4 @@
-export { explainHeapExhaustion, isWasmHeapExhaustion, WasmHeapError } from './backend/heap.js';
+export { explainHeapExhaustion, isWasmHeapExhaustion, WasmHeapError, wasmHeapBytes } from './backend/heap.js';
 export * from './backend/index.js';
 export * from './kernels/index.js';
 export * from './layers/index.js';

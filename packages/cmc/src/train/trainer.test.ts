@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { CmcScan } from '../input/cmcScan.js';
 import { scansToInput } from '../input/modelInput.js';
 import { predictCmc } from '../predict/predict.js';
-import { trainCmc } from './trainer.js';
+import { describeCmcModel, trainCmc } from './trainer.js';
 
 const GRID = [16, 64, 64] as const;
 
@@ -136,6 +137,91 @@ describe('trainCmc', () => {
       }
       expect(worst / scale, name).toBeLessThan(1e-3);
     }
+  });
+
+  it('stopped mid-epoch through control.jsonl (views drawn ahead by workers) and resumed, ends with the weights and step losses of an uninterrupted run', async () => {
+    const rng = Rng.fromSeed(5);
+    const train = [0, 1, 2, 3, 0, 2].map((l, i) => scan(`ct_scan_${i}`, l, rng));
+    const val = [scan('ct_scan_8', 0, rng), scan('ct_scan_9', 3, rng)];
+    const common = {
+      train,
+      val,
+      network: { backbone: { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } as const },
+      inChannels: 1 as const,
+      batchSize: 2,
+      seed: 11,
+      epochs: 1,
+      microBatch: 2,
+    };
+    const readLog = async (dir: string) =>
+      (await readFile(join(dir, 'events.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+    const weights = (model: { parameters(): { name: string; variable: { dataSync(): ArrayLike<number> } }[] }) =>
+      new Map(model.parameters().map(({ name, variable }) => [name, Float32Array.from(variable.dataSync())]));
+    const stepLosses = (events: { type: string; globalStep: number; losses: unknown }[]) =>
+      events.filter((e) => e.type === 'step').map((e) => [e.globalStep, e.losses]);
+
+    const refDir = await mkdtemp(join(tmpdir(), 'covsev-cmc-ref-'));
+    const reference = await trainCmc({ ...common, runDir: refDir });
+    const want = weights(reference.model);
+    const refEvents = await readLog(refDir);
+
+    const runDir = await mkdtemp(join(tmpdir(), 'covsev-cmc-stop-'));
+    const stopped = await trainCmc({
+      ...common,
+      runDir,
+      viewWorkers: 2,
+      onEvent: (e) => {
+        if (e.type === 'step' && e.step === 0)
+          appendFileSync(
+            join(runDir, 'control.jsonl'),
+            `${JSON.stringify({ id: 'stop-1', command: 'stop', time: Date.now() })}\n`,
+          );
+      },
+    });
+    expect(stopped.epochsRun).toBe(0);
+    const first = await readLog(runDir);
+    expect(first.map((e) => e.type)).toEqual(['run-start', 'step', 'checkpoint', 'control', 'run-end']);
+    expect(first[2]).toMatchObject({ epoch: 0, step: 1, path: join(runDir, 'checkpoints', 'epoch-0-step-1') });
+    expect(first[4]).toMatchObject({ stopped: true });
+    const state = JSON.parse(await readFile(join(runDir, 'checkpoints', 'epoch-0-step-1', 'state.json'), 'utf8'));
+    expect(state.trainerState.order).toHaveLength(6);
+    expect(state.trainerState.ahead).toMatchObject({ step: 1, params: expect.any(Array) });
+
+    // Resumed on this thread: the order and the views drawn ahead come from the checkpoint.
+    const resumed = await trainCmc({ ...common, runDir });
+    expect(resumed.epochsRun).toBe(1);
+    const have = weights(resumed.model);
+    for (const [name, w] of want) expect(have.get(name), name).toEqual(w);
+    const all = await readLog(runDir);
+    expect(stepLosses(all)).toEqual(stepLosses(refEvents));
+
+    // The richer events: model, kind, config hash, samples and memory, per-class report, best.
+    const start = refEvents[0];
+    expect(start).toMatchObject({ model: describeCmcModel(common.network, 1), kind: 'classifier' });
+    expect(start.model).toBe('ResNeSt-3D [1, 1, 1, 1], base 8, 1 channel(s)');
+    expect(start.configHash).toMatch(/^[0-9a-f]{64}$/);
+    const step = refEvents.find((e) => e.type === 'step');
+    expect(step.samples).toBe(4);
+    expect(step.memory.wasmHeap).toBeGreaterThan(0);
+    expect(step.memory.tensors).toBeGreaterThan(0);
+    expect(Object.keys(step.losses)).toEqual(
+      expect.arrayContaining(['total', 'contrastive', 'classification', 'weightContrastive', 'weightClassification']),
+    );
+    const epoch = refEvents.find((e) => e.type === 'epoch');
+    expect(epoch.report.classNames).toEqual(['Mild', 'Moderate', 'Severe', 'Critical']);
+    expect(epoch.report.perClassF1).toHaveLength(4);
+    expect(epoch.report.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(2);
+    expect(epoch.metrics.valLoss).toBeGreaterThan(0);
+    expect(epoch.best).toEqual({
+      epoch: 0,
+      metric: 'valMacroF1',
+      value: epoch.metrics.valMacroF1,
+      path: join(refDir, 'checkpoints', 'best'),
+    });
+    expect((await stat(join(refDir, 'checkpoints', 'best', 'weights.bin'))).isFile()).toBe(true);
   });
 
   it('builds [mask, CT] inputs scaled as the method, and refuses bad batches', () => {

@@ -1,16 +1,31 @@
 /**
  * The CMC trainer over a cohort: two augmented views per scan (docs/method.md, augmentation A), the
  * CMC training step, validation Macro F1 after each epoch, checkpoints and the event stream
- * through the engine's `runTraining` (resumes from the last checkpoint after a crash).
+ * through the engine's `runTraining` (resumes from the last checkpoint after a crash, and obeys
+ * the run folder's control channel: `stop` and `checkpoint` between two steps).
+ *
+ * A mid-epoch checkpoint keeps the epoch's data order and, with view workers, the views drawn
+ * one step ahead (their parameters), so a resume from it redraws nothing and ends with the
+ * weights of an uninterrupted run. The best epoch by validation Macro F1 (ties: the lower
+ * validation loss, then the earlier epoch) is kept as `checkpoints/best/`.
  *
  * Input: scans already on the classifier grid (`@covsev/io`'s `preprocessScan`), as uint8
  * windowed CT, plus an optional infection mask for the infection-aware variant, whose input is
  * the two channels [mask, CT] (docs/method.md, pipeline).
  */
 
-import { Adam, type RngStreams, runTraining, stepSchedule, type TrainEvent, type TrainModel, type Volume5 } from '@covsev/engine';
-import { confusionMatrix, macroF1 } from '@covsev/eval';
-import type { Rng } from '@covsev/io';
+import {
+  Adam,
+  type JsonValue,
+  type RngStreams,
+  runTraining,
+  stepSchedule,
+  type TrainEvent,
+  type TrainModel,
+  type Volume5,
+} from '@covsev/engine';
+import { classificationReport, confusionMatrix, macroF1 } from '@covsev/eval';
+import { type Rng, SEVERITY_CLASSES, type ViewParams } from '@covsev/io';
 import type { CmcScan } from '../input/cmcScan.js';
 import { scansToInput } from '../input/modelInput.js';
 import { drawMixup } from '../losses/mixup.js';
@@ -21,7 +36,7 @@ import { CmcDataParallel } from './dataParallel.js';
 import { cmcRunConfigSchema } from './runConfig.js';
 import { cmcTrainStep } from './trainStep.js';
 import { ViewPool } from './viewPool.js';
-import { applyView, drawView, type View } from './views.js';
+import { applyView, drawView, type View, type ViewJob } from './views.js';
 
 export interface TrainCmcOptions {
   readonly runDir: string;
@@ -49,6 +64,24 @@ export interface TrainCmcOptions {
    */
   readonly viewWorkers?: number;
   readonly onEvent?: (event: TrainEvent) => void;
+  /** Obey `<runDir>/control.jsonl` (stop, checkpoint); default true. */
+  readonly control?: boolean;
+}
+
+/** The model for people: "resnest-tiny-3d, 1 channel(s)" (a custom backbone by its layers and width). */
+export function describeCmcModel(network: Omit<CmcNetworkConfig, 'inChannels'>, inChannels: 1 | 2): string {
+  const b = network.backbone;
+  const backbone = typeof b === 'string' ? b : `ResNeSt-3D [${b.layers.join(', ')}], base ${b.base}`;
+  return `${backbone}, ${inChannels} channel(s)`;
+}
+
+/** Mean cross-entropy of predicted class probabilities against the true classes. */
+function crossEntropy(probs: readonly (readonly number[])[], truth: readonly number[]): number {
+  let sum = 0;
+  probs.forEach((p, i) => {
+    sum -= Math.log(Math.max(p[truth[i] as number] as number, 1e-12));
+  });
+  return sum / probs.length;
 }
 
 interface CmcTrainModel extends TrainModel {
@@ -91,15 +124,47 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
   interface StepViews {
     readonly step: number;
     readonly picked: CmcScan[];
+    readonly params: ViewParams[];
     readonly views: Promise<View[]>;
   }
   let ahead: StepViews | undefined;
-  const drawStep = (step: number, rng: Rng): StepViews => {
-    const picked = order.slice(step * batchSize, (step + 1) * batchSize).map((i) => train[i] as CmcScan);
-    const jobs = [0, 1].flatMap(() => picked.map((s) => drawView(s, rng)));
+  const pickStep = (step: number): CmcScan[] =>
+    order.slice(step * batchSize, (step + 1) * batchSize).map((i) => train[i] as CmcScan);
+  const makeStep = (step: number, picked: CmcScan[], jobs: ViewJob[]): StepViews => {
     const made = views === undefined ? Promise.resolve(jobs.map(applyView)) : views.apply(jobs);
     made.catch(() => {}); // awaited by its step; a run that stops first must not leave it unhandled
-    return { step, picked, views: made };
+    return { step, picked, params: jobs.map((j) => j.params), views: made };
+  };
+  const drawStep = (step: number, rng: Rng): StepViews => {
+    const picked = pickStep(step);
+    return makeStep(
+      step,
+      picked,
+      [0, 1].flatMap(() => picked.map((s) => drawView(s, rng))),
+    );
+  };
+  /** A step whose views were drawn before a checkpoint (their parameters stored in it). */
+  const redoStep = (step: number, params: ViewParams[]): StepViews => {
+    const picked = pickStep(step);
+    const jobs = [0, 1].flatMap((_, v) =>
+      picked.map((s, i): ViewJob => {
+        const p = params[v * picked.length + i] as ViewParams;
+        return s.mask === undefined ? { image: s.image, params: p } : { image: s.image, mask: s.mask, params: p };
+      }),
+    );
+    return makeStep(step, picked, jobs);
+  };
+  /** The epoch's order and the views drawn ahead, for mid-epoch checkpoints (JSON). */
+  const trainerState = {
+    save: (): JsonValue => ({
+      order,
+      ahead: ahead === undefined ? null : { step: ahead.step, params: ahead.params as unknown as JsonValue[] },
+    }),
+    restore: (state: JsonValue): void => {
+      const s = state as { order?: number[]; ahead?: { step: number; params: ViewParams[] } | null };
+      if (Array.isArray(s.order)) order = s.order;
+      ahead = s.ahead == null || order.length === 0 ? undefined : redoStep(s.ahead.step, s.ahead.params);
+    },
   };
   try {
     return await runCmcTraining();
@@ -115,6 +180,10 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
       seed: options.seed,
       config,
       runtime: { workers, viewWorkers },
+      label: describeCmcModel(options.network, inChannels),
+      kind: 'classifier',
+      trainerState,
+      ...(options.control === undefined ? {} : { control: options.control }),
       schedule: stepSchedule({ baseLr: lr, epochs: options.epochs }),
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
       init: async ({ rngs }: { rngs: RngStreams }) => {
@@ -153,7 +222,8 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
               ...(parallel === undefined ? {} : { dataParallel: parallel }),
             },
           );
-          return { ...losses };
+          // Samples: the volumes the step trained on (two views per scan).
+          return { losses: { ...losses }, samples: made.length };
         } finally {
           for (const v of stepViews) v.tensor.dispose();
         }
@@ -161,11 +231,22 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
       ...(options.val === undefined || options.val.length === 0
         ? {}
         : {
+            // The best epoch: the highest validation Macro F1, ties by the lower validation loss.
+            monitor: { metric: 'valMacroF1', mode: 'max', tieBreak: { metric: 'valLoss', mode: 'min' } },
             evaluate: ({ model }) => {
               const val = options.val as readonly CmcScan[];
               const probs = predictCmc(model.model, val, inChannels);
               const truth = val.map((s) => s.label as number);
-              return { valMacroF1: macroF1(confusionMatrix(truth, probs.map(argmax), 4)) };
+              const confusion = confusionMatrix(truth, probs.map(argmax), 4);
+              const report = classificationReport(confusion, { classNames: SEVERITY_CLASSES });
+              return {
+                metrics: { valMacroF1: macroF1(confusion), valLoss: crossEntropy(probs, truth) },
+                report: {
+                  classNames: [...SEVERITY_CLASSES],
+                  perClassF1: report.perClass.map((c) => c.f1),
+                  confusion: confusion.map((row) => [...row]),
+                },
+              };
             },
           }),
     });

@@ -28,3 +28,13 @@ export function explainHeapExhaustion(error: unknown, what: string): unknown {
     { cause: error },
   );
 }
+
+/**
+ * The wasm backend's current heap size in bytes (its linear memory, which grows on demand up to
+ * 4 GiB), or undefined when the backend in use is not wasm. Cheap: reads one property.
+ */
+export function wasmHeapBytes(backend: unknown): number | undefined {
+  const wasm = (backend as { wasm?: { HEAPU8?: Uint8Array } } | undefined)?.wasm;
+  const heap = wasm?.HEAPU8;
+  return heap === undefined ? undefined : heap.buffer.byteLength;
+}

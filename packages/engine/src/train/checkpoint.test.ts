@@ -5,7 +5,17 @@ import { CovsevInputError } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Adam } from './adam.js';
-import { type CheckpointData, listCheckpoints, loadLatestCheckpoint, saveCheckpoint, snapshotWeights } from './checkpoint.js';
+import {
+  type CheckpointData,
+  cleanCrashLeftovers,
+  findIntactCheckpoint,
+  listCheckpoints,
+  loadCheckpoint,
+  loadLatestCheckpoint,
+  saveBestCheckpoint,
+  saveCheckpoint,
+  snapshotWeights,
+} from './checkpoint.js';
 import { resumeOrStart } from './resume.js';
 import { rngStates, seedEverything } from './seed.js';
 
@@ -115,6 +125,53 @@ describe('checkpoints', () => {
     await saveCheckpoint(run, { ...data(5), globalStep: 77 }, { keepLast: 2 });
     expect((await loadLatestCheckpoint(run))?.globalStep).toBe(77);
     expect((await readdir(join(run, 'checkpoints'))).sort()).toEqual(['epoch-4', 'epoch-5', 'latest.json']);
+  });
+
+  it('names mid-epoch checkpoints epoch-<n>-step-<k>, orders, prunes, recovers and cleans them; best/ is never pruned', async () => {
+    await saveCheckpoint(run, data(1), { keepLast: 3 });
+    const mid = await saveCheckpoint(run, { ...data(1), step: 2, trainerState: { order: [3, 1, 2] } }, { keepLast: 3 });
+    expect(mid).toBe(join(run, 'checkpoints', 'epoch-1-step-2'));
+    const pointer = JSON.parse(await readFile(join(run, 'checkpoints', 'latest.json'), 'utf8'));
+    expect(pointer).toMatchObject({ epoch: 1, step: 2, path: 'epoch-1-step-2' });
+    const back = await loadLatestCheckpoint(run);
+    expect(back).toMatchObject({ path: mid, epoch: 1, step: 2, trainerState: { order: [3, 1, 2] } });
+    expect((await loadCheckpoint(join(run, 'checkpoints', 'epoch-1'))).step).toBe(0);
+    const best = await saveBestCheckpoint(run, join(run, 'checkpoints', 'epoch-1'));
+    expect(best).toBe(join(run, 'checkpoints', 'best'));
+    expect((await loadCheckpoint(best)).epoch).toBe(1);
+    await saveCheckpoint(run, { ...data(1), step: 10 }, { keepLast: 3 });
+    await saveCheckpoint(run, data(2), { keepLast: 3 });
+    // Ordered by (epoch, step): step 10 after step 2; keepLast counts mid-epoch checkpoints too.
+    expect((await listCheckpoints(run)).map((c) => [c.epoch, c.step])).toEqual([
+      [1, 2],
+      [1, 10],
+      [2, 0],
+    ]);
+    expect((await readdir(join(run, 'checkpoints'))).sort()).toEqual([
+      'best',
+      'epoch-1-step-10',
+      'epoch-1-step-2',
+      'epoch-2',
+      'latest.json',
+    ]);
+    // best/ is a whole copy: it outlives its source.
+    expect((await loadCheckpoint(best)).epoch).toBe(1);
+    // Leftovers of crashed writes of mid-epoch and best checkpoints are cleaned.
+    await mkdir(join(run, 'checkpoints', 'epoch-2-step-1.tmp-9-ab'));
+    await mkdir(join(run, 'checkpoints', 'best.tmp-9-cd'));
+    await writeFile(join(run, 'checkpoints', 'epoch-1-step-10', 'state.json.tmp-9-ef'), '{');
+    await writeFile(join(run, 'checkpoints', 'best', 'weights.bin.tmp-9-01'), '');
+    expect((await cleanCrashLeftovers(run)).map((p) => p.slice(run.length + 1)).sort()).toEqual([
+      join('checkpoints', 'best.tmp-9-cd'),
+      join('checkpoints', 'best', 'weights.bin.tmp-9-01'),
+      join('checkpoints', 'epoch-1-step-10', 'state.json.tmp-9-ef'),
+      join('checkpoints', 'epoch-2-step-1.tmp-9-ab'),
+    ]);
+    // A corrupt latest falls back to the newest older one, a mid-epoch one included.
+    await truncate(join(run, 'checkpoints', 'epoch-2', 'weights.bin'), 3);
+    const found = await findIntactCheckpoint(run);
+    expect(found.checkpoint?.path).toBe(join(run, 'checkpoints', 'epoch-1-step-10'));
+    expect(found.skipped.map((x) => x.path)).toEqual([join(run, 'checkpoints', 'epoch-2')]);
   });
 
   it('returns undefined for a run without checkpoints', async () => {

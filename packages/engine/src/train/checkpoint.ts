@@ -10,7 +10,11 @@
  *         optimizer.json + .bin  kind, step counts, hyperparameters + slot tensors (when saved)
  *
  * `epoch` is the number of completed epochs, so `epoch-3` holds the state after 0-based epochs
- * 0, 1, 2 and training resumes at epoch index 3.
+ * 0, 1, 2 and training resumes at epoch index 3. A mid-epoch checkpoint (a `checkpoint` or `stop`
+ * command of the control channel) is `epoch-<n>-step-<k>`: n completed epochs and k steps of
+ * epoch index n done; training resumes at step k of epoch n. Checkpoints are ordered by (n, k).
+ * `best/` is a copy (hard links) of the best epoch's checkpoint (`saveBestCheckpoint`), which
+ * pruning never removes.
  *
  * Writing: every file goes into `epoch-<n>.tmp-<pid>-<random>/` (each fsynced, io's
  * `writeFileDurable`), the folder is renamed to `epoch-<n>` and `checkpoints/` fsynced
@@ -22,7 +26,7 @@
  * model, optimiser slots) and reports a problem as a `CovsevInputError` naming the file.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CovsevInputError, syncDirectory, writeFileAtomic, writeFileDurable } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
@@ -34,11 +38,38 @@ import { type NamedVariables, variableEntries } from './variables.js';
 
 export const CHECKPOINTS_DIR = 'checkpoints';
 export const LATEST_FILE = 'latest.json';
+/** The best epoch's checkpoint, `<runDir>/checkpoints/best/` (`saveBestCheckpoint`). */
+export const BEST_DIR = 'best';
+
+/** A checkpoint's folder name: `epoch-<epoch>`, or `epoch-<epoch>-step-<step>` mid-epoch. */
+export function checkpointName(epoch: number, step = 0): string {
+  return step > 0 ? `epoch-${epoch}-step-${step}` : `epoch-${epoch}`;
+}
+
+const CHECKPOINT_NAME = /^epoch-(\d+)(?:-step-(\d+))?$/;
+
+/** The position a checkpoint folder name stands for, or undefined for another name. */
+export function parseCheckpointName(name: string): { epoch: number; step: number } | undefined {
+  const m = CHECKPOINT_NAME.exec(name);
+  if (m === null) return undefined;
+  const step = m[2] === undefined ? 0 : Number(m[2]);
+  return step === 0 && m[2] !== undefined ? undefined : { epoch: Number(m[1]), step };
+}
+
+/** Orders positions: negative when `a` comes before `b`. */
+function comparePositions(a: { epoch: number; step: number }, b: { epoch: number; step: number }): number {
+  return a.epoch - b.epoch || a.step - b.step;
+}
 
 /** What a checkpoint holds. */
 export interface CheckpointData {
   /** Completed epochs: training resumes at this 0-based epoch index. */
   epoch: number;
+  /**
+   * Steps of epoch index `epoch` already done (a mid-epoch checkpoint, `epoch-<n>-step-<k>`);
+   * 0 or absent at an epoch's end. Training resumes at this step.
+   */
+  step?: number;
   /** Optimiser steps taken so far over the whole run. */
   globalStep: number;
   seed: number;
@@ -54,10 +85,14 @@ export interface CheckpointData {
   schedule?: JsonValue;
   /** Anything else the trainer wants back (best metric so far, ...). */
   extra?: JsonObject;
+  /** The trainer's own state at this point (`RunTrainingOptions.trainerState`), e.g. an epoch's data order. */
+  trainerState?: JsonValue;
 }
 
 /** A checkpoint read back, with the folder it came from. */
 export interface LoadedCheckpoint extends CheckpointData {
+  /** Steps done of epoch index `epoch` (0 at an epoch's end). */
+  step: number;
   path: string;
   createdAt: string;
 }
@@ -76,6 +111,8 @@ interface StateFile {
   format: 'covsev-checkpoint';
   version: 1;
   epoch: number;
+  /** Steps done of epoch index `epoch` (absent in checkpoints written before mid-epoch ones existed). */
+  step?: number;
   globalStep: number;
   seed: number;
   lr: number | null;
@@ -83,6 +120,7 @@ interface StateFile {
   rng: RngStates;
   config: JsonValue;
   extra: JsonObject;
+  trainerState?: JsonValue;
   createdAt: string;
   files: { weights: string; optimizer: string | null };
 }
@@ -102,6 +140,7 @@ interface Pointer {
   format: 'covsev-checkpoint-pointer';
   version: 1;
   epoch: number;
+  step?: number;
   path: string;
   savedAt: string;
 }
@@ -125,16 +164,19 @@ export function snapshotWeights(variables: NamedVariables): Map<string, TensorDa
 }
 
 /**
- * Writes checkpoint `epoch-<data.epoch>` into `<runDir>/checkpoints/`, moves `latest.json` to it
- * (last, atomically) and prunes old ones. Returns the checkpoint folder.
+ * Writes checkpoint `epoch-<data.epoch>` (`epoch-<epoch>-step-<step>` mid-epoch) into
+ * `<runDir>/checkpoints/`, moves `latest.json` to it (last, atomically) and prunes old ones.
+ * Returns the checkpoint folder.
  */
 export async function saveCheckpoint(runDir: string, data: CheckpointData, options: SaveCheckpointOptions = {}): Promise<string> {
   const keepLast = options.keepLast ?? 3;
   if (!(keepLast >= 1)) throw new RangeError(`keepLast must be >= 1, got ${keepLast}`);
   if (!(Number.isInteger(data.epoch) && data.epoch >= 0))
     throw new RangeError(`epoch must be an integer >= 0, got ${data.epoch}`);
+  const step = data.step ?? 0;
+  if (!(Number.isInteger(step) && step >= 0)) throw new RangeError(`step must be an integer >= 0, got ${data.step}`);
   const dir = checkpointsDir(runDir);
-  const name = `epoch-${data.epoch}`;
+  const name = checkpointName(data.epoch, step);
   const final = join(dir, name);
   const tmp = join(dir, `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(tmp, { recursive: true });
@@ -151,6 +193,7 @@ export async function saveCheckpoint(runDir: string, data: CheckpointData, optio
       format: 'covsev-checkpoint',
       version: 1,
       epoch: data.epoch,
+      ...(step > 0 ? { step } : {}),
       globalStep: data.globalStep,
       seed: data.seed,
       lr: data.lr ?? null,
@@ -158,6 +201,7 @@ export async function saveCheckpoint(runDir: string, data: CheckpointData, optio
       rng: data.rng,
       config: data.config,
       extra: data.extra ?? {},
+      ...(data.trainerState === undefined ? {} : { trainerState: data.trainerState }),
       createdAt: new Date().toISOString(),
       files: { weights: 'weights.json', optimizer: data.optimizer === undefined ? null : 'optimizer.json' },
     };
@@ -176,13 +220,51 @@ export async function saveCheckpoint(runDir: string, data: CheckpointData, optio
     await rm(tmp, { recursive: true, force: true });
     throw error;
   }
-  await writeLatestPointer(runDir, data.epoch);
-  await pruneCheckpoints(runDir, keepLast, data.epoch);
+  await writeLatestPointer(runDir, data.epoch, step);
+  await pruneCheckpoints(runDir, keepLast, { epoch: data.epoch, step });
   return final;
 }
 
-/** The run's checkpoint folders, oldest epoch first. */
-export async function listCheckpoints(runDir: string): Promise<{ epoch: number; path: string }[]> {
+/**
+ * Makes `<runDir>/checkpoints/best/` a copy of the checkpoint folder `from` (hard links where
+ * the file system allows, else copies; checkpoint files are never changed in place), replacing
+ * the previous one as a whole: written into `best.tmp-*`, the old one moved to `best.old-*` and
+ * dropped (crash leftovers `cleanCrashLeftovers` removes). Pruning never touches it. Returns
+ * its path.
+ */
+export async function saveBestCheckpoint(runDir: string, from: string): Promise<string> {
+  const dir = checkpointsDir(runDir);
+  const final = join(dir, BEST_DIR);
+  const tmp = join(dir, `${BEST_DIR}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(tmp, { recursive: true });
+  try {
+    for (const name of await readdir(from)) {
+      if (LEFTOVER.test(name)) continue;
+      try {
+        await link(join(from, name), join(tmp, name));
+      } catch {
+        await copyFile(join(from, name), join(tmp, name));
+      }
+    }
+    await syncDirectory(tmp);
+    if (await exists(final)) {
+      const aside = join(dir, `${BEST_DIR}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
+      await rename(final, aside);
+      await rename(tmp, final);
+      await rm(aside, { recursive: true, force: true });
+    } else {
+      await rename(tmp, final);
+    }
+    await syncDirectory(dir);
+  } catch (error) {
+    await rm(tmp, { recursive: true, force: true });
+    throw error;
+  }
+  return final;
+}
+
+/** The run's checkpoint folders (`epoch-<n>` and `epoch-<n>-step-<k>`), oldest first. */
+export async function listCheckpoints(runDir: string): Promise<{ epoch: number; step: number; path: string }[]> {
   const dir = checkpointsDir(runDir);
   let names: string[];
   try {
@@ -190,11 +272,12 @@ export async function listCheckpoints(runDir: string): Promise<{ epoch: number; 
   } catch {
     return [];
   }
-  return names
-    .map((n) => ({ n, m: /^epoch-(\d+)$/.exec(n) }))
-    .filter((x): x is { n: string; m: RegExpExecArray } => x.m !== null)
-    .map(({ n, m }) => ({ epoch: Number(m[1]), path: join(dir, n) }))
-    .sort((a, b) => a.epoch - b.epoch);
+  const out: { epoch: number; step: number; path: string }[] = [];
+  for (const n of names) {
+    const at = parseCheckpointName(n);
+    if (at !== undefined) out.push({ ...at, path: join(dir, n) });
+  }
+  return out.sort(comparePositions);
 }
 
 /** A leftover of a write that crashed: `<name>.tmp-<pid>-<random>` (file or folder) or `epoch-<n>.old-...`. */
@@ -220,7 +303,7 @@ export async function cleanCrashLeftovers(runDir: string): Promise<string[]> {
     if (LEFTOVER.test(n)) {
       await rm(join(dir, n), { recursive: true, force: true });
       removed.push(join(dir, n));
-    } else if (/^epoch-\d+$/.test(n)) {
+    } else if (parseCheckpointName(n) !== undefined || n === BEST_DIR) {
       let inner: string[] = [];
       try {
         inner = await readdir(join(dir, n));
@@ -238,12 +321,18 @@ export async function cleanCrashLeftovers(runDir: string): Promise<string[]> {
 
 /**
  * Deletes leftovers of interrupted writes (`cleanCrashLeftovers`) and all but the newest
- * `keepLast` checkpoints at or before `current` (which is always kept). Checkpoints after
- * `current` are left alone.
+ * `keepLast` checkpoints at or before `current` (which is always kept): a number is an
+ * end-of-epoch checkpoint, `{epoch, step}` any. Mid-epoch checkpoints count like the others.
+ * Checkpoints after `current` are left alone, and so is `best/`.
  */
-export async function pruneCheckpoints(runDir: string, keepLast: number, current: number): Promise<void> {
+export async function pruneCheckpoints(
+  runDir: string,
+  keepLast: number,
+  current: number | { epoch: number; step: number },
+): Promise<void> {
   await cleanCrashLeftovers(runDir);
-  const older = (await listCheckpoints(runDir)).filter((c) => c.epoch < current);
+  const at = typeof current === 'number' ? { epoch: current, step: 0 } : current;
+  const older = (await listCheckpoints(runDir)).filter((c) => comparePositions(c, at) < 0);
   const drop = older.slice(0, Math.max(0, older.length - (keepLast - 1)));
   for (const c of drop) await rm(c.path, { recursive: true, force: true });
 }
@@ -294,7 +383,7 @@ export async function findIntactCheckpoint(runDir: string): Promise<IntactCheckp
   const dir = checkpointsDir(runDir);
   const pointerPath = join(dir, LATEST_FILE);
   const skipped: SkippedCheckpoint[] = [];
-  let candidates: { epoch: number; path: string }[];
+  let candidates: { epoch: number; step: number; path: string }[];
   try {
     await stat(pointerPath);
   } catch (error) {
@@ -303,8 +392,8 @@ export async function findIntactCheckpoint(runDir: string): Promise<IntactCheckp
   const all = await listCheckpoints(runDir);
   try {
     const target = await latestTarget(runDir);
-    const epoch = Number(/^epoch-(\d+)$/.exec(target.slice(dir.length + 1))?.[1]);
-    candidates = [{ epoch, path: target }, ...all.filter((c) => c.epoch < epoch).reverse()];
+    const at = parseCheckpointName(target.slice(dir.length + 1)) as { epoch: number; step: number };
+    candidates = [{ ...at, path: target }, ...all.filter((c) => comparePositions(c, at) < 0).reverse()];
   } catch (error) {
     if (!(error instanceof CovsevInputError)) throw error;
     skipped.push({ path: pointerPath, reason: error.message });
@@ -321,13 +410,14 @@ export async function findIntactCheckpoint(runDir: string): Promise<IntactCheckp
   return { skipped };
 }
 
-/** Makes `latest.json` point to checkpoint `epoch-<epoch>` (atomically). */
-export async function writeLatestPointer(runDir: string, epoch: number): Promise<void> {
+/** Makes `latest.json` point to checkpoint `epoch-<epoch>` (`epoch-<epoch>-step-<step>`), atomically. */
+export async function writeLatestPointer(runDir: string, epoch: number, step = 0): Promise<void> {
   const pointer: Pointer = {
     format: 'covsev-checkpoint-pointer',
     version: 1,
     epoch,
-    path: `epoch-${epoch}`,
+    ...(step > 0 ? { step } : {}),
+    path: checkpointName(epoch, step),
     savedAt: new Date().toISOString(),
   };
   await writeFileAtomic(join(checkpointsDir(runDir), LATEST_FILE), `${JSON.stringify(pointer)}\n`);
@@ -338,7 +428,11 @@ async function latestTarget(runDir: string): Promise<string> {
   const pointerPath = join(checkpointsDir(runDir), LATEST_FILE);
   const text = await readText(pointerPath);
   const pointer = parseJson(pointerPath, text) as Partial<Pointer>;
-  if (pointer?.format !== 'covsev-checkpoint-pointer' || typeof pointer.path !== 'string' || !/^epoch-\d+$/.test(pointer.path)) {
+  if (
+    pointer?.format !== 'covsev-checkpoint-pointer' ||
+    typeof pointer.path !== 'string' ||
+    parseCheckpointName(pointer.path) === undefined
+  ) {
     throw new CovsevInputError(
       pointerPath,
       'is not a covsev checkpoint pointer (expected {"format":"covsev-checkpoint-pointer","path":"epoch-<n>"})',
@@ -360,6 +454,7 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
   if (state.version !== 1) bad(`version ${JSON.stringify(state.version)} is not supported (expected 1)`);
   if (!isCount(state.epoch)) bad('no epoch');
   if (!isCount(state.globalStep)) bad('no globalStep');
+  if (state.step !== undefined && !isCount(state.step)) bad('step is not a count');
   if (typeof state.seed !== 'number') bad('no seed');
   if (!isRngStates(state.rng)) bad('no valid RNG states');
   if (state.files === undefined || typeof state.files.weights !== 'string') bad('no weights file');
@@ -378,6 +473,7 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
     path,
     createdAt: typeof state.createdAt === 'string' ? state.createdAt : '',
     epoch: state.epoch as number,
+    step: state.step ?? 0,
     globalStep: state.globalStep as number,
     seed: state.seed as number,
     config: state.config ?? null,
@@ -388,6 +484,7 @@ export async function loadCheckpoint(path: string, options: LoadCheckpointOption
   };
   if (optimizer !== undefined) out.optimizer = optimizer;
   if (typeof state.lr === 'number') out.lr = state.lr;
+  if (state.trainerState !== undefined) out.trainerState = state.trainerState;
   return out;
 }
 

@@ -2,7 +2,13 @@
 
 // The event stream lives in @covsev/events (no TensorFlow.js); re-exported for trainers.
 export {
+  type BestEpoch,
   type CheckpointEvent,
+  type ClassReportSummary,
+  CONTROL_FILE,
+  type ControlCommand,
+  type ControlEvent,
+  type ControlLine,
   type CovsevEvent,
   type EpochEvent,
   EVENTS_FILE,
@@ -13,6 +19,7 @@ export {
   type FollowOptions,
   followEvents,
   isTrainEvent,
+  type MemoryUsage,
   type Numbers,
   parseEventLines,
   type RunEndEvent,
@@ -20,14 +27,17 @@ export {
   type RunStartEvent,
   readEvents,
   type StepEvent,
+  sendControl,
   type TrainEvent,
   type TrainEventInput,
   type TrainEventType,
 } from '@covsev/events';
 export { ADAM_DEFAULTS, Adam, type AdamOptions } from './adam.js';
 export {
+  BEST_DIR,
   CHECKPOINTS_DIR,
   type CheckpointData,
+  checkpointName,
   checkpointsDir,
   checkWeightsMatch,
   cleanCrashLeftovers,
@@ -39,21 +49,28 @@ export {
   listCheckpoints,
   loadCheckpoint,
   loadLatestCheckpoint,
+  parseCheckpointName,
   pruneCheckpoints,
   type SaveCheckpointOptions,
   type SkippedCheckpoint,
+  saveBestCheckpoint,
   saveCheckpoint,
   snapshotWeights,
   writeLatestPointer,
 } from './checkpoint.js';
-export type { JsonObject, JsonPrimitive, JsonValue } from './json.js';
+export { ControlReader, type ControlRequest } from './control.js';
+export { canonicalJson, type JsonObject, type JsonPrimitive, type JsonValue } from './json.js';
 export {
   type EpochContext,
+  type EvaluateResult,
+  type MonitorOptions,
   type RunTrainingOptions,
   type RunTrainingResult,
   runTraining,
   type StepContext,
   type StepOutput,
+  type StepResult,
+  type TrainerStateHook,
   type TrainModel,
 } from './loop.js';
 export { NamedOptimizer, type Optimizer, type OptimizerKind, type OptimizerState, type ParamState } from './optimizer.js';

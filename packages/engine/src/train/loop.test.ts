@@ -1,10 +1,24 @@
-import { mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type RunErrorEvent, readEvents, type TrainEvent } from '@covsev/events';
+import {
+  type CheckpointEvent,
+  CONTROL_FILE,
+  type ControlEvent,
+  type EpochEvent,
+  type RunErrorEvent,
+  type RunStartEvent,
+  readEvents,
+  type StepEvent,
+  sendControl,
+  type TrainEvent,
+} from '@covsev/events';
 import { CovsevInputError } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { canonicalJson } from './json.js';
 import { runTraining } from './loop.js';
 // @ts-expect-error: plain-JS test support without declarations
 import { disposeTinyModel, tinyRunOptions } from './testing/tinyRun.mjs';
@@ -134,5 +148,236 @@ describe('runTraining', () => {
     expect(longer.epochsRun).toBe(1);
     disposeTinyModel(longer.model);
     await rm(other, { recursive: true, force: true });
+  });
+});
+
+/** Appends a control line as a front-end would (synchronously, from an onEvent callback). */
+function command(dir: string, id: string, name: string, time = Date.now()): void {
+  appendFileSync(join(dir, CONTROL_FILE), `${JSON.stringify({ id, command: name, time })}\n`);
+}
+
+function weightsOf(model: { variables: Map<string, tf.Variable> }): Map<string, Float32Array> {
+  return new Map([...model.variables].map(([name, v]) => [name, Float32Array.from(v.dataSync())]));
+}
+
+describe('the control channel', () => {
+  it('stop mid-epoch checkpoints at that step; the resumed run ends with exactly the weights and step losses of an uninterrupted run', async () => {
+    const shape = { epochs: 3, stepsPerEpoch: 4 };
+    const reference = await runTraining(tinyRunOptions({ runDir: join(runDir, 'a'), ...shape }));
+    const want = weightsOf(reference.model);
+    disposeTinyModel(reference.model);
+    const refEvents = await readEvents(join(runDir, 'a', 'events.jsonl'));
+    const losses = (events: TrainEvent[] | unknown[]) =>
+      (events as TrainEvent[]).filter((e): e is StepEvent => e.type === 'step').map((e) => [e.globalStep, e.losses]);
+    const epochLosses = (events: unknown[]) =>
+      (events as TrainEvent[]).filter((e): e is EpochEvent => e.type === 'epoch').map((e) => [e.epoch, e.metrics.loss]);
+
+    const b = join(runDir, 'b');
+    const seen: TrainEvent[] = [];
+    const first = await runTraining(
+      tinyRunOptions({
+        runDir: b,
+        ...shape,
+        onEvent: (e: TrainEvent) => {
+          seen.push(e);
+          // A checkpoint in epoch 0 after 3 steps (then going on), a stop in epoch 1 after 2 steps.
+          if (e.type === 'step' && e.epoch === 0 && e.step === 2) command(b, 'c-1', 'checkpoint');
+          if (e.type === 'step' && e.epoch === 1 && e.step === 1) command(b, 's-1', 'stop');
+        },
+      }),
+    );
+    expect(first).toMatchObject({ stopped: true, epochsRun: 1, globalStep: 6 });
+    expect(first.lastCheckpoint).toBe(join(b, 'checkpoints', 'epoch-1-step-2'));
+    disposeTinyModel(first.model);
+    expect(seen.map((e) => e.type)).toEqual([
+      'run-start',
+      ...['step', 'step', 'step', 'checkpoint', 'control', 'step', 'epoch', 'checkpoint'],
+      ...['step', 'step', 'checkpoint', 'control', 'run-end'],
+    ]);
+    const checkpoints = seen.filter((e): e is CheckpointEvent => e.type === 'checkpoint');
+    expect(checkpoints.map(({ epoch, step, path }) => ({ epoch, step, path }))).toEqual([
+      { epoch: 0, step: 3, path: join(b, 'checkpoints', 'epoch-0-step-3') },
+      { epoch: 1, step: undefined, path: join(b, 'checkpoints', 'epoch-1') },
+      { epoch: 1, step: 2, path: join(b, 'checkpoints', 'epoch-1-step-2') },
+    ]);
+    const answers = seen.filter((e): e is ControlEvent => e.type === 'control');
+    expect(answers).toMatchObject([
+      { id: 'c-1', command: 'checkpoint', status: 'done', path: join(b, 'checkpoints', 'epoch-0-step-3') },
+      { id: 's-1', command: 'stop', status: 'done', path: join(b, 'checkpoints', 'epoch-1-step-2') },
+    ]);
+    expect(seen.at(-1)).toMatchObject({ type: 'run-end', stopped: true, globalStep: 6 });
+    expect(JSON.parse(await readFile(join(b, 'checkpoints', 'latest.json'), 'utf8'))).toMatchObject({
+      epoch: 1,
+      step: 2,
+      path: 'epoch-1-step-2',
+    });
+
+    // Resumed: at step 2 of epoch 1; the stop line (older than this run) is not obeyed again.
+    const resumed = await runTraining(tinyRunOptions({ runDir: b, ...shape }));
+    expect(resumed).toMatchObject({
+      stopped: false,
+      epochsRun: 2,
+      globalStep: 12,
+      resumedFrom: join(b, 'checkpoints', 'epoch-1-step-2'),
+    });
+    const have = weightsOf(resumed.model);
+    disposeTinyModel(resumed.model);
+    for (const [name, w] of want) expect(have.get(name), name).toEqual(w);
+    const all = await readEvents(join(b, 'events.jsonl'));
+    const starts = all.filter((e): e is RunStartEvent => e.type === 'run-start');
+    expect(starts[1]).toMatchObject({ startEpoch: 1, startStepInEpoch: 2, startStep: 6 });
+    expect(all.filter((e) => e.type === 'control')).toHaveLength(2);
+    // Every step once, with the uninterrupted run's losses; the interrupted epoch's mean loss too.
+    expect(losses(all)).toEqual(losses(refEvents));
+    expect(epochLosses(all)).toEqual(epochLosses(refEvents));
+  });
+
+  it('refuses unknown commands, skips malformed lines with a warning, ignores lines older than the run, and answers at the end', async () => {
+    await writeFile(
+      join(runDir, CONTROL_FILE),
+      `${JSON.stringify({ id: 'old', command: 'stop', time: Date.now() - 60_000 })}\nnot json\n{"id":"x"}\n`,
+    );
+    const warnings: string[] = [];
+    const seen: TrainEvent[] = [];
+    const result = await runTraining({
+      ...tinyRunOptions({
+        runDir,
+        epochs: 2,
+        stepsPerEpoch: 2,
+        onEvent: (e: TrainEvent) => {
+          seen.push(e);
+          if (e.type === 'step' && e.globalStep === 1) {
+            command(runDir, 'p-1', 'pause');
+            command(runDir, 'p-1', 'pause'); // the same id again: answered once
+          }
+          if (e.type === 'step' && e.globalStep === 4) command(runDir, 'late', 'stop');
+        },
+      }),
+      onWarning: (w: string) => warnings.push(w),
+    });
+    disposeTinyModel(result.model);
+    expect(result.stopped).toBe(false);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toMatch(/control\.jsonl line 2 is not a control command/);
+    expect(warnings[1]).toMatch(/control\.jsonl line 3 is not a control command/);
+    expect(seen.filter((e) => e.type === 'control')).toEqual([
+      expect.objectContaining({
+        id: 'p-1',
+        command: 'pause',
+        status: 'refused',
+        message: expect.stringMatching(/unknown command/),
+      }),
+      expect.objectContaining({ id: 'late', command: 'stop', status: 'done', path: join(runDir, 'checkpoints', 'epoch-2') }),
+    ]);
+    expect(seen.at(-1)).toMatchObject({ type: 'run-end', globalStep: 4 });
+    expect(seen.at(-1)).not.toHaveProperty('stopped');
+
+    // control: false: the file is not read.
+    const other = join(runDir, 'off');
+    const ignored = await runTraining({
+      ...tinyRunOptions({
+        runDir: other,
+        epochs: 1,
+        stepsPerEpoch: 2,
+        onEvent: (e: TrainEvent) => {
+          if (e.type === 'step' && e.step === 0) command(other, 'ignored', 'stop');
+        },
+      }),
+      control: false,
+    });
+    disposeTinyModel(ignored.model);
+    expect(ignored).toMatchObject({ stopped: false, globalStep: 2 });
+    expect((await readEvents(join(other, 'events.jsonl'))).some((e) => e.type === 'control')).toBe(false);
+  });
+
+  it('sendControl reaches a running trainer', async () => {
+    const pending: Promise<string>[] = [];
+    const result = await runTraining(
+      tinyRunOptions({
+        runDir,
+        epochs: 2,
+        stepsPerEpoch: 4,
+        sleepMs: 20,
+        onEvent: (e: TrainEvent) => {
+          if (e.type === 'step' && e.globalStep === 1) pending.push(sendControl(runDir, 'stop'));
+        },
+      }),
+    );
+    disposeTinyModel(result.model);
+    const id = await (pending[0] as Promise<string>);
+    expect(result.stopped).toBe(true);
+    const answer = (await readEvents(join(runDir, 'events.jsonl'))).find((e) => e.type === 'control');
+    expect(answer).toMatchObject({ id, command: 'stop', status: 'done', path: expect.stringMatching(/epoch-0-step-[1-3]$/) });
+  });
+});
+
+describe('richer events and the best checkpoint', () => {
+  it('tracks the best epoch by the monitored metric (ties by the tie-break), keeps it in checkpoints/best, and logs samples, memory, config hash, model and report', async () => {
+    const score = [0.5, 0.9, 0.9, 0.3, 0.2];
+    const valLoss = [1, 0.8, 0.6, 0.1, 0.1];
+    const report = {
+      classNames: ['A', 'B'],
+      perClassF1: [0.5, 1],
+      confusion: [
+        [1, 1],
+        [0, 2],
+      ],
+    };
+    const options = {
+      ...tinyRunOptions({ runDir, epochs: 5, stepsPerEpoch: 2 }),
+      keepLast: 2,
+      label: 'tiny-mlp, 4 features',
+      kind: 'classifier' as const,
+      samplesPerStep: 16,
+      monitor: { metric: 'score', mode: 'max' as const, tieBreak: { metric: 'valLoss', mode: 'min' as const } },
+      evaluate: ({ epoch }: { epoch: number }) => ({
+        metrics: { score: score[epoch] as number, valLoss: valLoss[epoch] as number },
+        report,
+      }),
+    };
+    const result = await runTraining(options);
+    disposeTinyModel(result.model);
+    const best = join(runDir, 'checkpoints', 'best');
+    expect(result.best).toEqual({ epoch: 2, metric: 'score', value: 0.9, path: best });
+    const events = await readEvents(join(runDir, 'events.jsonl'));
+    const epochs = events.filter((e): e is EpochEvent => e.type === 'epoch');
+    expect(epochs.map((e) => e.best?.epoch)).toEqual([0, 1, 2, 2, 2]);
+    expect(epochs[4]?.best).toEqual({ epoch: 2, metric: 'score', value: 0.9, path: best });
+    expect(epochs[0]?.report).toEqual(report);
+    expect(epochs[0]?.metrics).toMatchObject({ loss: expect.any(Number), score: 0.5, valLoss: 1 });
+    // Pruned down to 2, but best/ (the state after epoch index 2) stays.
+    expect((await readdir(join(runDir, 'checkpoints'))).sort()).toEqual(['best', 'epoch-4', 'epoch-5', 'latest.json']);
+    const state = JSON.parse(await readFile(join(best, 'state.json'), 'utf8'));
+    expect(state).toMatchObject({ epoch: 3, extra: { metrics: { score: 0.9, valLoss: 0.6 } } });
+
+    const start = events[0] as RunStartEvent;
+    expect(start).toMatchObject({ model: 'tiny-mlp, 4 features', kind: 'classifier' });
+    expect(start.configHash).toBe(createHash('sha256').update(canonicalJson(start.config)).digest('hex'));
+    const step = events.find((e): e is StepEvent => e.type === 'step') as StepEvent;
+    expect(step.samples).toBe(16);
+    expect(step.memory).toEqual({ rss: expect.any(Number), heapUsed: expect.any(Number), tensors: expect.any(Number) });
+    expect(step.memory?.rss).toBeGreaterThan(0);
+
+    // A finished run resumed remembers its best epoch.
+    const again = await runTraining(options);
+    disposeTinyModel(again.model);
+    expect(again.best).toEqual({ epoch: 2, metric: 'score', value: 0.9, path: best });
+  });
+
+  it('takes samples from a trainStep that returns { losses, samples }', async () => {
+    const options = tinyRunOptions({ runDir, epochs: 1, stepsPerEpoch: 2 });
+    const trainStep = options.trainStep;
+    const result = await runTraining({
+      ...options,
+      memory: false,
+      trainStep: async (ctx: unknown) => ({ losses: await trainStep(ctx), samples: 3 }),
+    });
+    disposeTinyModel(result.model);
+    const steps = (await readEvents(join(runDir, 'events.jsonl'))).filter((e): e is StepEvent => e.type === 'step');
+    expect(steps.map((s) => [s.samples, Object.keys(s.losses)])).toEqual([
+      [3, ['total', 'mse']],
+      [3, ['total', 'mse']],
+    ]);
+    expect(steps[0]).not.toHaveProperty('memory');
   });
 });

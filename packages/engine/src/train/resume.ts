@@ -76,6 +76,8 @@ export interface SkippedCheckpointInfo extends SkippedCheckpoint {
 export interface ResumeInfo {
   /** The 0-based epoch to run next (0 on a fresh start). */
   epoch: number;
+  /** The step of that epoch to run next, after a mid-epoch checkpoint (absent when 0). */
+  step?: number;
   globalStep: number;
   /** The checkpoint folder resumed from; absent on a fresh start. */
   resumedFrom?: string;
@@ -129,17 +131,18 @@ export async function resumeOrStart(options: ResumeOrStartOptions): Promise<Resu
   restoreCheckpoint(checkpoint, { variables: options.variables, optimizer: options.optimizer, rngs: options.rngs });
   const info: ResumeInfo = {
     epoch: checkpoint.epoch,
+    ...(checkpoint.step > 0 ? { step: checkpoint.step } : {}),
     globalStep: checkpoint.globalStep,
     resumedFrom: checkpoint.path,
     checkpoint,
   };
   if (skipped.length > 0) {
     info.skippedCheckpoints = await moveAside(skipped);
-    await writeLatestPointer(options.runDir, checkpoint.epoch);
+    await writeLatestPointer(options.runDir, checkpoint.epoch, checkpoint.step);
     for (const s of info.skippedCheckpoints) {
       const what = basename(s.path) === LATEST_FILE ? 'the checkpoint pointer' : `checkpoint ${s.path}`;
       options.onWarning?.(
-        `${what} is corrupt (${s.reason}); moved to ${s.movedTo}; resuming from ${checkpoint.path} (epoch ${checkpoint.epoch})`,
+        `${what} is corrupt (${s.reason}); moved to ${s.movedTo}; resuming from ${checkpoint.path} (epoch ${checkpoint.epoch}${checkpoint.step > 0 ? `, step ${checkpoint.step}` : ''})`,
       );
     }
   }

@@ -34,6 +34,7 @@ function forward(vars, x) {
  */
 export function tinyRunOptions({ runDir, seed = 7, epochs = 6, stepsPerEpoch = 4, sleepMs = 0, onEvent }) {
   const batch = N / stepsPerEpoch;
+  let built; // the model init made: its `order` is the epoch's data order, kept in checkpoints
   return {
     runDir,
     seed,
@@ -51,7 +52,15 @@ export function tinyRunOptions({ runDir, seed = 7, epochs = 6, stepsPerEpoch = 4
         ['fc2/w', init([HIDDEN, 1], 0.5)],
         ['fc2/b', zeros([1])],
       ]);
-      return { variables, optimizer: new Adam(variables, { lr: 0.02, weightDecay: 1e-4 }), data: fixedData(), order: [] };
+      built = { variables, optimizer: new Adam(variables, { lr: 0.02, weightDecay: 1e-4 }), data: fixedData(), order: [] };
+      return built;
+    },
+    // The epoch's data order, drawn at step 0: a resume from a mid-epoch checkpoint needs it back.
+    trainerState: {
+      save: () => ({ order: built.order }),
+      restore: (state) => {
+        built.order = state.order;
+      },
     },
     async trainStep({ model, step, rngs }) {
       if (step === 0) model.order = rngs.data.permutation(N);
