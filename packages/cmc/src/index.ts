@@ -18,7 +18,7 @@ export {
   cmcTrainingSchema,
   resNeSt3dConfigSchema,
 } from './train/runConfig.js';
-export { type TrainCmcOptions, trainCmc } from './train/trainer.js';
+export { describeCmcModel, type TrainCmcOptions, type TrainCmcResult, trainCmc } from './train/trainer.js';
 export { type CmcStepLosses, type CmcStepOptions, cmcTrainStep } from './train/trainStep.js';
 export { ViewPool } from './train/viewPool.js';
 export { applyView, drawView, type View, type ViewJob } from './train/views.js';

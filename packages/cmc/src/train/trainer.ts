@@ -84,13 +84,21 @@ function crossEntropy(probs: readonly (readonly number[])[], truth: readonly num
   return sum / probs.length;
 }
 
+export interface TrainCmcResult {
+  readonly model: CmcNetwork;
+  /** Epochs completed by this call. */
+  readonly epochsRun: number;
+  /** True when a `stop` command of the control channel ended the run early (a later call resumes it). */
+  readonly stopped: boolean;
+}
+
 interface CmcTrainModel extends TrainModel {
   readonly model: CmcNetwork;
   readonly optimizer: Adam;
 }
 
 /** Trains (or resumes) a CMC model; returns it with the last validation metrics. */
-export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNetwork; epochsRun: number }> {
+export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult> {
   const { train, batchSize, inChannels } = options;
   if (!(batchSize >= 2)) throw new RangeError(`batchSize must be at least 2 (batch norm needs two values), got ${batchSize}`);
   if (train.length < batchSize) throw new RangeError(`${train.length} training scans for a batch of ${batchSize}`);
@@ -172,7 +180,7 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
     await Promise.all([parallel?.close(), views?.close()]);
   }
 
-  async function runCmcTraining(): Promise<{ model: CmcNetwork; epochsRun: number }> {
+  async function runCmcTraining(): Promise<TrainCmcResult> {
     const result = await runTraining<CmcTrainModel>({
       runDir: options.runDir,
       epochs: options.epochs,
@@ -250,6 +258,6 @@ export async function trainCmc(options: TrainCmcOptions): Promise<{ model: CmcNe
             },
           }),
     });
-    return { model: result.model.model, epochsRun: result.epochsRun };
+    return { model: result.model.model, epochsRun: result.epochsRun, stopped: result.stopped };
   }
 }

@@ -36,6 +36,11 @@ export interface TrainedClassifier {
   readonly model: CmcNetwork;
   /** Epochs trained by this call (0 when the run had already finished). */
   readonly epochsRun: number;
+  /**
+   * True when a `stop` command (`sendControl`, the run folder's control channel) ended training
+   * early: the model is the one at the stop, and the next call resumes the run from there.
+   */
+  readonly stopped: boolean;
   readonly runDir: string;
   readonly inChannels: 1 | 2;
 }
@@ -67,9 +72,10 @@ export function classifierScans(
 export function describeRunStart(event: RunStartEvent): string[] {
   const lines = (event.skippedCheckpoints ?? []).map((s) => `skipped a corrupt checkpoint, moved to ${s.movedTo}: ${s.reason}`);
   if (event.resumedFrom !== undefined) {
+    const step = event.startStepInEpoch === undefined ? '' : `, step ${event.startStepInEpoch + 1} of ${event.stepsPerEpoch}`;
     lines.push(
       event.startEpoch < event.epochs
-        ? `resumed from ${event.resumedFrom} (epoch ${event.startEpoch + 1} of ${event.epochs})`
+        ? `resumed from ${event.resumedFrom} (epoch ${event.startEpoch + 1} of ${event.epochs}${step})`
         : `restored from ${event.resumedFrom} (all ${event.epochs} ${event.epochs === 1 ? 'epoch' : 'epochs'} done)`,
     );
   }
@@ -98,7 +104,8 @@ export async function trainClassifier(
   if (training.inChannels === 2 && inputs.masks === undefined)
     throw new RangeError('the infection-aware classifier (inChannels 2) needs an infection mask per scan');
   let startEpoch = 0;
-  const { model, epochsRun } = await trainCmc({
+  let epochsDone = 0;
+  const { model, epochsRun, stopped } = await trainCmc({
     ...training,
     runDir: inputs.runDir,
     train: classifierScans(inputs.train, inputs.volumes, inputs.masks),
@@ -108,10 +115,15 @@ export async function trainClassifier(
         startEpoch = event.startEpoch;
         for (const line of describeRunStart(event)) stage.progress(event.startEpoch, line);
       }
-      if (event.type === 'epoch') stage.progress(event.epoch + 1, `epoch ${event.epoch + 1}`);
+      if (event.type === 'epoch') {
+        epochsDone++;
+        stage.progress(event.epoch + 1, `epoch ${event.epoch + 1}`);
+      }
+      if (event.type === 'control' && event.command === 'stop' && event.status === 'done')
+        stage.progress(startEpoch + epochsDone, `stopped by a control command; ${event.path ?? ''} resumes it`);
       inputs.onTrainEvent?.(event);
     },
   });
-  stage.end([inputs.runDir], { epochsRun, startEpoch });
-  return { model, epochsRun, runDir: inputs.runDir, inChannels: training.inChannels };
+  stage.end([inputs.runDir], { epochsRun, startEpoch, ...(stopped ? { stopped: 1 } : {}) });
+  return { model, epochsRun, stopped, runDir: inputs.runDir, inChannels: training.inChannels };
 }
