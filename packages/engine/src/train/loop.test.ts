@@ -22,6 +22,7 @@ import { canonicalJson } from './json.js';
 import { runTraining } from './loop.js';
 // @ts-expect-error: plain-JS test support without declarations
 import { disposeTinyModel, tinyRunOptions } from './testing/tinyRun.mjs';
+import { type NamedVariables, variableEntries } from './variables.js';
 
 let runDir: string;
 beforeAll(async () => {
@@ -156,8 +157,8 @@ function command(dir: string, id: string, name: string, time = Date.now()): void
   appendFileSync(join(dir, CONTROL_FILE), `${JSON.stringify({ id, command: name, time })}\n`);
 }
 
-function weightsOf(model: { variables: Map<string, tf.Variable> }): Map<string, Float32Array> {
-  return new Map([...model.variables].map(([name, v]) => [name, Float32Array.from(v.dataSync())]));
+function weightsOf(model: { variables: NamedVariables }): Map<string, Float32Array> {
+  return new Map(variableEntries(model.variables).map(([name, v]) => [name, Float32Array.from(v.dataSync())]));
 }
 
 describe('the control channel', () => {
