@@ -256,6 +256,7 @@ export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<Demo
     },
   });
   if (result.classifier.epochsRun === 0) log('   the run was already complete: weights restored from its last checkpoint');
+  if (result.stopped) log('   training was stopped through its control channel (a checkpoint was written): nothing predicted');
   log(
     `   validation Macro F1 ${result.valMacroF1.toFixed(3)} on ${result.valPredictions.length} scans (a ${DEMO_BACKBONE} after ${options.epochs} epochs: a smoke test of the method, not a result)`,
   );

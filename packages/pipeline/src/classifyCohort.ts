@@ -37,8 +37,13 @@ export interface ClassifiedCohort {
   readonly valMacroF1: number;
   readonly valPredictions: readonly PredictionRow[];
   readonly testPredictions: readonly PredictionRow[];
-  /** The submission, when the cohort has a test split. */
+  /** The submission, when the cohort has a test split and training was not stopped. */
   readonly submission?: Submission;
+  /**
+   * True when training was stopped through its control channel (`stop`): the run ends there,
+   * with a checkpoint to resume from, and nothing is predicted from the half-trained model.
+   */
+  readonly stopped: boolean;
 }
 
 /** Runs the classifier's stages over a cohort; the run config is checked before anything runs. */
@@ -61,6 +66,8 @@ export async function classifyCohort(options: ClassifyCohortOptions): Promise<Cl
     config.training,
     context,
   );
+  if (classifier.stopped)
+    return { cohort, preprocessed, classifier, valMacroF1: Number.NaN, valPredictions: [], testPredictions: [], stopped: true };
   const valPredictions = await predictScans({ ...data, classifier, scans: val ?? [], out: paths.predictions('val') }, context);
   const testPredictions = await predictScans({ ...data, classifier, scans: test ?? [], out: paths.predictions('test') }, context);
   const submission =
@@ -78,5 +85,6 @@ export async function classifyCohort(options: ClassifyCohortOptions): Promise<Cl
     valPredictions,
     testPredictions,
     ...(submission === undefined ? {} : { submission }),
+    stopped: false,
   };
 }

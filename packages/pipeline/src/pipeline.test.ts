@@ -1,7 +1,8 @@
+import { appendFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readEvents, type StageEvent } from '@covsev/events';
+import { CONTROL_FILE, readEvents, type StageEvent } from '@covsev/events';
 import { LABEL_FILES, type TruthManifest, writeCohort } from '@covsev/phantom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifyCohort } from './classifyCohort.js';
@@ -229,5 +230,32 @@ describe('train-classifier', () => {
           e.type === 'stage-progress' && e.item === `restored from ${join(runDir, 'checkpoints', 'epoch-2')} (all 2 epochs done)`,
       ),
     ).toBe(true);
+  });
+
+  it('classifyCohort ends at a stop sent through the control channel: a checkpoint, nothing predicted', async () => {
+    const run = join(dir, 'run-stop');
+    const runDir = runFolder(run).classifierRun;
+    const stages: string[] = [];
+    const result = await classifyCohort({
+      cohort: cohortDir,
+      run,
+      grid: [16, 32, 32],
+      training: { network: { backbone: 'resnest-tiny-3d' }, inChannels: 1, epochs: 3, batchSize: 2, seed: 2 },
+      onEvent: (e) => e.type === 'stage-start' && stages.push(e.stage),
+      onTrainEvent: (e) => {
+        // As a dashboard would: `q` after the first step.
+        if (e.type === 'step' && e.globalStep === 1)
+          appendFileSync(join(runDir, CONTROL_FILE), `${JSON.stringify({ id: 'q', command: 'stop', time: Date.now() })}\n`);
+      },
+    });
+    expect(result.stopped).toBe(true);
+    expect(result.classifier.stopped).toBe(true);
+    expect(result.testPredictions).toEqual([]);
+    expect(stages).toEqual(['load-cohort', 'preprocess', 'train-classifier']);
+    await expect(readFile(runFolder(run).predictions('test'), 'utf8')).rejects.toThrow(/ENOENT/);
+    const training = await readEvents(join(runDir, 'events.jsonl'));
+    expect(training.find((e) => e.type === 'control')).toMatchObject({ id: 'q', command: 'stop', status: 'done' });
+    expect(training.at(-1)).toMatchObject({ type: 'run-end', stopped: true });
+    expect(JSON.parse(await readFile(join(runDir, 'checkpoints', 'latest.json'), 'utf8'))).toMatchObject({ epoch: 0, step: 1 });
   });
 });

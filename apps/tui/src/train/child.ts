@@ -42,7 +42,12 @@ export async function runTrainRequest(request: TrainRequest): Promise<void> {
   if (request.phantom !== undefined) await phantomCohort(config.cohort, request.phantom, config.training.seed);
   send({ type: 'started' });
   const result = await classifyCohort(config);
-  send({ type: 'note', note: `done: val Macro F1 ${result.valMacroF1.toFixed(3)}` });
+  send({
+    type: 'note',
+    note: result.stopped
+      ? 'stopped with a checkpoint: the same command resumes it'
+      : `done: val Macro F1 ${result.valMacroF1.toFixed(3)}`,
+  });
 }
 
 process.once('message', (message: unknown) => {
