@@ -13,17 +13,20 @@ export function Progress({ state, width, now }: ProgressProps) {
   const epochs = state.epochs ?? 0;
   const done = epochsDone(state);
   const steps = state.stepsPerEpoch ?? 0;
-  const stepDone = hasEnded(state) || done > state.epoch ? steps : state.step + 1;
+  // A stopped or failed run stays where it stopped (epoch `state.epoch`, step `state.step`); a
+  // finished one shows every epoch done.
+  const finished = state.phase === 'finished';
+  const stepDone = finished || done > state.epoch ? steps : state.step + 1;
   const barWidth = Math.max(4, Math.min(40, width - 44));
   const rate = state.avgStepMs !== undefined && state.avgStepMs > 0 ? `${fmt(1000 / state.avgStepMs, 3)} steps/s` : '- steps/s';
   const eta = etaMs(state, now);
   return (
     <Box flexDirection="column">
       <Text wrap="truncate-end">
-        epoch {String(Math.min(done + (hasEnded(state) ? 0 : 1), Math.max(epochs, 1))).padStart(3)}/{epochs || '?'}{' '}
+        epoch {String(Math.min(done + (finished ? 0 : 1), Math.max(epochs, 1))).padStart(3)}/{epochs || '?'}{' '}
         <Text color="cyan">{bar(epochs > 0 ? done / epochs : 0, barWidth)}</Text>{' '}
         {epochs > 0 ? Math.floor((100 * done) / epochs) : 0}% · ETA{' '}
-        {eta === undefined ? (hasEnded(state) ? 'done' : '?') : formatDuration(eta)}
+        {eta === undefined ? (hasEnded(state) ? (finished ? 'done' : state.phase) : '?') : formatDuration(eta)}
       </Text>
       <Text wrap="truncate-end">
         step {String(Math.max(0, stepDone)).padStart(4)}/{steps || '?'}{' '}
