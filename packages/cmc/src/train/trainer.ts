@@ -55,7 +55,7 @@ export interface TrainCmcOptions {
   readonly microBatch?: number | 'auto' | 'off';
   /**
    * Worker threads computing each step's gradients (`CmcDataParallel`); 0 or absent: this thread.
-   * With workers, 'auto' micro-batches are cut so every worker gets a share.
+   * The result does not depend on it: the workers run the micro-batches this thread would.
    */
   readonly workers?: number;
   /**
