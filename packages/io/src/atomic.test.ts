@@ -1,8 +1,8 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { replaceFileAtomic, syncDirectory, writeFileAtomic, writeFileDurable } from './atomic.js';
+import { replaceDirectoryAtomic, replaceFileAtomic, syncDirectory, writeFileAtomic, writeFileDurable } from './atomic.js';
 
 const roots: string[] = [];
 afterAll(async () => {
@@ -71,5 +71,28 @@ describe('durability helpers', () => {
     expect([...(await readFile(join(dir, 'w.bin')))]).toEqual([1, 2, 3]);
     await syncDirectory(dir);
     await expect(syncDirectory(join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+});
+
+describe('replaceDirectoryAtomic', () => {
+  it('puts a folder in place, or replaces an old one as a whole, leaving no sibling behind', async () => {
+    const dir = await folder();
+    const target = join(dir, 'out');
+    const make = async (name: string, files: Record<string, string>) => {
+      const path = join(dir, name);
+      await mkdir(path);
+      for (const [file, text] of Object.entries(files)) await writeFile(join(path, file), text);
+      return path;
+    };
+    await replaceDirectoryAtomic(await make('fresh1', { 'a.csv': 'one', 'b.csv': 'one' }), target);
+    expect((await readdir(target)).sort()).toEqual(['a.csv', 'b.csv']);
+    await replaceDirectoryAtomic(await make('fresh2', { 'a.csv': 'two' }), target);
+    expect(await readdir(target)).toEqual(['a.csv']);
+    expect(await readFile(join(target, 'a.csv'), 'utf8')).toBe('two');
+    expect((await readdir(dir)).sort()).toEqual(['out']);
+    // A missing fresh folder fails, and the old folder is put back.
+    await expect(replaceDirectoryAtomic(join(dir, 'nowhere'), target)).rejects.toThrow(/ENOENT/);
+    expect(await readFile(join(target, 'a.csv'), 'utf8')).toBe('two');
+    expect((await readdir(dir)).sort()).toEqual(['out']);
   });
 });

@@ -9,7 +9,7 @@
  * `path` keeps its old content. Parent folders are created.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /** A fresh temporary name beside `path` (same folder, so the rename stays on one filesystem). */
@@ -82,4 +82,37 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     throw error;
   }
   await syncDirectory(dirname(path));
+}
+
+/**
+ * Replaces the folder `target` by the folder `fresh` (a complete, already fsynced sibling of it)
+ * as a whole: renamed into place when `target` does not exist; otherwise the old folder is
+ * renamed aside (`<target>.old-<pid>-<random>`), `fresh` renamed into place (the old one is put
+ * back if that fails), the parent fsynced and the old folder removed. A reader sees the old
+ * folder or the new one, never a mix; a kill between the two renames leaves the old folder in
+ * the `.old-` sibling.
+ */
+export async function replaceDirectoryAtomic(fresh: string, target: string): Promise<void> {
+  const parent = dirname(target);
+  let exists = true;
+  try {
+    await stat(target);
+  } catch {
+    exists = false;
+  }
+  if (!exists) {
+    await rename(fresh, target);
+  } else {
+    const aside = `${target}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
+    await rename(target, aside);
+    try {
+      await rename(fresh, target);
+    } catch (error) {
+      await rename(aside, target);
+      throw error;
+    }
+    await syncDirectory(parent);
+    await rm(aside, { recursive: true, force: true }).catch(() => undefined);
+  }
+  await syncDirectory(parent);
 }

@@ -1,4 +1,4 @@
-export { replaceFileAtomic, syncDirectory, writeFileAtomic, writeFileDurable } from './atomic.js';
+export { replaceDirectoryAtomic, replaceFileAtomic, syncDirectory, writeFileAtomic, writeFileDurable } from './atomic.js';
 export { decodeNpy, encodeNpy, readNpy, writeNpy } from './cache/npy.js';
 export { CACHE_FORMAT_VERSION, PreprocessCache, type PreprocessCacheOptions } from './cache/preprocessCache.js';
 // Errors, the seeded random source and the severity grades (also `@covsev/io/core`, native-free).
@@ -79,5 +79,13 @@ export {
   voxelCount,
   withData,
 } from './volume.js';
-export { evenlySpacedSlices, MASK_COLOURS, type MontageOptions, renderMontage, writeMontagePng } from './writers/montage.js';
+export {
+  CAPTION_HEIGHT,
+  evenlySpacedSlices,
+  heatColour,
+  MASK_COLOURS,
+  type MontageOptions,
+  renderMontage,
+  writeMontagePng,
+} from './writers/montage.js';
 export { type WriteNiftiOptions, writeNifti } from './writers/nifti.js';

@@ -26,9 +26,9 @@
  * model, optimiser slots) and reports a problem as a `CovsevInputError` naming the file.
  */
 import { randomBytes } from 'node:crypto';
-import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CovsevInputError, syncDirectory, writeFileAtomic, writeFileDurable } from '@covsev/io';
+import { CovsevInputError, replaceDirectoryAtomic, syncDirectory, writeFileAtomic, writeFileDurable } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import type { JsonObject, JsonValue } from './json.js';
 import type { OptimizerKind, OptimizerState, ParamState } from './optimizer.js';
@@ -206,16 +206,9 @@ export async function saveCheckpoint(runDir: string, data: CheckpointData, optio
       files: { weights: 'weights.json', optimizer: data.optimizer === undefined ? null : 'optimizer.json' },
     };
     await writeFileDurable(join(tmp, 'state.json'), `${JSON.stringify(state, null, 1)}\n`);
-    if (await exists(final)) {
-      // A folder of this epoch from an earlier attempt: move it aside, then drop it.
-      const aside = join(dir, `${name}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
-      await rename(final, aside);
-      await rename(tmp, final);
-      await rm(aside, { recursive: true, force: true });
-    } else {
-      await rename(tmp, final);
-    }
-    await syncDirectory(dir);
+    await syncDirectory(tmp);
+    // A folder of this epoch from an earlier attempt is replaced as a whole.
+    await replaceDirectoryAtomic(tmp, final);
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
     throw error;
@@ -247,15 +240,7 @@ export async function saveBestCheckpoint(runDir: string, from: string): Promise<
       }
     }
     await syncDirectory(tmp);
-    if (await exists(final)) {
-      const aside = join(dir, `${BEST_DIR}.old-${process.pid}-${randomBytes(4).toString('hex')}`);
-      await rename(final, aside);
-      await rename(tmp, final);
-      await rm(aside, { recursive: true, force: true });
-    } else {
-      await rename(tmp, final);
-    }
-    await syncDirectory(dir);
+    await replaceDirectoryAtomic(tmp, final);
   } catch (error) {
     await rm(tmp, { recursive: true, force: true });
     throw error;

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { syncDirectory, temporarySibling, writeFileDurable } from '../atomic.js';
+import { replaceDirectoryAtomic, syncDirectory, temporarySibling, writeFileDurable } from '../atomic.js';
 import { CovsevInputError } from '../errors.js';
 import { SEVERITY_CLASSES, type SeverityCategory } from '../severity.js';
 import { scanNameProblem } from './scanName.js';
@@ -147,33 +146,18 @@ async function prepareOutDir(outDir: string): Promise<{ target: string; exists: 
 export async function writeSubmission(options: WriteSubmissionOptions): Promise<string[]> {
   checkEntries(options.entries, options.expectedScans, options.outDir);
   const texts = classFileTexts(options.outDir, options.entries, options.layout ?? 'one-per-line');
-  const { target, exists } = await prepareOutDir(options.outDir);
-  const parent = dirname(target);
+  const { target } = await prepareOutDir(options.outDir);
   const fresh = temporarySibling(target);
   try {
     await mkdir(fresh);
     for (const [index, file] of SUBMISSION_FILES.entries())
       await writeFileDurable(join(fresh, file), texts[index] as string, 'wx');
     await syncDirectory(fresh);
-    if (!exists) {
-      await rename(fresh, target);
-    } else {
-      const aside = `${target}.old-${process.pid}-${randomBytes(4).toString('hex')}`;
-      await rename(target, aside);
-      try {
-        await rename(fresh, target);
-      } catch (error) {
-        await rename(aside, target);
-        throw error;
-      }
-      await syncDirectory(parent);
-      await rm(aside, { recursive: true, force: true }).catch(() => undefined);
-    }
+    await replaceDirectoryAtomic(fresh, target);
   } catch (error) {
     await rm(fresh, { recursive: true, force: true }).catch(() => undefined);
     throw error;
   }
-  await syncDirectory(parent);
   return SUBMISSION_FILES.map((file) => join(options.outDir, file));
 }
 
