@@ -1,3 +1,4 @@
+export * from './cam/index.js';
 export type { CmcScan } from './input/cmcScan.js';
 export { CMC_FULL_SHAPE, CMC_INTENSITY, scansToInput } from './input/modelInput.js';
 export { SplitAttention3d, type SplitAttention3dOptions } from './layers/splitAttention3d.js';

@@ -25,6 +25,38 @@ export interface MontageOptions {
   readonly alpha?: number;
   /** Override colours per label value (index 0 = label 1). */
   readonly colours?: readonly (readonly [number, number, number])[];
+  /**
+   * How the mask is drawn: `fill` (default) tints every labelled voxel with `alpha`; `outline`
+   * paints only its edge pixels, opaque: a labelled pixel with a 4-neighbour in its slice of
+   * another label, or on the slice's border.
+   */
+  readonly maskStyle?: 'fill' | 'outline';
+  /**
+   * A map of the same shape with values in [0, 1] (e.g. a class activation map; values outside
+   * are clamped), drawn under the mask with the jet colour map ({@link heatColour}): a value v is
+   * blended with opacity `heatAlpha * v`, so 0 leaves the slice as it is.
+   */
+  readonly heat?: Volume;
+  /** Opacity of the heat map where it is 1 (default 0.5). */
+  readonly heatAlpha?: number;
+  /**
+   * `writeMontagePng` only: one line of text in a strip of {@link CAPTION_HEIGHT} pixels above the
+   * tiles (rendered by sharp from SVG; without system fonts the strip stays black).
+   */
+  readonly caption?: string;
+}
+
+/** Height in pixels of the caption strip `writeMontagePng` adds above the tiles. */
+export const CAPTION_HEIGHT = 16;
+
+/**
+ * The jet colour map (matplotlib's `jet`, OpenCV's COLORMAP_JET up to rounding): 0 dark blue,
+ * 0.5 green-yellow, 1 dark red; `v` is clamped to [0, 1]. RGB 0..255.
+ */
+export function heatColour(v: number): [number, number, number] {
+  const t = v < 0 || Number.isNaN(v) ? 0 : v > 1 ? 1 : v;
+  const ramp = (c: number): number => Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * t - c))));
+  return [ramp(3), ramp(2), ramp(1)];
 }
 
 /** Evenly spaced slice indices, first and last included. */
@@ -64,6 +96,12 @@ export function renderMontage(volume: Volume, options: MontageOptions = {}): { r
   if (mask?.shape.some((n, i) => n !== volume.shape[i])) {
     throw new RangeError(`montage mask [${mask.shape.join(', ')}] differs from volume [${volume.shape.join(', ')}]`);
   }
+  const heat = options.heat;
+  if (heat?.shape.some((n, i) => n !== volume.shape[i])) {
+    throw new RangeError(`montage heat map [${heat.shape.join(', ')}] differs from volume [${volume.shape.join(', ')}]`);
+  }
+  const outline = options.maskStyle === 'outline';
+  const heatAlpha = options.heatAlpha ?? 0.5;
   const grey = toUint8(volume, options.window ?? 'cov19ctdb');
   const columns = options.columns ?? Math.ceil(Math.sqrt(picks.length));
   const gridRows = Math.ceil(picks.length / columns);
@@ -80,29 +118,64 @@ export function renderMontage(volume: Volume, options: MontageOptions = {}): { r
         const i = (z * rows + y) * cols + x;
         const g = grey[i] as number;
         const o = ((oy + y) * width + ox + x) * 3;
-        const label = mask === undefined ? 0 : (mask.data[i] as number);
-        if (label > 0) {
-          const c = colours[(label - 1) % colours.length] as readonly [number, number, number];
-          rgb[o] = Math.round((1 - alpha) * g + alpha * c[0]);
-          rgb[o + 1] = Math.round((1 - alpha) * g + alpha * c[1]);
-          rgb[o + 2] = Math.round((1 - alpha) * g + alpha * c[2]);
-        } else {
-          rgb[o] = g;
-          rgb[o + 1] = g;
-          rgb[o + 2] = g;
+        let r = g;
+        let gr = g;
+        let b = g;
+        if (heat !== undefined) {
+          const v = Math.min(1, Math.max(0, (heat.data[i] as number) || 0));
+          if (v > 0) {
+            const [hr, hg, hb] = heatColour(v);
+            const a = heatAlpha * v;
+            r = (1 - a) * r + a * hr;
+            gr = (1 - a) * gr + a * hg;
+            b = (1 - a) * b + a * hb;
+          }
         }
+        const label = mask === undefined ? 0 : (mask.data[i] as number);
+        if (label > 0 && (!outline || isEdge(mask as Volume, z, y, x, rows, cols, label))) {
+          const c = colours[(label - 1) % colours.length] as readonly [number, number, number];
+          const a = outline ? 1 : alpha;
+          r = (1 - a) * r + a * c[0];
+          gr = (1 - a) * gr + a * c[1];
+          b = (1 - a) * b + a * c[2];
+        }
+        rgb[o] = Math.round(r);
+        rgb[o + 1] = Math.round(gr);
+        rgb[o + 2] = Math.round(b);
       }
     }
   });
   return { rgb, width, height };
 }
 
-/** Writes a PNG montage of a volume's slices (optionally with a mask overlay), atomically. */
+/** True when pixel (z, y, x) of label `label` has a 4-neighbour in its slice of another label, or lies on the slice's border. */
+function isEdge(mask: Volume, z: number, y: number, x: number, rows: number, cols: number, label: number): boolean {
+  if (y === 0 || x === 0 || y === rows - 1 || x === cols - 1) return true;
+  const i = (z * rows + y) * cols + x;
+  const d = mask.data;
+  return d[i - 1] !== label || d[i + 1] !== label || d[i - cols] !== label || d[i + cols] !== label;
+}
+
+/**
+ * Writes a PNG montage of a volume's slices (optionally with a mask overlay, a heat map and a
+ * caption strip above the tiles), atomically.
+ */
 export async function writeMontagePng(path: string, volume: Volume, options: MontageOptions = {}): Promise<void> {
   const { rgb, width, height } = renderMontage(volume, options);
   const sharp = await loadSharp();
-  const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
-    .png({ compressionLevel: 6 })
-    .toBuffer();
+  let image = sharp(rgb, { raw: { width, height, channels: 3 } });
+  if (options.caption !== undefined) {
+    const text = options.caption.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${CAPTION_HEIGHT}"><text x="3" y="${CAPTION_HEIGHT - 4}" font-family="DejaVu Sans, sans-serif" font-size="${CAPTION_HEIGHT - 5}" fill="white">${text}</text></svg>`;
+    // Extend in a pipeline of its own, then draw the text on the extended image.
+    const extended = await image
+      .extend({ top: CAPTION_HEIGHT, background: { r: 0, g: 0, b: 0 } })
+      .raw()
+      .toBuffer();
+    image = sharp(extended, { raw: { width, height: height + CAPTION_HEIGHT, channels: 3 } })
+      .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
+      .removeAlpha();
+  }
+  const png = await image.png({ compressionLevel: 6 }).toBuffer();
   await writeFileAtomic(path, png);
 }
