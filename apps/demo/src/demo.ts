@@ -11,7 +11,7 @@
  *   -> montages: masks over CT, two augmented views of one scan, the classifier grid
  *   -> @covsev/eval: how far the published (noisy) labels stand from the exact Table 1 grades
  *
- * Stages not built yet (segmentation, CAM, TTA + ensemble) are listed, not faked.
+ * Stages not built yet (segmentation, CAM, the ensemble) are listed, not faked.
  */
 
 import { readFile } from 'node:fs/promises';
@@ -260,7 +260,9 @@ export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<Demo
   log(
     `   validation Macro F1 ${result.valMacroF1.toFixed(3)} on ${result.valPredictions.length} scans (a ${DEMO_BACKBONE} after ${options.epochs} epochs: a smoke test of the method, not a result)`,
   );
-  log('5. predictions and the challenge submission (pnpm submit does the same from a CSV)');
+  log(
+    '5. predictions (TTA: 3 augmented passes per scan, on onnxruntime) and the challenge submission (pnpm submit does the same from a CSV)',
+  );
   const files = result.submission?.files ?? [];
   log(`   ${runFolder(options.out).predictions('test')}; ${files.join(', ')}`);
 
@@ -272,7 +274,7 @@ export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<Demo
   log('7. label noise: published labels vs exact Table 1 grades (@covsev/eval)');
   const labelMacroF1 = labelNoise(cov19, result, options.seed, log);
 
-  log('8. not built yet: lung/lesion segmentation (stage 1, so the infection-aware input), CAM, TTA + ensemble, the dashboard');
+  log('8. not built yet: lung/lesion segmentation (stage 1, so the infection-aware input), CAM, the ensemble, the dashboard');
   return {
     preprocessed: result.preprocessed.volumes.size,
     cacheHits: result.preprocessed.cacheHits,

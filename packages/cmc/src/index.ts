@@ -1,11 +1,21 @@
 export * from './cam/index.js';
 export type { CmcScan } from './input/cmcScan.js';
-export { CMC_FULL_SHAPE, CMC_INTENSITY, scansToInput } from './input/modelInput.js';
+export { CMC_FULL_SHAPE, CMC_INTENSITY, scansToInput, scansToNcdhw } from './input/modelInput.js';
 export { SplitAttention3d, type SplitAttention3dOptions } from './layers/splitAttention3d.js';
 export * from './losses/index.js';
 export { CmcNetwork, type CmcNetworkConfig, isBackbone } from './models/cmcNetwork.js';
 export { createResNeSt3d, RESNEST3D_CONFIGS, ResNeSt3d, type ResNeSt3dConfig, type ResNeSt3dName } from './models/resnest3d.js';
-export { argmax, predictCmc } from './predict/predict.js';
+export { cmcOnnxSession, releaseCmcOnnxSessions } from './predict/onnxSession.js';
+export {
+  argmax,
+  CMC_TTA_DEFAULTS,
+  type CmcEngine,
+  type CmcPredictOptions,
+  drawTtaViews,
+  predictCmc,
+  predictCmcTta,
+  ttaRng,
+} from './predict/predict.js';
 export { backbonePasses, type CmcBatch, checkBatch, mapPasses, type Passes } from './train/batch.js';
 export { CmcDataParallel, type DataParallelOptions } from './train/dataParallel.js';
 export { type CmcGradientOptions, type CmcGradients, cmcGradients, headGradients } from './train/gradients.js';

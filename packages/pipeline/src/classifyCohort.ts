@@ -4,7 +4,8 @@
  *   load-cohort -> preprocess -> train-classifier -> predict (val, test) -> submission
  *
  * (docs/method.md, "Pipeline"). Stage 1's masks enter as `masks` (the infection-aware input,
- * eq. 2); test-time augmentation and the ensemble will stand between predict and submission.
+ * eq. 2); predict runs the method's test-time augmentation (`tta`, `engine`: 3 passes on
+ * onnxruntime unless told otherwise); the ensemble will stand between predict and submission.
  * Each stage can also be called alone (`loadCohort`, `preprocessScans`, `trainClassifier`,
  * `predictScans`, `writeChallengeSubmission`).
  */
@@ -14,13 +15,13 @@ import { type ClassifierRunConfig, parseClassifierRun } from './runConfig.js';
 import { runFolder } from './runFolder.js';
 import type { StageContext } from './stage.js';
 import { type Cohort, loadCohort, splitScans } from './stages/loadCohort.js';
-import { predictScans, scorePredictions } from './stages/predict.js';
+import { type PredictOptions, predictScans, scorePredictions } from './stages/predict.js';
 import { type Preprocessed, preprocessScans } from './stages/preprocess.js';
 import { type Submission, writeChallengeSubmission } from './stages/submission.js';
 import { type TrainedClassifier, trainClassifier } from './stages/trainClassifier.js';
 
 /** A classifier run config (`classifierRunSchema`: cohort, run folder, grid, training) and where its events go. */
-export interface ClassifyCohortOptions extends ClassifierRunConfig {
+export interface ClassifyCohortOptions extends ClassifierRunConfig, PredictOptions {
   /** Infection masks on the grid by scan name (stage 1), for `inChannels: 2`. */
   readonly masks?: ReadonlyMap<string, Volume<Uint8Array>>;
   /** Every pipeline stage's events (also written to `<run>/events.jsonl`). */
@@ -68,8 +69,14 @@ export async function classifyCohort(options: ClassifyCohortOptions): Promise<Cl
   );
   if (classifier.stopped)
     return { cohort, preprocessed, classifier, valMacroF1: Number.NaN, valPredictions: [], testPredictions: [], stopped: true };
-  const valPredictions = await predictScans({ ...data, classifier, scans: val ?? [], out: paths.predictions('val') }, context);
-  const testPredictions = await predictScans({ ...data, classifier, scans: test ?? [], out: paths.predictions('test') }, context);
+  const predict = {
+    ...data,
+    classifier,
+    ...(options.tta === undefined ? {} : { tta: options.tta }),
+    ...(options.engine === undefined ? {} : { engine: options.engine }),
+  };
+  const valPredictions = await predictScans({ ...predict, scans: val ?? [], out: paths.predictions('val') }, context);
+  const testPredictions = await predictScans({ ...predict, scans: test ?? [], out: paths.predictions('test') }, context);
   const submission =
     (test ?? []).length === 0
       ? undefined

@@ -16,7 +16,7 @@ export {
   loadCohort,
   splitScans,
 } from './stages/loadCohort.js';
-export { type PredictInputs, predictScans, scorePredictions } from './stages/predict.js';
+export { type PredictInputs, type PredictOptions, type PredictTta, predictScans, scorePredictions } from './stages/predict.js';
 export { type Preprocessed, type PreprocessOptions, preprocessScans } from './stages/preprocess.js';
 export {
   listTestScans,

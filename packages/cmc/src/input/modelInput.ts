@@ -17,6 +17,18 @@ export function scansToInput(
   views: readonly { image: Volume<Uint8Array>; mask?: Volume<Uint8Array> }[],
   inChannels: 1 | 2,
 ): Volume5 {
+  const { data, dims } = scansToNcdhw(views, inChannels);
+  return volumeFromNcdhw(data, dims);
+}
+
+/**
+ * `scansToInput`'s values as a plain NCDHW array with its dims `[N, C, D, H, W]` (what an exported
+ * ONNX model takes).
+ */
+export function scansToNcdhw(
+  views: readonly { image: Volume<Uint8Array>; mask?: Volume<Uint8Array> }[],
+  inChannels: 1 | 2,
+): { data: Float32Array; dims: [number, number, number, number, number] } {
   const first = views[0];
   if (first === undefined) throw new RangeError('no scans');
   const [d, h, w] = first.image.shape;
@@ -35,5 +47,5 @@ export function scansToInput(
     const ct = base + (inChannels - 1) * plane;
     for (let j = 0; j < plane; j++) data[ct + j] = (v.image.data[j] as number) * a + b;
   });
-  return volumeFromNcdhw(data, [views.length, inChannels, d, h, w]);
+  return { data, dims: [views.length, inChannels, d, h, w] };
 }
