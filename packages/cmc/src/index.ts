@@ -20,7 +20,13 @@ export { backbonePasses, type CmcBatch, checkBatch, mapPasses, type Passes } fro
 export { CmcDataParallel, type DataParallelOptions } from './train/dataParallel.js';
 export { type CmcGradientOptions, type CmcGradients, cmcGradients, headGradients } from './train/gradients.js';
 export type { GradientWorkers } from './train/gradientWorkers.js';
-export { type CmcObjectiveOptions, lossFromFeatures, type PassFeatures } from './train/objective.js';
+export {
+  type CmcObjectiveOptions,
+  lossFromFeatures,
+  type ObjectiveTerms,
+  type PassFeatures,
+  stepMixup,
+} from './train/objective.js';
 export {
   type CmcRunConfig,
   type CmcTraining,
@@ -29,7 +35,17 @@ export {
   cmcTrainingSchema,
   resNeSt3dConfigSchema,
 } from './train/runConfig.js';
-export { describeCmcModel, type TrainCmcOptions, type TrainCmcResult, trainCmc } from './train/trainer.js';
-export { type CmcStepLosses, type CmcStepOptions, cmcTrainStep } from './train/trainStep.js';
+export { classCounts, describeCmcModel, type TrainCmcOptions, type TrainCmcResult, trainCmc } from './train/trainer.js';
+export { type CmcStepLosses, type CmcStepOptions, cmcTrainStep, stepEventLosses } from './train/trainStep.js';
+export {
+  CMC_VARIANT_SPECS,
+  CMC_VARIANTS,
+  type CmcVariant,
+  type CmcVariantSpec,
+  cmcVariantSpec,
+  DEFAULT_CMC_VARIANT,
+  resolveCmcVariant,
+  storesCmcVariant,
+} from './train/variants.js';
 export { ViewPool } from './train/viewPool.js';
 export { applyView, drawView, type View, type ViewJob } from './train/views.js';

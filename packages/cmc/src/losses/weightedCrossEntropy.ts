@@ -7,10 +7,16 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** alpha_c = (1 / n_c) / sum_k (1 / n_k). For 85/62/85/26 scans: [0.1506, 0.2065, 0.1506, 0.4923]. */
-export function inverseFrequencyWeights(counts: readonly number[]): number[] {
-  if (counts.length === 0 || counts.some((c) => !(c > 0))) {
-    throw new RangeError(`class counts must all be > 0, got [${counts.join(', ')}]`);
+/**
+ * alpha_c = (1 / n_c) / sum_k (1 / n_k). For 85/62/85/26 scans: [0.1506, 0.2065, 0.1506, 0.4923].
+ * A count of 0 (or not a number) is refused, never divided by: the error names the class, by
+ * `classNames` when given (e.g. `SEVERITY_CLASSES`).
+ */
+export function inverseFrequencyWeights(counts: readonly number[], classNames?: readonly string[]): number[] {
+  if (counts.length === 0) throw new RangeError('class counts must all be > 0, got none');
+  const bad = counts.flatMap((c, i) => (c > 0 && Number.isFinite(c) ? [] : [classNames?.[i] ?? `class ${i}`]));
+  if (bad.length > 0) {
+    throw new RangeError(`class counts must all be > 0, got [${counts.join(', ')}]: no scan of ${bad.join(', ')}`);
   }
   const inverse = counts.map((c) => 1 / c);
   const total = inverse.reduce((a, b) => a + b, 0);

@@ -1,7 +1,7 @@
 /**
- * A CMC step's batch (two augmented views of N scans) and the three backbone passes a step makes
- * of it (docs/method.md, "Losses"): both views together (2N volumes), then each view mixed with its own
- * partners (eq. 5, N volumes each).
+ * A CMC step's batch (two augmented views of N scans) and the backbone passes a step makes of it
+ * (docs/method.md, "Losses"): both views together (2N volumes), then, for the variants with mixup,
+ * each view mixed with its own partners (eq. 5, N volumes each).
  */
 import { type Volume5, volume } from '@covsev/engine';
 import * as tf from '@tensorflow/tfjs';
@@ -14,12 +14,15 @@ export interface CmcBatch {
   readonly labels: readonly number[];
 }
 
-/** Something for each of the three passes of a step. */
-export type Passes<T> = readonly [T, T, T];
+/**
+ * Something for each backbone pass of a step: three (the 2N views, then each view's mixed batch)
+ * for the variants with mixup, one (the 2N views) for `resnest`.
+ */
+export type Passes<T> = readonly T[];
 
-/** `f` of each pass, as a triple. */
-export function mapPasses<S, T>(passes: Passes<S>, f: (pass: S, index: 0 | 1 | 2) => T): [T, T, T] {
-  return [f(passes[0], 0), f(passes[1], 1), f(passes[2], 2)];
+/** `f` of each pass. */
+export function mapPasses<S, T>(passes: Passes<S>, f: (pass: S, index: number) => T): T[] {
+  return passes.map((p, i) => f(p, i));
 }
 
 /** Refuses a batch whose views disagree with each other or with the labels. */
@@ -32,9 +35,12 @@ export function checkBatch(batch: CmcBatch): void {
     throw new RangeError(`the two views differ in shape: [${a.tensor.shape}] vs [${b.tensor.shape}]`);
 }
 
-/** The three backbone passes of a step: both views together (2N), then each view mixed (N each). */
-export function backbonePasses(batch: CmcBatch, mixup: readonly [MixupDraw, MixupDraw]): [Volume5, Volume5, Volume5] {
+/**
+ * The backbone passes of a step: both views together (2N), then, with mixup draws (the variants
+ * with mixup), each view mixed (N each).
+ */
+export function backbonePasses(batch: CmcBatch, mixup: readonly [MixupDraw, MixupDraw] | undefined): Volume5[] {
   const [a, b] = batch.views;
   const both = volume(tf.concat([a.tensor, b.tensor], 0) as tf.Tensor4D, 2 * a.batch, a.depth);
-  return [both, mixVolumes(a, mixup[0]), mixVolumes(b, mixup[1])];
+  return mixup === undefined ? [both] : [both, mixVolumes(a, mixup[0]), mixVolumes(b, mixup[1])];
 }

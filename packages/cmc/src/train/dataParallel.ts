@@ -45,6 +45,7 @@ import { backbonePasses, type CmcBatch, mapPasses } from './batch.js';
 import type { WorkerSetup, WorkerStepMessage } from './dataParallelProtocol.js';
 import { type CmcGradientOptions, type CmcGradients, headGradients, resolveMicroBatch } from './gradients.js';
 import type { GradientWorkers } from './gradientWorkers.js';
+import { stepMixup } from './objective.js';
 
 export interface DataParallelOptions {
   /** Worker threads; default: the machine's available parallelism. At least 1. */
@@ -125,7 +126,8 @@ export class CmcDataParallel implements GradientWorkers {
     const microBatch = resolveMicroBatch(this.model, batch, options.microBatch);
     const auto = options.microBatch === undefined || options.microBatch === 'auto';
     const fit = auto ? fitMicroBatch(this.model, batch.views[0]) : Number.POSITIVE_INFINITY;
-    const plan = planMicroBatches([2 * n, n, n], microBatch);
+    const sizes = stepMixup(options) === undefined ? [2 * n] : [2 * n, n, n];
+    const plan = planMicroBatches(sizes, microBatch);
     const shares = assignMicroBatches(plan, this.workers.length);
     const recompute = (share: readonly MicroBatch[]): boolean =>
       share.length > 1 && (typeof options.microBatch === 'number' || share.reduce((s, mb) => s + mb.count, 0) > fit);
@@ -137,7 +139,7 @@ export class CmcDataParallel implements GradientWorkers {
     const depth = batch.views[0].depth;
 
     const passData = tf
-      .tidy(() => backbonePasses(batch, options.mixup).map((p: Volume5) => p.tensor))
+      .tidy(() => backbonePasses(batch, stepMixup(options)).map((p: Volume5) => p.tensor))
       .map((t) => {
         const data = t.dataSync() as Float32Array;
         const shape = t.shape;
@@ -186,7 +188,7 @@ export class CmcDataParallel implements GradientWorkers {
     });
     const active = jobs.filter((j) => j.rows > 0);
     try {
-      return this.exchange(active, jobs, { n, featureSize, weights, bufferValues, params, buffers, batch, options });
+      return this.exchange(active, jobs, { sizes, featureSize, weights, bufferValues, params, buffers, batch, options });
     } catch (error) {
       // Workers still inside the step give up on it (compare-and-swap: none waits on a dead step).
       for (const job of active) setPhase(job.control, WorkerPhase.Failed);
@@ -198,7 +200,7 @@ export class CmcDataParallel implements GradientWorkers {
     active: readonly Job[],
     jobs: readonly Job[],
     step: {
-      n: number;
+      sizes: readonly number[];
       featureSize: number;
       weights: Float32Array;
       bufferValues: Float32Array;
@@ -208,10 +210,9 @@ export class CmcDataParallel implements GradientWorkers {
       options: CmcGradientOptions;
     },
   ): CmcGradients {
-    const { n, featureSize, weights, bufferValues, params, buffers, batch, options } = step;
+    const { sizes, featureSize, weights, bufferValues, params, buffers, batch, options } = step;
     // 2-3: every worker's feature rows, the joint loss, each row's gradient back.
     for (const job of active) this.await(job, WorkerPhase.Running, jobs.indexOf(job));
-    const sizes = [2 * n, n, n];
     const features = sizes.map((size) => new Float32Array(size * featureSize));
     for (const job of active) {
       let row = 0;
@@ -221,9 +222,7 @@ export class CmcDataParallel implements GradientWorkers {
         row += mb.count;
       }
     }
-    const featureTensors = mapPasses([0, 1, 2] as const, (i) =>
-      tf.tensor2d(features[i] as Float32Array, [sizes[i] as number, featureSize]),
-    );
+    const featureTensors = mapPasses(sizes, (size, i) => tf.tensor2d(features[i] as Float32Array, [size, featureSize]));
     let head: ReturnType<typeof headGradients>;
     try {
       head = headGradients(this.model, featureTensors, batch.labels, options);

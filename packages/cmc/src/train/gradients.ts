@@ -7,12 +7,12 @@ import { fitMicroBatch, planMicroBatches, sliceVolumes, type Volume5, volume } f
 import * as tf from '@tensorflow/tfjs';
 import { type CmcNetwork, isBackbone } from '../models/cmcNetwork.js';
 import { backbonePasses, type CmcBatch, checkBatch, mapPasses } from './batch.js';
-import { type CmcObjectiveOptions, lossFromFeatures, type PassFeatures, termValues } from './objective.js';
+import { type CmcObjectiveOptions, lossFromFeatures, type PassFeatures, stepMixup, termValues } from './objective.js';
 
 export interface CmcGradientOptions extends CmcObjectiveOptions {
   /**
    * Volumes per backbone pass. A step sends 4N volumes through the backbone in three passes (the
-   * 2N views together, then each view's mixed batch of N); a pass larger than this is cut into
+   * 2N views together, then each view's mixed batch of N; `resnest`: 2N in the first alone); a pass larger than this is cut into
    * micro-batches whose gradients are accumulated (see {@link cmcGradients}). A number; 'auto'
    * (the default): as many as fit the wasm heap (`fitMicroBatch`; no cutting on other backends);
    * 'off': never cut (a step too large for the heap then aborts it, explained).
@@ -51,7 +51,7 @@ export function cmcGradients(model: CmcNetwork, batch: CmcBatch, options: CmcGra
   if (microBatch >= 2 * n) {
     const { value, grads } = tf.variableGrads(
       () => {
-        const passes = backbonePasses(batch, options.mixup);
+        const passes = backbonePasses(batch, stepMixup(options));
         const features = mapPasses(passes, (p) => model.features(p, ctx));
         const loss = lossFromFeatures(model, features, batch.labels, options);
         terms = termValues(loss.terms);
@@ -64,10 +64,13 @@ export function cmcGradients(model: CmcNetwork, batch: CmcBatch, options: CmcGra
 
   const depth = batch.views[0].depth;
   const passes = mapPasses(
-    tf.tidy(() => mapPasses(backbonePasses(batch, options.mixup), (p) => p.tensor)),
+    tf.tidy(() => mapPasses(backbonePasses(batch, stepMixup(options)), (p) => p.tensor)),
     (t, i) => volume(t, i === 0 ? 2 * n : n, depth),
   );
-  const plan = planMicroBatches([2 * n, n, n], microBatch);
+  const plan = planMicroBatches(
+    passes.map((p) => p.batch),
+    microBatch,
+  );
   const grads: Record<string, tf.Tensor> = {};
   try {
     // (1) Features of every micro-batch, no tape, running statistics untouched.

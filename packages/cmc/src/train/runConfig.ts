@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { RESNEST3D_CONFIGS, type ResNeSt3dName } from '../models/resnest3d.js';
+import { CMC_VARIANTS, resolveCmcVariant } from './variants.js';
 
 const positiveInt = z.number().int().positive();
 const names = Object.keys(RESNEST3D_CONFIGS) as ResNeSt3dName[];
@@ -27,7 +28,7 @@ export const cmcNetworkOptionsSchema = z.object({
 
 export const cmcRunConfigSchema = z.object({
   network: cmcNetworkOptionsSchema,
-  /** 1: CT; 2: [infection mask, CT]. */
+  /** 1: CT; 2: [mask, CT]. */
   inChannels: z.union([z.literal(1), z.literal(2)]),
   /** Scans per step. */
   batchSize: z.number().int().min(2),
@@ -39,6 +40,11 @@ export const cmcRunConfigSchema = z.object({
   workers: z.number().int().min(0),
   /** Volumes per backbone pass, when the run set it. */
   microBatch: z.union([z.number(), z.literal('auto'), z.literal('off')]).optional(),
+  /**
+   * The variant of Table 3, stored only where `inChannels` does not imply it (absent: `cmc` with
+   * 1 channel, `infection-cmc` with 2), so the configs of runs made before variants are unchanged.
+   */
+  variant: z.enum(CMC_VARIANTS).optional(),
 });
 
 export type CmcRunConfig = z.infer<typeof cmcRunConfigSchema>;
@@ -49,8 +55,14 @@ export type CmcRunConfig = z.infer<typeof cmcRunConfigSchema>;
  * them (plus the count of training scans).
  */
 export const cmcTrainingSchema = cmcRunConfigSchema
-  .pick({ network: true, inChannels: true, batchSize: true, microBatch: true })
+  .pick({ network: true, batchSize: true, microBatch: true })
   .extend({
+    /** Table 3's row (variants.ts); default `cmc` (`infection-cmc` with `inChannels: 2`). */
+    variant: z.enum(CMC_VARIANTS).optional(),
+    /** 1: CT; 2: [mask, CT]. Follows from the variant; given, it must agree with it. */
+    inChannels: z.union([z.literal(1), z.literal(2)]).optional(),
+    /** A class without a training scan: refused by name (default), or weighted as one scan. */
+    emptyClasses: z.enum(['refuse', 'weight-one']).optional(),
     epochs: positiveInt,
     seed: z.number().int().min(0),
     /** Default 1e-4 (the paper's). */
@@ -62,6 +74,13 @@ export const cmcTrainingSchema = cmcRunConfigSchema
     /** Threads making the augmented views one step ahead (0: this thread). */
     viewWorkers: z.number().int().min(0).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((value, ctx) => {
+    try {
+      resolveCmcVariant(value);
+    } catch (error) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['inChannels'], message: (error as Error).message });
+    }
+  });
 
 export type CmcTraining = z.infer<typeof cmcTrainingSchema>;

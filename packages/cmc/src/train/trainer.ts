@@ -10,8 +10,14 @@
  * validation loss, then the earlier epoch) is kept as `checkpoints/best/`.
  *
  * Input: scans already on the classifier grid (`@covsev/io`'s `preprocessScan`), as uint8
- * windowed CT, plus an optional infection mask for the infection-aware variant, whose input is
- * the two channels [mask, CT] (docs/method.md, pipeline).
+ * windowed CT, plus a mask for the mask variants (`lung-cmc`: the lung mask, `infection-cmc`: the
+ * infection mask), whose input is the two channels [mask, CT] (docs/method.md, pipeline). Masks
+ * come in as data; the trainer never makes them.
+ *
+ * Variants (docs/method.md, "Variants (Table 3)"; variants.ts): `resnest`, `mixup`, `cmc` (the
+ * default), `lung-cmc`, `infection-cmc`. A class without a training scan is refused by name
+ * (`emptyClasses: 'weight-one'` weights it as one scan instead), and a NaN or infinite loss stops
+ * the run before its optimiser step, the last good checkpoint kept (`NonFiniteLossError`).
  */
 
 import {
@@ -34,7 +40,8 @@ import { CmcNetwork, type CmcNetworkConfig } from '../models/cmcNetwork.js';
 import { argmax, predictCmc } from '../predict/predict.js';
 import { CmcDataParallel } from './dataParallel.js';
 import { cmcRunConfigSchema } from './runConfig.js';
-import { cmcTrainStep } from './trainStep.js';
+import { cmcTrainStep, stepEventLosses } from './trainStep.js';
+import { type CmcVariant, cmcVariantSpec, resolveCmcVariant, storesCmcVariant } from './variants.js';
 import { ViewPool } from './viewPool.js';
 import { applyView, drawView, type View, type ViewJob } from './views.js';
 
@@ -43,8 +50,22 @@ export interface TrainCmcOptions {
   readonly train: readonly CmcScan[];
   readonly val?: readonly CmcScan[];
   readonly network: Omit<CmcNetworkConfig, 'inChannels'>;
-  /** 1: CT; 2: [infection mask, CT] (every scan then needs a mask). */
-  readonly inChannels: 1 | 2;
+  /**
+   * Which row of Table 3 (variants.ts): `resnest` (weighted CE), `mixup` (+ mixup), `cmc`
+   * (contrastive + mixup + CE joined by s1, s2; the default), `lung-cmc` ([lung mask, CT]),
+   * `infection-cmc` ([infection mask, CT]). Absent: `cmc`, or `infection-cmc` with `inChannels: 2`.
+   */
+  readonly variant?: CmcVariant;
+  /**
+   * 1: CT; 2: [mask, CT] (every scan then needs a mask). Follows from the variant; given, it must
+   * agree with it (a contradiction is refused).
+   */
+  readonly inChannels?: 1 | 2;
+  /**
+   * A class without a training scan: 'refuse' (the default) stops with the empty classes named;
+   * 'weight-one' weights each as if it had one scan (alpha of eq. 7 stays finite).
+   */
+  readonly emptyClasses?: 'refuse' | 'weight-one';
   readonly epochs: number;
   /** Scans per step (each gives two views); at least 2 (batch norm needs two values). */
   readonly batchSize: number;
@@ -68,11 +89,32 @@ export interface TrainCmcOptions {
   readonly control?: boolean;
 }
 
-/** The model for people: "resnest-tiny-3d, 1 channel(s)" (a custom backbone by its layers and width). */
-export function describeCmcModel(network: Omit<CmcNetworkConfig, 'inChannels'>, inChannels: 1 | 2): string {
+/**
+ * The model for people: "resnest-tiny-3d, 1 channel(s)" (a custom backbone by its layers and
+ * width), then the variant where `inChannels` does not imply it: "resnest-tiny-3d, 1 channel(s),
+ * ResNeSt + mixup".
+ */
+export function describeCmcModel(network: Omit<CmcNetworkConfig, 'inChannels'>, inChannels: 1 | 2, variant?: CmcVariant): string {
   const b = network.backbone;
   const backbone = typeof b === 'string' ? b : `ResNeSt-3D [${b.layers.join(', ')}], base ${b.base}`;
-  return `${backbone}, ${inChannels} channel(s)`;
+  const named = variant !== undefined && storesCmcVariant(variant) ? `, ${cmcVariantSpec(variant).title}` : '';
+  return `${backbone}, ${inChannels} channel(s)${named}`;
+}
+
+/**
+ * Training scans per class (Mild, Moderate, Severe, Critical) for alpha (eq. 7). An empty class
+ * is refused by name, or (`'weight-one'`) counted as one scan.
+ */
+export function classCounts(labels: readonly number[], emptyClasses: 'refuse' | 'weight-one' = 'refuse'): number[] {
+  const counts = [0, 1, 2, 3].map((c) => labels.filter((l) => l === c).length);
+  const empty = counts.flatMap((n, c) => (n === 0 ? [SEVERITY_CLASSES[c] as string] : []));
+  if (empty.length === 0) return counts;
+  if (emptyClasses === 'weight-one') return counts.map((n) => Math.max(1, n));
+  throw new RangeError(
+    `no training scan of class ${empty.join(', ')} (counts ${SEVERITY_CLASSES.map((name, c) => `${name} ${counts[c]}`).join(', ')}): ` +
+      `the class weights of eq. 7 (1 / count) need every class; add scans of ${empty.length === 1 ? 'it' : 'them'}, ` +
+      `or set emptyClasses: 'weight-one' to weight an empty class as one scan`,
+  );
 }
 
 /** Mean cross-entropy of predicted class probabilities against the true classes. */
@@ -99,7 +141,9 @@ interface CmcTrainModel extends TrainModel {
 
 /** Trains (or resumes) a CMC model; returns it with the last validation metrics. */
 export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult> {
-  const { train, batchSize, inChannels } = options;
+  const { train, batchSize } = options;
+  const { variant, inChannels } = resolveCmcVariant(options);
+  const spec = cmcVariantSpec(variant);
   if (!(batchSize >= 2)) throw new RangeError(`batchSize must be at least 2 (batch norm needs two values), got ${batchSize}`);
   if (train.length < batchSize) throw new RangeError(`${train.length} training scans for a batch of ${batchSize}`);
   const labels = train.map((s, i) => {
@@ -107,9 +151,16 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
       throw new RangeError(`training scan ${s.name ?? i} has no class id 0..3`);
     return s.label;
   });
-  // Class weights from the training counts (eq. 7); an absent class gets the weight of one scan.
-  const counts = [0, 1, 2, 3].map((c) => Math.max(1, labels.filter((l) => l === c).length));
-  const alpha = inverseFrequencyWeights(counts);
+  if (spec.mask !== undefined) {
+    const missing = [...train, ...(options.val ?? [])].find((s) => s.mask === undefined);
+    if (missing !== undefined)
+      throw new RangeError(
+        `variant '${variant}' (${spec.title}) takes [${spec.mask} mask, CT]: every scan needs its ${spec.mask} mask ` +
+          `(CmcScan.mask, on the classifier grid), scan ${missing.name} has none`,
+      );
+  }
+  // Class weights from the training counts (eq. 7); an empty class is refused by name (or weighted as one scan).
+  const alpha = inverseFrequencyWeights(classCounts(labels, options.emptyClasses));
   const stepsPerEpoch = Math.floor(train.length / batchSize);
   let order: number[] = [];
   const lr = options.lr ?? 1e-4;
@@ -124,6 +175,8 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
     scans: train.length,
     workers,
     ...(options.microBatch === undefined ? {} : { microBatch: options.microBatch }),
+    // Only where inChannels does not imply it, so runs made before variants resume.
+    ...(storesCmcVariant(variant) ? { variant } : {}),
   });
   let parallel: CmcDataParallel | undefined;
   const viewWorkers = options.viewWorkers ?? 0;
@@ -188,7 +241,7 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
       seed: options.seed,
       config,
       runtime: { workers, viewWorkers },
-      label: describeCmcModel(options.network, inChannels),
+      label: describeCmcModel(options.network, inChannels, variant),
       kind: 'classifier',
       trainerState,
       ...(options.control === undefined ? {} : { control: options.control }),
@@ -225,13 +278,16 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
             { views: stepViews, labels: picked.map((s) => s.label as number) },
             {
               alpha,
-              mixup: [drawMixup(rngs.mixup, picked.length), drawMixup(rngs.mixup, picked.length)],
+              variant,
+              ...(spec.mixup
+                ? { mixup: [drawMixup(rngs.mixup, picked.length), drawMixup(rngs.mixup, picked.length)] as const }
+                : {}),
               ...(options.microBatch === undefined ? {} : { microBatch: options.microBatch }),
               ...(parallel === undefined ? {} : { dataParallel: parallel }),
             },
           );
           // Samples: the volumes the step trained on (two views per scan).
-          return { losses: { ...losses }, samples: made.length };
+          return { losses: stepEventLosses(losses, variant), samples: made.length };
         } finally {
           for (const v of stepViews) v.tensor.dispose();
         }

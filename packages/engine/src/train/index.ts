@@ -73,6 +73,7 @@ export {
   type TrainerStateHook,
   type TrainModel,
 } from './loop.js';
+export { assertFiniteLosses, NonFiniteLossError, nonFiniteTerms, type StepPlace } from './nonFinite.js';
 export { NamedOptimizer, type Optimizer, type OptimizerKind, type OptimizerState, type ParamState } from './optimizer.js';
 export {
   type ResumeInfo,

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -380,5 +380,50 @@ describe('richer events and the best checkpoint', () => {
       [3, ['total', 'mse']],
     ]);
     expect(steps[0]).not.toHaveProperty('memory');
+  });
+});
+
+describe('runTraining: a loss that is not finite', () => {
+  it('stops the run with the epoch, step and terms, and keeps the last good checkpoint as the latest', async () => {
+    const tiny = tinyRunOptions({ runDir, epochs: 3, stepsPerEpoch: 2 });
+    const seen: TrainEvent[] = [];
+    const poisoned = {
+      ...tiny,
+      onEvent: (e: TrainEvent) => seen.push(e),
+      // The second step of the second epoch reports NaN, as exploding weights would.
+      trainStep: async (ctx: { epoch: number; step: number }) => {
+        const out = await tiny.trainStep(ctx);
+        return ctx.epoch === 1 && ctx.step === 1 ? { total: Number.NaN, mse: out.mse } : out;
+      },
+    };
+    await expect(runTraining(poisoned)).rejects.toThrow(
+      /training stopped: the loss is not finite at epoch 2, step 2 \(total not finite: total NaN, mse [0-9.e-]+\).*no checkpoint of these weights is written/,
+    );
+    const error = seen.at(-1) as RunErrorEvent;
+    expect(error).toMatchObject({ type: 'error', name: 'NonFiniteLossError', epoch: 1, step: 1 });
+    expect(error.message).toMatch(/total not finite/);
+    // No checkpoint after the bad step: latest.json still points to the end of epoch 1.
+    const latest = JSON.parse(await readFile(join(runDir, 'checkpoints', 'latest.json'), 'utf8'));
+    expect(latest).toMatchObject({ epoch: 1, path: 'epoch-1' });
+    expect((await readdir(join(runDir, 'checkpoints'))).sort()).toEqual(['epoch-1', 'latest.json']);
+    const { loadCheckpoint } = await import('./checkpoint.js');
+    const good = await loadCheckpoint(join(runDir, 'checkpoints', 'epoch-1'));
+    for (const [name, t] of good.weights) expect(Array.from(t.data as Float32Array).every(Number.isFinite), name).toBe(true);
+  });
+
+  it('says at its step a NonFiniteLossError a trainer threw before its optimiser step', async () => {
+    const { NonFiniteLossError } = await import('./nonFinite.js');
+    const tiny = tinyRunOptions({ runDir, epochs: 1, stepsPerEpoch: 2 });
+    const run = runTraining({
+      ...tiny,
+      trainStep: async (ctx: { step: number }) => {
+        if (ctx.step === 1) throw new NonFiniteLossError({ total: Number.POSITIVE_INFINITY, ce: 1 }, undefined, true);
+        return tiny.trainStep(ctx);
+      },
+    });
+    await expect(run).rejects.toThrow(
+      /at epoch 1, step 2 \(total not finite: total Infinity, ce 1\); the optimiser step was not applied/,
+    );
+    await expect(stat(join(runDir, 'checkpoints', 'latest.json'))).rejects.toThrow();
   });
 });

@@ -24,6 +24,12 @@
  * Best epoch: with `monitor`, the loop keeps the best epoch's checkpoint as
  * `<runDir>/checkpoints/best/` (a hard-linked copy, never pruned) and says which in every
  * `epoch` event's `best`.
+ *
+ * Non-finite loss: a step whose headline loss (`total`, else the first term) is NaN or infinite
+ * ends the run with a `NonFiniteLossError` (the `error` event names the epoch, the step and every
+ * term); nothing of the weights it made is saved, so `latest.json` keeps the last good
+ * checkpoint. A trainer that checks its loss before its optimiser step (the CMC step does) throws
+ * the same error, which the loop says at its step.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -43,6 +49,7 @@ import { formatBackendInfo, getBackendInfo } from '../backend/select.js';
 import { BEST_DIR, checkpointName, checkpointsDir, saveBestCheckpoint, saveCheckpoint, snapshotWeights } from './checkpoint.js';
 import { ControlReader } from './control.js';
 import { canonicalJson, type JsonObject, type JsonValue } from './json.js';
+import { NonFiniteLossError } from './nonFinite.js';
 import type { Optimizer } from './optimizer.js';
 import { resumeOrStart } from './resume.js';
 import type { LrSchedule } from './schedule.js';
@@ -329,8 +336,16 @@ export async function runTraining<M extends TrainModel>(options: RunTrainingOpti
           break run;
         }
         const t0 = performance.now();
-        const output = await options.trainStep({ model, epoch, step, globalStep, lr, rngs });
+        let output: StepOutput;
+        try {
+          output = await options.trainStep({ model, epoch, step, globalStep, lr, rngs });
+        } catch (error) {
+          // A trainer that checked its loss before its optimiser step: said at this step.
+          throw error instanceof NonFiniteLossError && error.place === undefined ? error.at({ epoch, step }) : error;
+        }
         const { losses, samples } = stepResult(output, options.samplesPerStep);
+        // A NaN or infinite headline loss stops the run before anything is saved of the weights it made.
+        if (!Number.isFinite(headline(losses))) throw new NonFiniteLossError(losses, { epoch, step });
         globalStep++;
         current = undefined;
         lossSum += headline(losses);

@@ -4,11 +4,12 @@
  * run lives in `<run>/runs/cmc` (checkpoints, its own events.jsonl): a crash resumes from the
  * last checkpoint, a finished run is restored instead of trained again.
  *
- * Inputs on the classifier grid: the CT of each scan and, for the infection-aware variant
- * (`inChannels: 2`, eq. 2), its infection mask from stage 1. Masks come in as data
- * (`masks`), so this stage never depends on how they were made.
+ * Inputs on the classifier grid: the CT of each scan and, for the mask variants (`variant:
+ * 'infection-cmc'`, eq. 2, or `inChannels: 2`; `'lung-cmc'`), its infection (lung) mask. Masks
+ * come in as data (`masks`), so this stage never depends on how they were made. The variant
+ * (`resnest`, `mixup`, `cmc`, `lung-cmc`, `infection-cmc`) goes to `trainCmc` with the rest.
  */
-import { type CmcNetwork, type CmcScan, type CmcTraining, trainCmc } from '@covsev/cmc';
+import { type CmcNetwork, type CmcScan, type CmcTraining, cmcVariantSpec, resolveCmcVariant, trainCmc } from '@covsev/cmc';
 import { formatBackendInfo, initBackend } from '@covsev/engine';
 import type { RunStartEvent, TrainEvent } from '@covsev/events';
 import type { Volume } from '@covsev/io';
@@ -24,7 +25,7 @@ export interface TrainClassifierInputs {
   readonly val?: readonly CohortScan[];
   /** Every scan on the classifier grid (`preprocessScans`). */
   readonly volumes: ReadonlyMap<string, Volume<Uint8Array>>;
-  /** Infection masks on the same grid, by scan name (needed when `inChannels` is 2). */
+  /** Masks on the same grid, by scan name: infection masks (lung masks for `lung-cmc`), needed with 2 input channels. */
   readonly masks?: ReadonlyMap<string, Volume<Uint8Array>>;
   /** The training run's folder (`runFolder(run).classifierRun`). */
   readonly runDir: string;
@@ -94,15 +95,21 @@ export async function trainClassifier(
 ): Promise<TrainedClassifier> {
   // The fastest backend present (tfjs-node-gpu, tfjs-node, wasm with covsev's kernels, cpu).
   const backend = formatBackendInfo(await initBackend({ log: () => {} }));
+  // The variant and its input channels (a contradiction between them is refused here).
+  const { variant, inChannels } = resolveCmcVariant(training);
   const stage = beginStage(context, 'train-classifier', training.epochs, {
     runDir: inputs.runDir,
     backend,
-    inChannels: training.inChannels,
+    inChannels,
+    ...(training.variant === undefined ? {} : { variant }),
     trainScans: inputs.train.length,
     valScans: inputs.val?.length ?? 0,
   });
-  if (training.inChannels === 2 && inputs.masks === undefined)
-    throw new RangeError('the infection-aware classifier (inChannels 2) needs an infection mask per scan');
+  const mask = cmcVariantSpec(variant).mask;
+  if (inChannels === 2 && inputs.masks === undefined)
+    throw new RangeError(
+      `the ${cmcVariantSpec(variant).title} classifier (inChannels 2) needs ${mask === 'lung' ? 'a lung' : 'an infection'} mask per scan`,
+    );
   let startEpoch = 0;
   let epochsDone = 0;
   const { model, epochsRun, stopped } = await trainCmc({
@@ -125,5 +132,5 @@ export async function trainClassifier(
     },
   });
   stage.end([inputs.runDir], { epochsRun, startEpoch, ...(stopped ? { stopped: 1 } : {}) });
-  return { model, epochsRun, stopped, runDir: inputs.runDir, inChannels: training.inChannels };
+  return { model, epochsRun, stopped, runDir: inputs.runDir, inChannels };
 }
