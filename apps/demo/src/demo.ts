@@ -245,6 +245,9 @@ export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<Demo
       seed: options.seed,
       workers: options.workers ?? 0,
       viewWorkers: options.viewWorkers ?? 0,
+      // A small phantom cohort (`--scans 8`) may lack a grade in its train split: weight an
+      // empty class as one scan instead of refusing (the trainer's default).
+      emptyClasses: 'weight-one',
     },
     onEvent: stagePrinter(options, log),
     onTrainEvent: (e) => {

@@ -32,7 +32,7 @@ function tinyNetwork(inChannels: 1 | 2, seed: number, list: readonly CmcScan[]):
     const mean = tf.mean(z, 0);
     const s = tf.div(2, tf.sqrt(tf.moments(tf.sub(z, mean)).variance));
     weight.assign(tf.mul(weight, s));
-    bias?.assign(tf.neg(tf.mul(mean, s)));
+    bias?.assign(tf.neg(tf.mul(mean, s)) as tf.Tensor1D);
   });
   return model;
 }
