@@ -14,6 +14,7 @@ describe('pnpm demo', () => {
     expect(first.cacheHits).toBe(0);
     expect(first.montages).toHaveLength(3);
     for (const m of first.montages) expect((await stat(m)).size).toBeGreaterThan(1000);
+    expect((await stat(first.cam as string)).size).toBeGreaterThan(1000); // the CAM montage of a validation scan
     expect(first.labelMacroF1).toBeGreaterThan(0);
     expect(first.labelMacroF1).toBeLessThanOrEqual(1);
     const second = await runDemo(options);

@@ -18,6 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createProgress, type ProgressReporter } from '@covsev/cli';
+import { classActivationVolume, writeCamMontage } from '@covsev/cmc';
 import { bootstrapMacroF1, classificationReport, confusionMatrix } from '@covsev/eval';
 import type { StageEvent } from '@covsev/events';
 import {
@@ -118,6 +119,8 @@ export interface DemoSummary {
   readonly preprocessed: number;
   readonly cacheHits: number;
   readonly montages: readonly string[];
+  /** The CAM montage of a validation scan (`montage-cam.png`), when there is one. */
+  readonly cam?: string;
   readonly labelMacroF1: number;
   readonly cmcValMacroF1: number;
   readonly submission: readonly string[];
@@ -206,6 +209,21 @@ async function writeMontages(
   return montages;
 }
 
+/**
+ * The class activation map (CAM) of the first validation scan over its CT on the classifier
+ * grid: where the trained classifier looked for the grade it gave (a tiny network after a few
+ * epochs: a picture of the machinery, not of a finding).
+ */
+async function writeCamPicture(options: DemoOptions, result: ClassifiedCohort): Promise<string | undefined> {
+  const scan = result.cohort.scans.find((s) => s.split === 'val');
+  const image = scan && result.preprocessed.volumes.get(scan.name);
+  if (image === undefined || result.stopped) return undefined;
+  const cam = classActivationVolume(result.classifier.model, { image }, { inChannels: result.classifier.inChannels });
+  const path = join(options.out, 'montage-cam.png');
+  await writeCamMontage(path, image, cam, { slices: Math.min(8, image.shape[0]), columns: 4 });
+  return path;
+}
+
 /** Published labels against the phantom's exact Table 1 grades. */
 function labelNoise(cov19: TruthManifest, result: ClassifiedCohort, seed: number, log: (line: string) => void): number {
   const published = new Map(
@@ -273,15 +291,18 @@ export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<Demo
   const first = result.cohort.scans[0];
   const montages = await writeMontages(options, ctsegDir, ctseg, first && result.preprocessed.volumes.get(first.name));
   for (const m of montages) log(`   ${m}`);
+  const cam = await writeCamPicture(options, result);
+  if (cam !== undefined) log(`   ${cam}`);
 
   log('7. label noise: published labels vs exact Table 1 grades (@covsev/eval)');
   const labelMacroF1 = labelNoise(cov19, result, options.seed, log);
 
-  log('8. not built yet: lung/lesion segmentation (stage 1, so the infection-aware input), CAM, the ensemble, the dashboard');
+  log('8. not built yet: lung/lesion segmentation (stage 1, so the infection-aware input), the ensemble');
   return {
     preprocessed: result.preprocessed.volumes.size,
     cacheHits: result.preprocessed.cacheHits,
     montages,
+    ...(cam === undefined ? {} : { cam }),
     labelMacroF1,
     cmcValMacroF1: result.valMacroF1,
     submission: files,
