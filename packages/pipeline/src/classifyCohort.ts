@@ -11,6 +11,7 @@
  */
 import type { TrainEvent } from '@covsev/events';
 import type { PredictionRow, Volume } from '@covsev/io';
+import { readMasksOnGrid } from './masks.js';
 import { type ClassifierRunConfig, parseClassifierRun } from './runConfig.js';
 import { runFolder } from './runFolder.js';
 import type { StageContext } from './stage.js';
@@ -24,6 +25,11 @@ import { type TrainedClassifier, trainClassifier } from './stages/trainClassifie
 export interface ClassifyCohortOptions extends ClassifierRunConfig, PredictOptions {
   /** Infection masks on the grid by scan name (stage 1), for `inChannels: 2`. */
   readonly masks?: ReadonlyMap<string, Volume<Uint8Array>>;
+  /**
+   * Or a folder of mask NIfTIs, one per scan of the cohort (`<masksDir>/<scan>.nii.gz`, on any
+   * grid): read with `readMasksOnGrid` onto the classifier grid. Not with `masks`.
+   */
+  readonly masksDir?: string;
   /** Every pipeline stage's events (also written to `<run>/events.jsonl`). */
   readonly onEvent?: StageContext['onEvent'];
   /** Every training event (also written to `<run>/runs/cmc/events.jsonl`). */
@@ -55,7 +61,11 @@ export async function classifyCohort(options: ClassifyCohortOptions): Promise<Cl
   const cohort = await loadCohort(config.cohort, {}, context);
   const preprocessed = await preprocessScans(cohort.scans, { grid: config.grid, cacheDir: paths.cache }, context);
   const [train, val, test] = (['train', 'val', 'test'] as const).map((split) => splitScans(cohort, split));
-  const data = { volumes: preprocessed.volumes, ...(options.masks === undefined ? {} : { masks: options.masks }) };
+  if (options.masks !== undefined && options.masksDir !== undefined)
+    throw new RangeError('classifyCohort takes masks or masksDir, not both');
+  const masks =
+    options.masksDir === undefined ? options.masks : await readMasksOnGrid(cohort.scans, options.masksDir, config.grid);
+  const data = { volumes: preprocessed.volumes, ...(masks === undefined ? {} : { masks }) };
   const classifier = await trainClassifier(
     {
       ...data,

@@ -5,6 +5,7 @@
  */
 export { type ClassifiedCohort, type ClassifyCohortOptions, classifyCohort } from './classifyCohort.js';
 export { categoryOf, classIdOf, NUM_CLASSES, predictionRow } from './grades.js';
+export { MASK_ASPECT_TOLERANCE, maskOnGrid, readMaskOnGrid, readMasksOnGrid, scanFolders, scanShape } from './masks.js';
 export { type ClassifierRunConfig, classifierRunSchema, parseClassifierRun } from './runConfig.js';
 export { type RunFolder, runFolder, SPLITS, type Split } from './runFolder.js';
 export { beginStage, type StageContext, type StageRecorder } from './stage.js';
@@ -32,3 +33,10 @@ export {
   type TrainedClassifier,
   trainClassifier,
 } from './stages/trainClassifier.js';
+export {
+  type CheckpointChoice,
+  type LoadedClassifier,
+  type LoadTrainedClassifierOptions,
+  loadTrainedClassifier,
+  readClassifierGrid,
+} from './trained.js';

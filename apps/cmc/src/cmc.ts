@@ -1,0 +1,335 @@
+/**
+ * `pnpm cmc -- train|predict|cam ...`: parses the command line and calls `@covsev/pipeline`
+ * (`classifyCohort`, `loadTrainedClassifier`, `scanFolders`, `readMasksOnGrid`,
+ * `readMaskOnGrid`, `preprocessScans`, `predictScans`) and `@covsev/cmc` (`classActivationVolume`,
+ * `writeCamMontage`). No pipeline logic lives here: options in, a function called, lines printed.
+ */
+import { basename } from 'node:path';
+import {
+  type CliStreams,
+  createProgress,
+  HelpRequested,
+  integerIn,
+  nonNegativeInteger,
+  numberIn,
+  oneOf,
+  type ProgressReporter,
+  parseCliArgs,
+  path,
+  positiveInteger,
+  runCli,
+  UsageError,
+  type ValueCheck,
+} from '@covsev/cli';
+import {
+  CMC_VARIANTS,
+  type CmcVariant,
+  classActivationVolume,
+  cmcVariantSpec,
+  RESNEST3D_CONFIGS,
+  type ResNeSt3dName,
+  writeCamMontage,
+} from '@covsev/cmc';
+import type { StageEvent, TrainEvent } from '@covsev/events';
+import { SEVERITY_CLASSES, type Shape3 } from '@covsev/io';
+import {
+  classifyCohort,
+  describeRunStart,
+  type LoadedClassifier,
+  loadTrainedClassifier,
+  parseClassifierRun,
+  predictScans,
+  preprocessScans,
+  readMaskOnGrid,
+  readMasksOnGrid,
+  runFolder,
+  scanFolders,
+} from '@covsev/pipeline';
+
+export const USAGE = `usage: pnpm cmc -- <command> [options]   (pnpm cmc -- <command> --help for its options)
+  train    train the CMC classifier on a COV19-CT-DB cohort into a run folder (then predict val/test, submission)
+  predict  a prediction table for a folder of scans, from a trained run
+  cam      a class activation map montage (PNG) of one scan, from a trained run`;
+
+export const TRAIN_USAGE = `usage: pnpm cmc -- train --cohort DIR --run DIR [options]
+  --cohort DIR          a COV19-CT-DB cohort (label CSVs, train/ val/ test/)
+  --run DIR             the run folder (cache, runs/cmc checkpoints, predictions, submission); a second call resumes
+  --variant V           ${CMC_VARIANTS.join('|')} (default cmc); lung-cmc and infection-cmc need --masks
+  --masks DIR           one mask NIfTI per scan, <DIR>/<scan>.nii.gz, on any grid (nearest-neighbour onto --grid)
+  --grid DxHxW          the classifier grid [slices x rows x cols] (default 64x256x256)
+  --backbone NAME       ${Object.keys(RESNEST3D_CONFIGS).join('|')} (default resnest50-3d)
+  --epochs E            (default 100)
+  --batch B             scans per step, >= 2 (default 8)
+  --lr X                base learning rate (default 1e-4)
+  --seed S              (default 0)
+  --workers W           gradient worker threads, 0: the main thread (default 0)
+  --empty-classes M     refuse|weight-one: a grade without training scans (default refuse)
+  --tta N               augmented passes per scan when predicting val/test, 0: plain pass (default 3)
+  --engine E            onnx|tfjs for those predictions (default onnx)`;
+
+export const PREDICT_USAGE = `usage: pnpm cmc -- predict --run DIR --scans DIR --out PRED.csv [options]
+  --run DIR             a trained run folder (pnpm cmc -- train)
+  --scans DIR           a folder of scan folders (e.g. the cohort's test/)
+  --out PRED.csv        the prediction table (name,category,p_mild,p_moderate,p_severe,p_critical)
+  --tta N               augmented passes per scan, 0: the plain pass (default 3)
+  --engine E            onnx|tfjs (default onnx)
+  --checkpoint C        latest|best (default latest; best: the best validation epoch)
+  --masks DIR           one mask NIfTI per scan, needed by lung-cmc / infection-cmc runs`;
+
+export const CAM_USAGE = `usage: pnpm cmc -- cam --run DIR --scan DIR --out PNG [options]
+  --run DIR             a trained run folder (pnpm cmc -- train)
+  --scan DIR            one scan folder (JPG slices)
+  --out PNG             the montage: CT slices, the CAM as a heat overlay, the mask outline
+  --class C             ${SEVERITY_CLASSES.join('|')} (default: the predicted class)
+  --mask NIFTI          the scan's mask (outline; the input channel of lung-cmc / infection-cmc runs)
+  --checkpoint C        latest|best (default latest)`;
+
+/** `DxHxW` (three positive integers), e.g. `64x256x256`. */
+export const gridShape: ValueCheck<Shape3> = (text, flag) => {
+  const parts = text.trim().split(/x/i);
+  if (parts.length !== 3 || parts.some((p) => !/^\d+$/.test(p)))
+    throw new UsageError(`${flag} expects DxHxW (slices x rows x cols, e.g. 64x256x256), got "${text}"`);
+  const shape = parts.map(Number);
+  if (shape.some((n) => n < 1 || !Number.isSafeInteger(n)))
+    throw new UsageError(`${flag} must be three positive integers DxHxW, got "${text}"`);
+  return shape as unknown as Shape3;
+};
+
+/** A finite number > 0. */
+const positiveNumber: ValueCheck<number> = (text, flag) => {
+  const n = numberIn(0, Number.MAX_VALUE)(text, flag);
+  if (n <= 0) throw new UsageError(`${flag} must be a positive number, got ${text}`);
+  return n;
+};
+
+const checkpointChoice = oneOf(['latest', 'best']);
+const engineChoice = oneOf(['onnx', 'tfjs']);
+
+type Print = (line: string) => void;
+
+/** Progress lines from the stages' and the trainer's events (ETA from `createProgress`). */
+function progressPrinter(print: Print): { onEvent: (e: StageEvent) => void; onTrainEvent: (e: TrainEvent) => void } {
+  let progress: ProgressReporter | undefined;
+  let training: ProgressReporter | undefined;
+  let stepsPerEpoch = 0;
+  return {
+    onEvent: (event) => {
+      if (event.type === 'stage-start') {
+        if (event.stage === 'preprocess') progress = createProgress('preprocess', event.total ?? 0);
+        if (event.stage === 'train-classifier') print(`train-classifier: ${String(event.detail?.backend ?? '')}`);
+        if (event.stage === 'predict')
+          print(`predict: ${event.total ?? 0} scans${event.detail?.out ? ` -> ${event.detail.out}` : ''}`);
+      } else if (event.type === 'stage-progress') {
+        if (event.stage === 'preprocess')
+          progress?.update(event.done, `${event.item ?? ''}${event.cached === true ? ' (cache)' : ''}`);
+        if (event.stage === 'train-classifier' && event.item !== undefined && !event.item.startsWith('epoch '))
+          print(`   ${event.item}`);
+      } else if (event.type === 'stage-end') {
+        if (event.stage === 'load-cohort') {
+          const n = event.summary ?? {};
+          print(`load-cohort: train ${n.train} scans, val ${n.val}, test ${n.test}`);
+        }
+        if (event.stage === 'preprocess') {
+          progress?.finish(`${event.summary?.cacheHits} cache hits of ${event.summary?.scans}`);
+          progress = undefined;
+        }
+        for (const warning of event.warnings ?? []) print(`   warning: ${warning}`);
+      }
+    },
+    onTrainEvent: (event) => {
+      if (event.type === 'run-start') {
+        for (const line of describeRunStart(event)) print(`   ${line}`);
+        stepsPerEpoch = event.stepsPerEpoch;
+        if (event.startEpoch < event.epochs) training = createProgress('train', event.epochs * stepsPerEpoch);
+      } else if (event.type === 'step') {
+        training?.update(
+          event.epoch * stepsPerEpoch + event.step + 1,
+          `epoch ${event.epoch + 1} loss ${event.losses.total?.toFixed(3) ?? ''}`,
+        );
+      } else if (event.type === 'epoch') {
+        const f1 = event.metrics.valMacroF1;
+        training?.update(
+          (event.epoch + 1) * stepsPerEpoch,
+          `epoch ${event.epoch + 1}: loss ${event.metrics.loss?.toFixed(3)}, val Macro F1 ${typeof f1 === 'number' ? f1.toFixed(3) : '-'}`,
+        );
+      } else if (event.type === 'run-end') {
+        training?.finish();
+        training = undefined;
+      }
+    },
+  };
+}
+
+async function train(argv: readonly string[], print: Print): Promise<number> {
+  const { values } = parseCliArgs(argv, {
+    usage: TRAIN_USAGE,
+    options: {
+      cohort: { type: 'string', parse: path, required: true, valueName: 'DIR' },
+      run: { type: 'string', parse: path, required: true, valueName: 'DIR' },
+      variant: { type: 'string', parse: oneOf<CmcVariant>(CMC_VARIANTS), default: 'cmc' as CmcVariant },
+      masks: { type: 'string', parse: path, valueName: 'DIR' },
+      grid: { type: 'string', parse: gridShape, default: [64, 256, 256] as Shape3 },
+      backbone: {
+        type: 'string',
+        parse: oneOf(Object.keys(RESNEST3D_CONFIGS) as ResNeSt3dName[]),
+        default: 'resnest50-3d' as ResNeSt3dName,
+      },
+      epochs: { type: 'string', parse: positiveInteger, default: 100 },
+      batch: { type: 'string', parse: integerIn(2, 100_000), default: 8 },
+      lr: { type: 'string', parse: positiveNumber, default: 1e-4 },
+      seed: { type: 'string', parse: nonNegativeInteger, default: 0 },
+      workers: { type: 'string', parse: integerIn(0, 256), default: 0 },
+      'empty-classes': { type: 'string', parse: oneOf(['refuse', 'weight-one']), default: 'refuse' as 'refuse' | 'weight-one' },
+      tta: { type: 'string', parse: integerIn(0, 1000), default: 3 },
+      engine: { type: 'string', parse: engineChoice, default: 'onnx' as 'onnx' | 'tfjs' },
+    },
+  });
+  const spec = cmcVariantSpec(values.variant);
+  if (spec.mask !== undefined && values.masks === undefined)
+    throw new UsageError(
+      `--variant ${values.variant} takes [${spec.mask} mask, CT]: give --masks DIR (one ${spec.mask} mask NIfTI per scan)`,
+    );
+  if (spec.mask === undefined && values.masks !== undefined)
+    throw new UsageError(`--masks: --variant ${values.variant} takes the CT alone (masks go with lung-cmc or infection-cmc)`);
+  const config = parseClassifierRun(
+    {
+      cohort: values.cohort,
+      run: values.run,
+      grid: values.grid,
+      training: {
+        network: { backbone: values.backbone },
+        variant: values.variant,
+        epochs: values.epochs,
+        batchSize: values.batch,
+        lr: values.lr,
+        seed: values.seed,
+        workers: values.workers,
+        emptyClasses: values['empty-classes'],
+      },
+    },
+    'the command line',
+  );
+  const t0 = performance.now();
+  const result = await classifyCohort({
+    ...config,
+    ...(values.masks === undefined ? {} : { masksDir: values.masks }),
+    tta: { passes: values.tta, seed: 0 },
+    engine: values.engine,
+    ...progressPrinter(print),
+  });
+  const paths = runFolder(config.run);
+  if (result.stopped) {
+    print(`train: stopped through the control channel; rerun the same command to resume (${paths.classifierRun})`);
+    return 0;
+  }
+  print(
+    `train: ${result.classifier.epochsRun} epoch(s) run, checkpoints in ${paths.classifierRun}; val Macro F1 ${result.valMacroF1.toFixed(3)} (${result.valPredictions.length} scans)`,
+  );
+  if (result.testPredictions.length > 0) print(`   ${paths.predictions('test')}; ${result.submission?.files.join(', ') ?? ''}`);
+  print(`train done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return 0;
+}
+
+/** `--masks` / `--mask` against what the run's classifier takes. */
+function checkMaskOption(loaded: LoadedClassifier, given: boolean, flag: string, valueName: string): void {
+  const mask = cmcVariantSpec(loaded.variant).mask;
+  if (mask !== undefined && !given)
+    throw new UsageError(`${flag} ${valueName} is required: the run's classifier (${loaded.variant}) takes [${mask} mask, CT]`);
+}
+
+async function predict(argv: readonly string[], print: Print): Promise<number> {
+  const { values } = parseCliArgs(argv, {
+    usage: PREDICT_USAGE,
+    options: {
+      run: { type: 'string', parse: path, required: true, valueName: 'DIR' },
+      scans: { type: 'string', parse: path, required: true, valueName: 'DIR' },
+      out: { type: 'string', parse: path, required: true, valueName: 'PRED.csv' },
+      tta: { type: 'string', parse: integerIn(0, 1000), default: 3 },
+      engine: { type: 'string', parse: engineChoice, default: 'onnx' as 'onnx' | 'tfjs' },
+      checkpoint: { type: 'string', parse: checkpointChoice, default: 'latest' as 'latest' | 'best' },
+      masks: { type: 'string', parse: path, valueName: 'DIR' },
+    },
+  });
+  const loaded = await loadTrainedClassifier(values.run, { checkpoint: values.checkpoint });
+  checkMaskOption(loaded, values.masks !== undefined, '--masks', 'DIR');
+  print(`predict: ${loaded.variant} classifier from ${loaded.checkpoint} (epoch ${loaded.epoch}), grid ${loaded.grid.join('x')}`);
+  const scans = await scanFolders(values.scans);
+  const { onEvent } = progressPrinter(print);
+  const context = { runDir: values.run, onEvent };
+  const { volumes } = await preprocessScans(scans, { grid: loaded.grid, cacheDir: runFolder(values.run).cache }, context);
+  const masks = values.masks === undefined ? undefined : await readMasksOnGrid(scans, values.masks, loaded.grid);
+  const rows = await predictScans(
+    {
+      classifier: loaded,
+      scans,
+      volumes,
+      ...(masks === undefined ? {} : { masks }),
+      out: values.out,
+      tta: { passes: values.tta, seed: 0 },
+      engine: values.engine,
+    },
+    context,
+  );
+  print(
+    `predict: ${rows.length} scans -> ${values.out} (tta ${values.tta === 0 ? 'off' : `${values.tta} passes`}, ${values.engine})`,
+  );
+  return 0;
+}
+
+async function cam(argv: readonly string[], print: Print): Promise<number> {
+  const { values } = parseCliArgs(argv, {
+    usage: CAM_USAGE,
+    options: {
+      run: { type: 'string', parse: path, required: true, valueName: 'DIR' },
+      scan: { type: 'string', parse: path, required: true, valueName: 'DIR' },
+      out: { type: 'string', parse: path, required: true, valueName: 'PNG' },
+      class: { type: 'string', parse: oneOf(SEVERITY_CLASSES) },
+      mask: { type: 'string', parse: path, valueName: 'NIFTI' },
+      checkpoint: { type: 'string', parse: checkpointChoice, default: 'latest' as 'latest' | 'best' },
+    },
+  });
+  const loaded = await loadTrainedClassifier(values.run, { checkpoint: values.checkpoint });
+  checkMaskOption(loaded, values.mask !== undefined, '--mask', 'NIFTI');
+  const scan = { name: basename(values.scan), split: 'test' as const, folder: values.scan };
+  const { volumes } = await preprocessScans([scan], { grid: loaded.grid, cacheDir: runFolder(values.run).cache });
+  const image = volumes.get(scan.name);
+  if (image === undefined) throw new Error(`scan ${scan.name} was not preprocessed`);
+  const mask = values.mask === undefined ? undefined : await readMaskOnGrid(values.mask, values.scan, loaded.grid);
+  const classId = values.class === undefined ? undefined : SEVERITY_CLASSES.indexOf(values.class);
+  const activation = classActivationVolume(
+    loaded.model,
+    { image, ...(mask === undefined ? {} : { mask }) },
+    { inChannels: loaded.inChannels, ...(classId === undefined ? {} : { classId }) },
+  );
+  await writeCamMontage(values.out, image, activation, {
+    ...(mask === undefined ? {} : { mask }),
+    slices: Math.min(8, image.shape[0]),
+    columns: 4,
+  });
+  print(
+    `cam: ${values.out} (class ${SEVERITY_CLASSES[activation.classId]}; predicted ${SEVERITY_CLASSES[activation.predicted]}, p ${activation.probability.toFixed(3)})`,
+  );
+  return 0;
+}
+
+const COMMANDS = { train, predict, cam } as const;
+
+/** `pnpm cmc` without `runCli`: throws `UsageError` / `HelpRequested` / `CovsevInputError`. */
+export async function main(argv: readonly string[], print: Print = console.log): Promise<number> {
+  const args = argv[0] === '--' ? argv.slice(1) : argv;
+  const [command, ...rest] = args;
+  if (command === undefined) throw new UsageError(`a command is required: train, predict or cam\n${USAGE}`);
+  if (command === '--help' || command === '-h') throw new HelpRequested(USAGE);
+  if (!Object.hasOwn(COMMANDS, command))
+    throw new UsageError(`unknown command "${command}": expected train, predict or cam (see --help)`);
+  return COMMANDS[command as keyof typeof COMMANDS](rest, print);
+}
+
+/** `main` through `runCli`: the exit status (2 for a bad option or bad input, 0 after --help). */
+export function cmc(argv: readonly string[], streams?: CliStreams, exit: (code: number) => void = () => {}): Promise<number> {
+  return runCli('cmc', (a) => main(a, streams?.out ?? console.log), {
+    argv,
+    exit,
+    ...(streams === undefined ? {} : { streams }),
+  });
+}
