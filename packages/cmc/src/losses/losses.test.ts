@@ -94,6 +94,37 @@ describe('losses against PyTorch autograd', () => {
 });
 
 describe('loss details', () => {
+  it('ceReduction: mean divides by the views, weighted-mean by the sum of their weights (hand computation)', () => {
+    // logits [[2, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 3]], labels [0, 1, 3], alpha [0.1, 0.2, 0.3, 0.4].
+    const logits = tf.tensor2d([2, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 3], [3, 4]);
+    const labels = [0, 1, 3];
+    const alpha = [0.1, 0.2, 0.3, 0.4];
+    const nll = [-(2 - Math.log(Math.exp(2) + 3)), -(1 - Math.log(Math.exp(1) + 3)), -(3 - Math.log(Math.exp(3) + 3))];
+    const weighted = [0.1 * (nll[0] as number), 0.2 * (nll[1] as number), 0.4 * (nll[2] as number)];
+    const sum = weighted.reduce((a, b) => a + b, 0);
+    // 'mean' (the default): sum / 3 views; 'weighted-mean': sum / (0.1 + 0.2 + 0.4), PyTorch's CrossEntropyLoss(weight).
+    expect(weightedCrossEntropy(logits, labels, alpha).dataSync()[0]).toBeCloseTo(sum / 3, 6);
+    expect(weightedCrossEntropy(logits, labels, alpha, 'mean').dataSync()[0]).toBeCloseTo(sum / 3, 6);
+    expect(weightedCrossEntropy(logits, labels, alpha, 'weighted-mean').dataSync()[0]).toBeCloseTo(sum / 0.7, 6);
+    // With equal weights 1 the two agree (the plain mean NLL).
+    const ones = [1, 1, 1, 1];
+    const plain = nll.reduce((a, b) => a + b, 0) / 3;
+    expect(weightedCrossEntropy(logits, labels, ones, 'weighted-mean').dataSync()[0]).toBeCloseTo(plain, 6);
+    // The gradient of 'weighted-mean': alpha_y / sum(alpha) * (softmax - onehot) per row.
+    const g = tf
+      .grad((x: tf.Tensor) => weightedCrossEntropy(x as tf.Tensor2D, labels, alpha, 'weighted-mean'))(logits)
+      .arraySync() as number[][];
+    const row0 = [Math.exp(2), 1, 1, 1].map((e) => e / (Math.exp(2) + 3));
+    expectClose(
+      g[0] as number[],
+      row0.map((p, c) => ((c === 0 ? p - 1 : p) * 0.1) / 0.7),
+      1e-6,
+    );
+    expect(() => weightedCrossEntropy(logits, labels, alpha, 'sum' as never)).toThrow(
+      /ceReduction must be 'mean' or 'weighted-mean'/,
+    );
+  });
+
   it('inverse-frequency weights match docs/method.md for 85/62/85/26', () => {
     expectClose(inverseFrequencyWeights([85, 62, 85, 26]), [0.1506, 0.2065, 0.1506, 0.4923], 1e-4);
     expect(() => inverseFrequencyWeights([3, 0])).toThrow(/counts must all be > 0/);

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { jointLoss } from '../losses/jointLoss.js';
 import { type MixupDraw, mixupCrossEntropy } from '../losses/mixup.js';
 import { supervisedContrastiveLoss } from '../losses/supervisedContrastive.js';
-import { weightedCrossEntropy } from '../losses/weightedCrossEntropy.js';
+import { type CeReduction, weightedCrossEntropy } from '../losses/weightedCrossEntropy.js';
 import type { CmcNetwork } from '../models/cmcNetwork.js';
 import type { Passes } from './batch.js';
 import { type CmcVariant, cmcVariantSpec } from './variants.js';
@@ -17,6 +17,11 @@ import { type CmcVariant, cmcVariantSpec } from './variants.js';
 export interface CmcObjectiveOptions {
   /** Class weights of eq. (7) (`inverseFrequencyWeights`). */
   readonly alpha: readonly number[];
+  /**
+   * How eq. (7)'s terms are averaged: `'mean'` (default; over the 2N views, eq. 8 as printed) or
+   * `'weighted-mean'` (divided by the sum of the views' alpha, PyTorch's `CrossEntropyLoss(weight)`).
+   */
+  readonly ceReduction?: CeReduction;
   /**
    * One mixup draw per view (`drawMixup`), so each view has its own partners. Needed by the
    * variants with mixup; the others (`resnest`) ignore it and make no mixed pass.
@@ -65,7 +70,12 @@ export function lossFromFeatures(
   if (features.length !== expected)
     throw new RangeError(`variant '${options.variant ?? 'cmc'}' takes ${expected} backbone pass(es), got ${features.length}`);
   const views = features[0] as tf.Tensor2D;
-  const classification = weightedCrossEntropy(model.classify(views, ctx), [...labels, ...labels], options.alpha);
+  const classification = weightedCrossEntropy(
+    model.classify(views, ctx),
+    [...labels, ...labels],
+    options.alpha,
+    options.ceReduction,
+  );
   const contrastive = spec.contrastive
     ? supervisedContrastiveLoss(
         model.project(views, ctx),

@@ -5,6 +5,7 @@
  * folders resume.
  */
 import { z } from 'zod';
+import { CE_REDUCTIONS } from '../losses/weightedCrossEntropy.js';
 import { RESNEST3D_CONFIGS, type ResNeSt3dName } from '../models/resnest3d.js';
 import { CMC_VARIANTS, resolveCmcVariant } from './variants.js';
 
@@ -45,6 +46,8 @@ export const cmcRunConfigSchema = z.object({
    * 1 channel, `infection-cmc` with 2), so the configs of runs made before variants are unchanged.
    */
   variant: z.enum(CMC_VARIANTS).optional(),
+  /** The weighted CE's reduction, stored only when not the default `'mean'` (old runs resume). */
+  ceReduction: z.enum(CE_REDUCTIONS).optional(),
 });
 
 export type CmcRunConfig = z.infer<typeof cmcRunConfigSchema>;
@@ -63,6 +66,11 @@ export const cmcTrainingSchema = cmcRunConfigSchema
     inChannels: z.union([z.literal(1), z.literal(2)]).optional(),
     /** A class without a training scan: refused by name (default), or weighted as one scan. */
     emptyClasses: z.enum(['refuse', 'weight-one']).optional(),
+    /**
+     * The weighted CE's reduction (eq. 7): `'mean'` (default, eq. 8 as printed: over the views) or
+     * `'weighted-mean'` (divided by the sum of the views' alpha, PyTorch's CrossEntropyLoss(weight)).
+     */
+    ceReduction: z.enum(CE_REDUCTIONS).optional(),
     epochs: positiveInt,
     seed: z.number().int().min(0),
     /** Default 1e-4 (the paper's). */

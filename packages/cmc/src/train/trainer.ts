@@ -35,7 +35,7 @@ import { type Rng, SEVERITY_CLASSES, type ViewParams } from '@covsev/io';
 import type { CmcScan } from '../input/cmcScan.js';
 import { scansToInput } from '../input/modelInput.js';
 import { drawMixup } from '../losses/mixup.js';
-import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
+import { type CeReduction, DEFAULT_CE_REDUCTION, inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
 import { CmcNetwork, type CmcNetworkConfig } from '../models/cmcNetwork.js';
 import { argmax, predictCmc } from '../predict/predict.js';
 import { CmcDataParallel } from './dataParallel.js';
@@ -66,6 +66,13 @@ export interface TrainCmcOptions {
    * 'weight-one' weights each as if it had one scan (alpha of eq. 7 stays finite).
    */
   readonly emptyClasses?: 'refuse' | 'weight-one';
+  /**
+   * How the weighted cross entropy (eq. 7) averages its terms: `'mean'` (the default: over the 2N
+   * views, eq. 8 as printed) or `'weighted-mean'` (divided by the sum of the views' class weights,
+   * as PyTorch's `CrossEntropyLoss(weight=alpha)` in the authors' code). Stored in the run config
+   * only when not the default, so runs made before the option resume.
+   */
+  readonly ceReduction?: CeReduction;
   readonly epochs: number;
   /** Scans per step (each gives two views); at least 2 (batch norm needs two values). */
   readonly batchSize: number;
@@ -165,6 +172,9 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
   let order: number[] = [];
   const lr = options.lr ?? 1e-4;
   const workers = options.workers ?? 0;
+  const ceReduction = options.ceReduction ?? DEFAULT_CE_REDUCTION;
+  if (ceReduction !== 'mean' && ceReduction !== 'weighted-mean')
+    throw new RangeError(`ceReduction must be 'mean' or 'weighted-mean', got ${JSON.stringify(ceReduction)}`);
   if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a whole number >= 0, got ${workers}`);
   // What the run stores and a resume compares (keys in the order stored before the schema).
   const config = cmcRunConfigSchema.parse({
@@ -177,6 +187,8 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
     ...(options.microBatch === undefined ? {} : { microBatch: options.microBatch }),
     // Only where inChannels does not imply it, so runs made before variants resume.
     ...(storesCmcVariant(variant) ? { variant } : {}),
+    // Only when not the default, so runs made before the option resume.
+    ...(ceReduction === DEFAULT_CE_REDUCTION ? {} : { ceReduction }),
   });
   let parallel: CmcDataParallel | undefined;
   const viewWorkers = options.viewWorkers ?? 0;
@@ -279,6 +291,7 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
             {
               alpha,
               variant,
+              ceReduction,
               ...(spec.mixup
                 ? { mixup: [drawMixup(rngs.mixup, picked.length), drawMixup(rngs.mixup, picked.length)] as const }
                 : {}),

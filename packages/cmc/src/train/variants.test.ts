@@ -62,6 +62,9 @@ describe('Table 3 variants', () => {
     expect(bad.error?.issues[0]?.path).toEqual(['inChannels']);
     expect(bad.error?.issues[0]?.message).toMatch(/variant 'mixup'/);
     expect(cmcTrainingSchema.safeParse({ ...training, variant: 'vit' }).error?.issues[0]?.path).toEqual(['variant']);
+    // The CE reduction: 'mean' (default) or 'weighted-mean'; nothing else.
+    expect(cmcTrainingSchema.safeParse({ ...training, ceReduction: 'weighted-mean' }).success).toBe(true);
+    expect(cmcTrainingSchema.safeParse({ ...training, ceReduction: 'sum' }).error?.issues[0]?.path).toEqual(['ceReduction']);
   });
 
   it('trains each variant one step; the step event records the terms the variant computes', async () => {
