@@ -3,30 +3,15 @@ import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@covsev/engine';
-import { makeVolume, Rng } from '@covsev/io';
+import { Rng } from '@covsev/io';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CmcScan } from '../input/cmcScan.js';
 import { scansToInput } from '../input/modelInput.js';
 import { predictCmc } from '../predict/predict.js';
+import { labelledScan } from './randomViews.test-helpers.js';
 import { describeCmcModel, trainCmc } from './trainer.js';
 
-const GRID = [16, 64, 64] as const;
-
-function scan(name: string, label: number, rng: Rng, withMask = false): CmcScan {
-  const n = GRID[0] * GRID[1] * GRID[2];
-  // Brighter scans for higher grades, so there is something to learn.
-  const image = makeVolume({
-    data: Uint8Array.from({ length: n }, () => Math.min(255, Math.floor(40 * label + 60 * rng.uniform()))),
-    shape: GRID,
-    intensity: 'uint8-windowed',
-  });
-  const mask = makeVolume({
-    data: Uint8Array.from({ length: n }, () => (rng.uniform() < 0.1 * label ? 1 : 0)),
-    shape: GRID,
-    intensity: 'label',
-  });
-  return withMask ? { name, image, mask, label } : { name, image, label };
-}
+const scan = (name: string, label: number, rng: Rng, withMask = false): CmcScan => labelledScan(name, label, rng, withMask);
 
 beforeAll(async () => {
   await initBackend({ prefer: 'wasm' });

@@ -3,14 +3,14 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Adam, loadCheckpoint } from '@covsev/engine';
-import { makeVolume, Rng, SEVERITY_CLASSES } from '@covsev/io';
+import { Rng, SEVERITY_CLASSES } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { CmcScan } from '../input/cmcScan.js';
 import { drawMixup } from '../losses/mixup.js';
 import { inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
 import { CmcNetwork } from '../models/cmcNetwork.js';
-import { randomView, useWasmBackend } from './randomViews.test-helpers.js';
+import { labelledScan, randomView, useWasmBackend } from './randomViews.test-helpers.js';
 import { cmcTrainingSchema } from './runConfig.js';
 import { classCounts, trainCmc } from './trainer.js';
 import { cmcTrainStep } from './trainStep.js';
@@ -18,23 +18,9 @@ import { CMC_VARIANTS, type CmcVariant, resolveCmcVariant, storesCmcVariant } fr
 
 useWasmBackend();
 
-const GRID = [16, 64, 64] as const;
 const NETWORK = { backbone: { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } } as const;
 
-function scan(name: string, label: number, rng: Rng, withMask = true): CmcScan {
-  const n = GRID[0] * GRID[1] * GRID[2];
-  const image = makeVolume({
-    data: Uint8Array.from({ length: n }, () => Math.min(255, Math.floor(40 * label + 60 * rng.uniform()))),
-    shape: GRID,
-    intensity: 'uint8-windowed',
-  });
-  const mask = makeVolume({
-    data: Uint8Array.from({ length: n }, () => (rng.uniform() < 0.1 * label ? 1 : 0)),
-    shape: GRID,
-    intensity: 'label',
-  });
-  return withMask ? { name, image, mask, label } : { name, image, label };
-}
+const scan = (name: string, label: number, rng: Rng, withMask = true): CmcScan => labelledScan(name, label, rng, withMask);
 
 async function readLog(dir: string) {
   return (await readFile(join(dir, 'events.jsonl'), 'utf8'))
