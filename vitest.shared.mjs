@@ -11,6 +11,7 @@ export const alias = {
   '@covsev/phantom': `${root}packages/phantom/src/index.ts`,
   '@covsev/engine/worker': `${root}packages/engine/src/parallel/worker.ts`,
   '@covsev/engine': `${root}packages/engine/src/index.ts`,
+  '@covsev/segment': `${root}packages/segment/src/index.ts`,
   '@covsev/cmc': `${root}packages/cmc/src/index.ts`,
   '@covsev/cli': `${root}packages/cli/src/index.ts`,
   '@covsev/events': `${root}packages/events/src/index.ts`,

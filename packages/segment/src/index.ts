@@ -1,0 +1,2 @@
+export * from './modelCard.js';
+export * from './models/contract.js';
