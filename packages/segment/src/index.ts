@@ -1,2 +1,3 @@
+export * from './losses/index.js';
 export * from './modelCard.js';
 export * from './models/contract.js';

@@ -1,0 +1,8 @@
+export {
+  type DiceBceLossOptions,
+  type DiceLossOptions,
+  type DiceMode,
+  diceBceLoss,
+  diceLoss,
+  type SegmentationTarget,
+} from './dice.js';
