@@ -1,4 +1,16 @@
+export * from './encoders/index.js';
 export * from './losses/index.js';
 export * from './modelCard.js';
+export {
+  conv2dReLU,
+  EncoderDecoderModel,
+  ModuleDict,
+  type SegmentationDecoder,
+  scaledChannels,
+  segmentationHead,
+} from './models/common.js';
 export * from './models/contract.js';
+export * from './models/factory.js';
+export * from './models/unet/decoder.js';
+export * from './models/unet/model.js';
 export * from './morphology/index.js';
