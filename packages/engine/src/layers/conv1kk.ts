@@ -14,6 +14,12 @@ export interface Conv1kkOptions {
   readonly stride?: number;
   /** p: zero padding (0, p, p); default 0, like PyTorch. */
   readonly padding?: number;
+  /**
+   * d: dilation (1, d, d), PyTorch's `dilation`; default 1. With d > 1 the stride must be 1
+   * (DeepLabV3's atrous convolutions; tfjs refuses both at once), except for a 1 x 1 kernel, where
+   * dilation changes nothing and is ignored.
+   */
+  readonly dilation?: number;
   /** default 1; both channel counts must divide by it. */
   readonly groups?: number;
   /** default true, like PyTorch. */
@@ -52,6 +58,7 @@ export class Conv1kk implements Module {
   readonly kernel: number;
   readonly stride: number;
   readonly padding: number;
+  readonly dilation: number;
   readonly groups: number;
   readonly activation: 'linear' | 'relu';
   readonly groupMode: 'split' | 'blockDiagonal';
@@ -65,6 +72,7 @@ export class Conv1kk implements Module {
     this.kernel = kernel;
     this.stride = options.stride ?? 1;
     this.padding = options.padding ?? 0;
+    this.dilation = options.dilation ?? 1;
     this.groups = options.groups ?? 1;
     this.activation = options.activation ?? 'linear';
     this.groupMode = options.groupMode ?? 'split';
@@ -73,12 +81,15 @@ export class Conv1kk implements Module {
       ['outChannels', outChannels],
       ['kernel', kernel],
       ['stride', this.stride],
+      ['dilation', this.dilation],
       ['groups', this.groups],
     ] as const) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`Conv1kk: ${what} must be a positive integer, got ${v}`);
     }
     if (!Number.isInteger(this.padding) || this.padding < 0)
       throw new Error(`Conv1kk: padding must be >= 0, got ${this.padding}`);
+    if (this.dilation > 1 && this.stride > 1 && kernel > 1)
+      throw new Error(`Conv1kk: dilation ${this.dilation} needs stride 1, got stride ${this.stride}`);
     if (inChannels % this.groups || outChannels % this.groups) {
       throw new Error(`Conv1kk: channels ${inChannels} -> ${outChannels} do not divide by groups ${this.groups}`);
     }
@@ -92,7 +103,8 @@ export class Conv1kk implements Module {
       this.bias = tf.variable(tf.tensor1d(b), true);
     }
     const g = this.groups > 1 ? `, g${this.groups}` : '';
-    this.name = `Conv1kk(${inChannels}->${outChannels}, k${kernel}, s${this.stride}, p${this.padding}${g})`;
+    const d = this.dilation > 1 ? `, d${this.dilation}` : '';
+    this.name = `Conv1kk(${inChannels}->${outChannels}, k${kernel}, s${this.stride}, p${this.padding}${d}${g})`;
   }
 
   parameters(): NamedVariable[] {
@@ -107,7 +119,12 @@ export class Conv1kk implements Module {
 
   /** Output height or width for an input one. */
   outSize(size: number): number {
-    return windowOutputSize(this.name, size, this.kernel, this.stride, this.padding);
+    return windowOutputSize(this.name, size, this.effectiveDilation() * (this.kernel - 1) + 1, this.stride, this.padding);
+  }
+
+  /** The dilation that acts: 1 for a 1 x 1 kernel, whatever was asked. */
+  private effectiveDilation(): number {
+    return this.kernel === 1 ? 1 : this.dilation;
   }
 
   apply(x: Activation, _ctx: ForwardContext): Activation {
@@ -120,15 +137,18 @@ export class Conv1kk implements Module {
   }
 
   private forward(x: tf.Tensor4D): tf.Tensor4D {
+    const d = this.effectiveDilation();
     const conv = (input: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor1D | undefined): tf.Tensor4D =>
-      tf.fused.conv2d({
-        x: input,
-        filter,
-        strides: [this.stride, this.stride],
-        pad: this.padding,
-        bias,
-        activation: this.activation,
-      });
+      d > 1
+        ? dilatedConv2d(input, filter, bias, d, this.padding, this.activation)
+        : tf.fused.conv2d({
+            x: input,
+            filter,
+            strides: [this.stride, this.stride],
+            pad: this.padding,
+            bias,
+            activation: this.activation,
+          });
     if (this.groups === 1) return conv(x, this.weight, this.bias);
     if (this.groupMode === 'blockDiagonal') return conv(x, this.blockDiagonalFilter(), this.bias);
     const xs = tf.split(x, this.groups, 3);
@@ -189,7 +209,7 @@ export class Conv1kk implements Module {
         kernel_shape: attr.ints([k, k]),
         strides: attr.ints([this.stride, this.stride]),
         pads: attr.ints([p, p, p, p]),
-        dilations: attr.ints([1, 1]),
+        dilations: attr.ints([this.effectiveDilation(), this.effectiveDilation()]),
         group: attr.i(this.groups),
       },
     );
@@ -215,4 +235,98 @@ export function hwioToOihw(data: ArrayLike<number>, shape: readonly number[]): F
     }
   }
   return out;
+}
+
+/**
+ * A stride-1 convolution with dilation d > 1 (PyTorch's `Conv2d(..., padding=p, dilation=d)` on
+ * `[N, H, W, C]`), `act(conv(x, filter) + bias)`, with its gradients written out, since tfjs' own
+ * conv2d gradient refuses dilations: every one of the three is a convolution the backends run
+ * (covsev's wasm kernels included, on either convolution engine), so it is exact and no slower
+ * than a forward pass:
+ *
+ * - forward: `tf.fused.conv2d` with `dilations: d`;
+ * - dx: the dilated convolution of dz (dy through the activation) by the filter rotated 180 degrees
+ *   with its channel axes swapped, padded by d(k-1) - p (where that is negative, unpadded and
+ *   cropped instead);
+ * - dW: `dW[i, j, ci, co] = sum over n, oh, ow of xPadded[n, oh + i d, ow + j d, ci] dz[n, oh, ow, co]`,
+ *   a convolution of x as `[Ci, H, W, N]` by dz as `[OH, OW, N, Co]` with stride d (output k x k);
+ * - dbias: the sum of dz.
+ */
+export function dilatedConv2d(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  bias: tf.Tensor1D | undefined,
+  dilation: number,
+  padding: number,
+  activation: 'linear' | 'relu' = 'linear',
+): tf.Tensor4D {
+  const [k, kw] = filter.shape;
+  if (k !== kw) throw new Error(`dilatedConv2d: the filter must be square, got [${filter.shape}]`);
+  if (!Number.isInteger(dilation) || dilation < 1)
+    throw new Error(`dilatedConv2d: dilation must be a positive integer, got ${dilation}`);
+  if (!Number.isInteger(padding) || padding < 0) throw new Error(`dilatedConv2d: padding must be >= 0, got ${padding}`);
+  const reach = dilation * (k - 1);
+  const pad: [[number, number], [number, number], [number, number], [number, number]] = [
+    [0, 0],
+    [padding, padding],
+    [padding, padding],
+    [0, 0],
+  ];
+  const forward = (input: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | undefined) =>
+    tf.fused.conv2d({ x: input, filter: w, strides: 1, pad, dilations: dilation, bias: b, activation });
+  const gradients = (dy: tf.Tensor4D, input: tf.Tensor4D, w: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor[] => {
+    const dz: tf.Tensor4D = activation === 'relu' ? tf.mul(dy, tf.step(y)) : dy;
+    const [n, h, wd] = input.shape;
+    // dx: the transposed convolution, itself a dilated convolution (stride 1).
+    const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    const q = reach - padding;
+    let dx: tf.Tensor4D = tf.conv2d(
+      dz,
+      flipped,
+      1,
+      q >= 0
+        ? [
+            [0, 0],
+            [q, q],
+            [q, q],
+            [0, 0],
+          ]
+        : 'valid',
+      'NHWC',
+      dilation,
+    );
+    if (q < 0) dx = tf.slice(dx, [0, -q, -q, 0], [n, h, wd, dx.shape[3]]);
+    // dW: x as [Ci, H, W, N] by dz as [OH, OW, N, Co], stride d: [Ci, k, k, Co].
+    const xt = tf.transpose(input, [3, 1, 2, 0]) as tf.Tensor4D;
+    const dzt = tf.transpose(dz, [1, 2, 0, 3]) as tf.Tensor4D;
+    let dw = tf.conv2d(xt, dzt, dilation, pad);
+    if (dw.shape[1] !== k || dw.shape[2] !== k) dw = tf.slice(dw, [0, 0, 0, 0], [dw.shape[0], k, k, dw.shape[3]]);
+    const grads: tf.Tensor[] = [dx, tf.transpose(dw, [1, 2, 0, 3])];
+    if (bias) grads.push(tf.sum(dz, [0, 1, 2]));
+    return grads;
+  };
+  if (bias) {
+    const f = tf.customGrad((...args: unknown[]) => {
+      const [input, w, b, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
+      const y = forward(input, w, b);
+      save([input, w, y]);
+      return {
+        value: y,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          gradients(dy as tf.Tensor4D, saved[0] as tf.Tensor4D, saved[1] as tf.Tensor4D, saved[2] as tf.Tensor4D),
+      };
+    });
+    return f(x, filter, bias) as tf.Tensor4D;
+  }
+  const f = tf.customGrad((...args: unknown[]) => {
+    const [input, w, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
+    const y = forward(input, w, undefined);
+    save([input, w, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        gradients(dy as tf.Tensor4D, saved[0] as tf.Tensor4D, saved[1] as tf.Tensor4D, saved[2] as tf.Tensor4D),
+    };
+  });
+  return f(x, filter) as tf.Tensor4D;
 }
