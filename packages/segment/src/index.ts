@@ -13,4 +13,6 @@ export * from './models/contract.js';
 export * from './models/factory.js';
 export * from './models/unet/decoder.js';
 export * from './models/unet/model.js';
+export * from './models/unetplusplus/decoder.js';
+export * from './models/unetplusplus/model.js';
 export * from './morphology/index.js';

@@ -14,6 +14,7 @@ import {
   segmentationModelConfigSchema,
 } from './contract.js';
 import { createUnet } from './unet/model.js';
+import { createUnetPlusPlus } from './unetplusplus/model.js';
 
 /** Builds one architecture from a parsed config. */
 export type ArchitectureBuilder = (config: SegmentationModelConfig, rng: Rng) => SegmentationModel;
@@ -27,7 +28,7 @@ function notBuiltYet(arch: ArchName): ArchitectureBuilder {
 /** Every architecture of {@link ARCH_NAMES}, by name. */
 export const ARCHITECTURES: Record<ArchName, ArchitectureBuilder> = {
   unet: createUnet,
-  unetplusplus: notBuiltYet('unetplusplus'),
+  unetplusplus: createUnetPlusPlus,
   fpn: notBuiltYet('fpn'),
   deeplabv3: notBuiltYet('deeplabv3'),
 };
