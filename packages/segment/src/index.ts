@@ -1,4 +1,7 @@
 export * from './encoders/index.js';
+export * from './infer/modelInput.js';
+export * from './infer/predictVolumeMask.js';
+export * from './infer/segmenter.js';
 export * from './losses/index.js';
 export * from './modelCard.js';
 export {
@@ -16,3 +19,6 @@ export * from './models/unet/model.js';
 export * from './models/unetplusplus/decoder.js';
 export * from './models/unetplusplus/model.js';
 export * from './morphology/index.js';
+export * from './onnx/exportSegmentationOnnx.js';
+export * from './onnx/modelCardFile.js';
+export * from './onnx/onnxSegmenter.js';

@@ -66,6 +66,16 @@ export class OnnxSession {
     return this.session.outputNames;
   }
 
+  /** The inputs' declared types and shapes, as the model file states them (a string is a symbolic dimension). */
+  get inputMetadata(): readonly ort.InferenceSession.ValueMetadata[] {
+    return this.session.inputMetadata;
+  }
+
+  /** The outputs' declared types and shapes (an empty shape: not declared). */
+  get outputMetadata(): readonly ort.InferenceSession.ValueMetadata[] {
+    return this.session.outputMetadata;
+  }
+
   /** Runs the model on named inputs; returns every output. */
   async run(feeds: Readonly<Record<string, OnnxArray>>): Promise<Record<string, OnnxArray>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
