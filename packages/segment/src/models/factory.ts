@@ -13,6 +13,7 @@ import {
   type SegmentationModelOptions,
   segmentationModelConfigSchema,
 } from './contract.js';
+import { createFpn } from './fpn/model.js';
 import { createUnet } from './unet/model.js';
 import { createUnetPlusPlus } from './unetplusplus/model.js';
 
@@ -29,7 +30,7 @@ function notBuiltYet(arch: ArchName): ArchitectureBuilder {
 export const ARCHITECTURES: Record<ArchName, ArchitectureBuilder> = {
   unet: createUnet,
   unetplusplus: createUnetPlusPlus,
-  fpn: notBuiltYet('fpn'),
+  fpn: (config, rng) => createFpn(config, rng),
   deeplabv3: notBuiltYet('deeplabv3'),
 };
 

@@ -5,20 +5,25 @@
  * export equal to tfjs, a gradient on every parameter.
  */
 import { spawnSync } from 'node:child_process';
-import { Rng } from '@covsev/io';
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import {
   buildOnnxModel,
+  disposeModule,
   type ForwardContext,
+  initBackend,
   type Module,
-  type NamedVariable,
-  type OnnxGraphBuilder,
+  namedVariables,
   OnnxSession,
-  type OnnxValue,
 } from '@covsev/engine';
+import { Rng } from '@covsev/io';
+import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { GroupNorm, groupNormGroups, upsample2x, upsample2xToOnnx } from './fpn/decoder.js';
+import type { EncoderName } from './contract.js';
+import { parseSegmentationModelConfig } from './factory.js';
+import { type FPNDecoder, GroupNorm, groupNormGroups } from './fpn/decoder.js';
+import { createFpn, type FpnOptions } from './fpn/model.js';
+
+/** The encoders built so far (DenseNet-121 joins when it lands). */
+const FPN_TEST_ENCODERS: EncoderName[] = ['resnet34'];
 
 const PYTHON = '/usr/bin/python3';
 const HAVE_TORCH = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
@@ -27,10 +32,9 @@ const TORCH_SUITE = HAVE_TORCH
   ? 'FPN pieces against PyTorch'
   : `FPN pieces against PyTorch (SKIPPED: ${PYTHON} cannot import torch)`;
 
-/** GroupNorm forward and gradients, and both x2 upsamplings, in PyTorch; arrays NHWC in and out. */
+/** GroupNorm forward and gradients in PyTorch; arrays NHWC in and out. */
 const TORCH_SCRIPT = `
 import json, sys, torch
-import torch.nn.functional as F
 a = json.load(sys.stdin)
 n, h, w, c = a['shape']
 def nchw(v): return torch.tensor(v, dtype=torch.float64).reshape(n, h, w, c).permute(0, 3, 1, 2).contiguous()
@@ -43,13 +47,6 @@ with torch.no_grad():
 y = gn(x)
 (y * nchw(a['r'])).sum().backward()
 out = {'y': nhwc(y.detach()), 'dx': nhwc(x.grad), 'dweight': gn.weight.grad.tolist(), 'dbias': gn.bias.grad.tolist()}
-r2 = torch.tensor(a['r2'], dtype=torch.float64).reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
-for mode, extra in (('nearest', {}), ('bilinear', {'align_corners': True})):
-    x0 = x.detach().clone().requires_grad_(True)
-    up = F.interpolate(x0, scale_factor=2.0, mode=mode, **extra)
-    (up * r2).sum().backward()
-    out[mode] = nhwc(up.detach())
-    out[mode + '_dx'] = nhwc(x0.grad)
 print(json.dumps(out))
 `;
 
@@ -67,7 +64,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 const EVAL: ForwardContext = { training: false };
 
 beforeAll(async () => {
-  await tf.setBackend('wasm');
+  await initBackend({ prefer: 'wasm', log: false });
 });
 
 describe('groupNormGroups', () => {
@@ -84,21 +81,23 @@ describe('groupNormGroups', () => {
 });
 
 describe.skipIf(!HAVE_TORCH)(TORCH_SUITE, () => {
-  it('GroupNorm forward, input and parameter gradients, nearest and bilinear (align_corners) x2 match PyTorch', () => {
+  it('GroupNorm forward, input and parameter gradients match PyTorch', () => {
     const rng = Rng.fromSeed(3);
     const shape = [2, 5, 6, 8] as const;
     const size = shape.reduce((p, q) => p * q, 1);
     const x = randn(rng, size);
     const r = randn(rng, size);
-    const r2 = randn(rng, size * 4);
     const weight = Float32Array.from({ length: 8 }, () => rng.range(0.5, 1.5));
     const bias = randn(rng, 8);
     const run = spawnSync(PYTHON, ['-c', TORCH_SCRIPT], {
-      input: JSON.stringify({ shape, groups: 2, x: [...x], r: [...r], r2: [...r2], weight: [...weight], bias: [...bias] }),
+      input: JSON.stringify({ shape, groups: 2, x: [...x], r: [...r], weight: [...weight], bias: [...bias] }),
       encoding: 'utf8',
     });
     expect(run.status, run.stderr).toBe(0);
-    const ref = JSON.parse(run.stdout) as Record<string, number[]>;
+    const ref = JSON.parse(run.stdout) as Record<
+      'y' | 'dx' | 'dweight' | 'dbias' | `${'nearest' | 'bilinear'}${'' | '_dx'}`,
+      number[]
+    >;
 
     const gn = new GroupNorm({ groups: 2, channels: 8 });
     gn.weight.assign(tf.tensor1d(weight));
@@ -119,64 +118,164 @@ describe.skipIf(!HAVE_TORCH)(TORCH_SUITE, () => {
     expect(maxAbsDiff((grads[gn.bias.name] as tf.Tensor).dataSync(), ref.dbias)).toBeLessThan(1e-3);
     expect(Math.max(...ref.dx.map(Math.abs))).toBeGreaterThan(1e-3); // the check is not trivially zero
 
-    expect(maxAbsDiff(upsample2x(xt, 'nearest').dataSync(), ref.nearest)).toBeLessThan(1e-6);
-    expect(maxAbsDiff(upsample2x(xt, 'bilinear').dataSync(), ref.bilinear)).toBeLessThan(1e-5);
-    const r2t = tf.tensor4d(r2, [shape[0], shape[1] * 2, shape[2] * 2, shape[3]]);
-    for (const mode of ['nearest', 'bilinear'] as const) {
-      const dup = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(upsample2x(input as tf.Tensor4D, mode), r2t)))(xt);
-      expect(maxAbsDiff(dup.dataSync(), ref[`${mode}_dx`] as number[]), `${mode} x2 gradient`).toBeLessThan(1e-4);
-      dup.dispose();
-    }
-    r2t.dispose();
     tf.dispose([xt, rt, y, value, dx, ...Object.values(grads)]);
   });
 });
 
-/** A test harness: one module (GroupNorm, then both upsamplings summed side by side) exported through buildOnnxModel. */
-class PiecesUnderTest implements Module {
-  readonly name = 'PiecesUnderTest';
-  constructor(readonly gn: GroupNorm) {}
-  parameters(): NamedVariable[] {
-    return this.gn.parameters().map((p) => ({ ...p, name: `gn.${p.name}` }));
-  }
-  buffers(): NamedVariable[] {
-    return [];
-  }
-  apply(x: tf.Tensor | { tensor: tf.Tensor4D }, ctx: ForwardContext): tf.Tensor4D {
-    return tf.tidy(() => {
-      const y = this.gn.apply(x as tf.Tensor4D, ctx) as tf.Tensor4D;
-      return tf.add(upsample2x(y, 'nearest'), tf.mul(upsample2x(y, 'bilinear'), 2)) as tf.Tensor4D;
-    });
-  }
-  toOnnx(graph: OnnxGraphBuilder, input: OnnxValue): OnnxValue {
-    const y = graph.scope('gn', () => this.gn.toOnnx(graph, input));
-    if (y.kind !== 'volume') throw new Error('volume expected');
-    const near = upsample2xToOnnx(graph, y, 'nearest');
-    const bil = upsample2xToOnnx(graph, y, 'bilinear');
-    const two = graph.addInitializer('two', Float32Array.of(2), [1]);
-    return { ...near, name: graph.addNode('Add', [near.name, graph.addNode('Mul', [bil.name, two])]) };
-  }
-}
-
-describe('FPN pieces in ONNX', () => {
-  it('GroupNorm (Reshape + InstanceNormalization) and both x2 Resizes give the tfjs values to 1e-4', async () => {
+describe('GroupNorm in ONNX', () => {
+  it('Reshape + InstanceNormalization + per-channel Mul/Add give the tfjs values to 1e-4', async () => {
     const rng = Rng.fromSeed(5);
     const gn = new GroupNorm({ groups: 4, channels: 12 });
     gn.weight.assign(tf.tensor1d(Float32Array.from({ length: 12 }, () => rng.range(0.5, 1.5))));
     gn.bias.assign(tf.tensor1d(randn(rng, 12)));
-    const model = new PiecesUnderTest(gn);
     const nchw = [2, 12, 5, 7] as const;
-    const { bytes, info } = buildOnnxModel(model, nchw);
+    const { bytes, info } = buildOnnxModel(gn, nchw);
     expect(info.opCounts.InstanceNormalization).toBe(1);
-    expect(info.opCounts.Resize).toBe(2);
     const x = randn(rng, 2 * 12 * 5 * 7);
-    const session = await OnnxSession.create(bytes);
+    const session = await OnnxSession.create(bytes, { intraOpNumThreads: 1 });
     const out = await session.runSingle(x, nchw);
-    expect(out.dims).toEqual([2, 12, 10, 14]);
+    expect(out.dims).toEqual([...nchw]);
     const xt = tf.transpose(tf.tensor4d(x, [...nchw]), [0, 2, 3, 1]) as tf.Tensor4D;
-    const y = tf.transpose(model.apply(xt, EVAL), [0, 3, 1, 2]);
+    const y = tf.transpose(gn.apply(xt, EVAL) as tf.Tensor4D, [0, 3, 1, 2]);
     expect(maxAbsDiff(out.data, y.dataSync())).toBeLessThan(1e-4);
     await session.release();
     tf.dispose([xt, y]);
+  });
+});
+
+/** Spreads every 1-D variable (norm scales and shifts, biases, running statistics) away from its init, so ONNX folding and GroupNorm's affine map are exercised. */
+function randomiseNorms(model: Module, rng: Rng): void {
+  for (const { name, variable } of namedVariables(model)) {
+    if (variable.rank !== 1) continue;
+    const values = (f: () => number) => tf.tensor1d(Float32Array.from({ length: variable.size }, f));
+    if (name.endsWith('running_var')) variable.assign(values(() => rng.range(0.5, 2)));
+    else if (name.endsWith('running_mean') || name.endsWith('bias')) variable.assign(values(() => rng.normal(0, 0.2)));
+    else if (name.endsWith('weight')) variable.assign(values(() => rng.range(0.5, 1.5)));
+  }
+}
+
+function fpnOf(encoder: EncoderName, rng: Rng, options: FpnOptions = {}) {
+  return createFpn(parseSegmentationModelConfig({ arch: 'fpn', encoder, width: 1 / 16, classes: 2 }), rng, options);
+}
+
+describe('FPN model (width 1/16)', () => {
+  it.each(FPN_TEST_ENCODERS)(
+    '%s: [2, 64, 64, 1] in, [2, 64, 64, 2] logits out; smp parameter names; H, W must divide by 32',
+    (encoder) => {
+      const model = fpnOf(encoder, Rng.fromSeed(1));
+      expect(model.sizeDivisor).toBe(32);
+      const x = tf.randomNormal([2, 64, 64, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
+      const y = model.logits(x, EVAL);
+      expect(y.shape).toEqual([2, 64, 64, 2]);
+      expect(Number.isFinite(tf.sum(tf.abs(y)).dataSync()[0])).toBe(true);
+      const names = namedVariables(model).map((v) => v.name);
+      for (const name of [
+        'decoder.p5.weight',
+        'decoder.p5.bias',
+        'decoder.p4.skip_conv.weight',
+        'decoder.p2.skip_conv.bias',
+        'decoder.seg_blocks.0.block.0.block.0.weight',
+        'decoder.seg_blocks.0.block.2.block.1.weight',
+        'decoder.seg_blocks.1.block.1.block.1.bias',
+        'decoder.seg_blocks.3.block.0.block.0.weight',
+        'segmentation_head.0.weight',
+        'segmentation_head.0.bias',
+      ]) {
+        expect(names).toContain(name);
+      }
+      // seg_blocks.i has 3, 2, 1, 1 convs (smp: n_upsamples 3, 2, 1, 0); GroupNorm has no buffers.
+      const decoderNames = names.filter((n) => n.startsWith('decoder.'));
+      expect(decoderNames.filter((n) => /^decoder\.seg_blocks\.\d\.block\.\d\.block\.0\.weight$/.test(n))).toHaveLength(7);
+      expect(decoderNames.some((n) => n.includes('running'))).toBe(false);
+      expect(decoderNames).toHaveLength(2 + 3 * 2 + 7 * 3);
+      expect(() => model.logits(tf.zeros([1, 48, 48, 1]) as tf.Tensor4D, EVAL)).toThrow(/48 x 48 does not divide by 32/);
+      tf.dispose([x, y]);
+      disposeModule(model);
+    },
+  );
+
+  it('ONNX export gives the tfjs eval logits to 1e-4 (GroupNorm and batch norm randomised)', async () => {
+    const rng = Rng.fromSeed(2);
+    const model = fpnOf('resnet34', rng);
+    randomiseNorms(model, rng);
+    const nchw = [2, 1, 64, 64] as const;
+    const { bytes, info } = buildOnnxModel(model, nchw);
+    expect(info.outputShape).toEqual(['batch', 2, 64, 64]);
+    expect(info.opCounts.InstanceNormalization).toBe(7);
+    expect(info.opCounts.BatchNormalization ?? 0).toBe(0);
+    const input = randn(rng, 2 * 64 * 64);
+    const session = await OnnxSession.create(bytes, { intraOpNumThreads: 1 });
+    const out = await session.runSingle(input, nchw);
+    const x = tf.tensor4d(input, [2, 64, 64, 1]);
+    const y = tf.transpose(model.logits(x, EVAL), [0, 3, 1, 2]);
+    const tfData = y.dataSync();
+    const diff = maxAbsDiff(out.data, tfData);
+    console.info(`[fpn onnx] max |onnxruntime - tfjs| = ${diff.toExponential(2)}, ops ${JSON.stringify(info.opCounts)}`);
+    expect(diff).toBeLessThanOrEqual(1e-4);
+    expect(Math.max(...Array.from(tfData, Math.abs))).toBeGreaterThan(1e-3);
+    await session.release();
+    tf.dispose([x, y]);
+    disposeModule(model);
+  });
+
+  it('one backward pass (train mode): every parameter has a finite, non-zero gradient', () => {
+    const model = fpnOf('resnet34', Rng.fromSeed(3));
+    const x = tf.randomNormal([2, 64, 64, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const r = tf.randomNormal([2, 64, 64, 2], 0, 1, 'float32', 4);
+    const params = model.parameters();
+    const { value, grads } = tf.variableGrads(
+      () => tf.sum(tf.mul(model.logits(x, { training: true }), r)) as tf.Scalar,
+      params.map((p) => p.variable),
+    );
+    const bad: string[] = [];
+    for (const { name, variable } of params) {
+      const g = grads[variable.name];
+      const data = g ? g.dataSync() : new Float32Array();
+      if (!g || data.some((v) => !Number.isFinite(v)) || !data.some((v) => v !== 0)) bad.push(name);
+    }
+    expect(bad).toEqual([]);
+    expect(params.length).toBeGreaterThan(100);
+    tf.dispose([x, r, value, ...Object.values(grads)]);
+    disposeModule(model);
+  });
+
+  it('training Dropout2d(0.2): masks from the seeded Rng (same seed, same output), whole channels; none without an Rng, never in eval', () => {
+    const x = tf.randomNormal([2, 64, 64, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const run = (dropoutRng: Rng | undefined, training: boolean) => {
+      const model = fpnOf('resnet34', Rng.fromSeed(4), dropoutRng ? { dropoutRng } : {});
+      const decoded = tf.tidy(() => {
+        const features = model.encoder.features(x, { training, updateStatistics: false });
+        return (model.decoder as FPNDecoder).decode(features, { training, updateStatistics: false });
+      });
+      const data = decoded.dataSync();
+      decoded.dispose();
+      disposeModule(model);
+      return data;
+    };
+    const plain = run(undefined, true);
+    const a = run(Rng.fromSeed(9), true);
+    const b = run(Rng.fromSeed(9), true);
+    expect(maxAbsDiff(a, b)).toBe(0);
+    expect(maxAbsDiff(run(Rng.fromSeed(9), false), run(undefined, false))).toBe(0);
+    // Each (image, channel) map of `a` is either all zero or `plain` / 0.8.
+    const c = 8;
+    let dropped = 0;
+    for (let i = 0; i < 2 * c; i++) {
+      const image = Math.floor(i / c);
+      const channel = i % c;
+      const pixels = 16 * 16;
+      let zero = true;
+      let worst = 0;
+      for (let p = 0; p < pixels; p++) {
+        const k = (image * pixels + p) * c + channel;
+        if (a[k] !== 0) zero = false;
+        worst = Math.max(worst, Math.abs((a[k] as number) - (plain[k] as number) / 0.8));
+      }
+      if (zero) dropped++;
+      else expect(worst).toBeLessThan(1e-4);
+    }
+    expect(dropped).toBeGreaterThan(0);
+    expect(dropped).toBeLessThan(2 * c);
+    x.dispose();
   });
 });

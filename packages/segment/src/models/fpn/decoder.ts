@@ -31,12 +31,19 @@ import {
   type OnnxValue,
   type OnnxVolumeValue,
   ReLU,
+  resizeOnnx,
   Sequential,
   tfSeed,
+  Upsample2d,
+  upsample2d,
   volume,
 } from '@covsev/engine';
 import type { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
+import { DECODER_CONV_INIT, ModuleDict, segmentationHead } from '../common.js';
+
+/** smp's `initialize_decoder` for convs with a bias: kaiming-uniform weight (fan_in, relu gain), zero bias. */
+const DECODER_INIT = { weightInit: DECODER_CONV_INIT, biasInit: { kind: 'constant', value: 0 } } as const;
 
 /** The group count of a GroupNorm over `channels`: min(32, channels / 4) (see the file comment). */
 export function groupNormGroups(channels: number): number {
@@ -141,26 +148,14 @@ export class GroupNorm implements Module {
 }
 
 /**
- * x2 upsampling of `[N, H, W, C]`: `nearest` is PyTorch's `F.interpolate(scale_factor=2,
- * mode='nearest')` (source pixel floor(dst / 2)), `bilinear` its `mode='bilinear',
- * align_corners=True`. ONNX: `Resize` with `asymmetric` + `floor`, or `linear` + `align_corners`.
+ * smp's `SegmentationHead(kernel_size=1, upsampling=scale)`: `0` the 1x1 conv (H3's
+ * {@link segmentationHead} init: xavier-uniform weight, zero bias), `1` a bilinear x`scale`
+ * (align_corners=True). FPN uses x4, DeepLabV3 x8.
  */
-export function upsample2x(x: tf.Tensor4D, mode: 'nearest' | 'bilinear'): tf.Tensor4D {
-  const size: [number, number] = [x.shape[1] * 2, x.shape[2] * 2];
-  return mode === 'nearest'
-    ? tf.image.resizeNearestNeighbor(x, size, false, false)
-    : tf.image.resizeBilinear(x, size, true, false);
-}
-
-/** {@link upsample2x} in an ONNX graph. */
-export function upsample2xToOnnx(graph: OnnxGraphBuilder, input: OnnxVolumeValue, mode: 'nearest' | 'bilinear'): OnnxVolumeValue {
-  const scales = graph.addInitializer('upsample_scales', Float32Array.of(1, 1, 2, 2), [4]);
-  const attributes =
-    mode === 'nearest'
-      ? { mode: { s: 'nearest' }, coordinate_transformation_mode: { s: 'asymmetric' }, nearest_mode: { s: 'floor' } }
-      : { mode: { s: 'linear' }, coordinate_transformation_mode: { s: 'align_corners' } };
-  const name = graph.addNode('Resize', [input.name, '', scales], attributes);
-  return { ...input, name, height: input.height * 2, width: input.width * 2 };
+export function upsamplingSegmentationHead(inChannels: number, classes: number, scale: number, rng: Rng): Sequential {
+  const [[, conv] = ['', undefined]] = segmentationHead(inChannels, classes, rng, 1).children();
+  if (!conv) throw new Error('upsamplingSegmentationHead: segmentationHead gave no conv');
+  return new Sequential([conv, new Upsample2d({ scale, mode: 'bilinear', alignCorners: true })]);
 }
 
 function asVolumeValue(v: OnnxValue, who: string): OnnxVolumeValue {
@@ -178,6 +173,7 @@ function asImages(x: Activation, who: string): tf.Tensor4D {
 export class Conv3x3GNReLU extends Container {
   readonly name: string;
   readonly block: Sequential;
+  private readonly up = new Upsample2d({ scale: 2, mode: 'bilinear', alignCorners: true });
 
   constructor(
     inChannels: number,
@@ -187,7 +183,7 @@ export class Conv3x3GNReLU extends Container {
   ) {
     super();
     this.block = new Sequential([
-      new Conv1kk({ inChannels, outChannels, kernel: 3, padding: 1, bias: false, rng }),
+      new Conv1kk({ inChannels, outChannels, kernel: 3, padding: 1, bias: false, rng, weightInit: DECODER_CONV_INIT }),
       new GroupNorm({ groups: groupNormGroups(outChannels), channels: outChannels }),
       new ReLU(),
     ]);
@@ -201,14 +197,14 @@ export class Conv3x3GNReLU extends Container {
   apply(x: Activation, ctx: ForwardContext): Activation {
     const y = asImages(this.block.apply(x, ctx), this.name);
     if (!this.upsample) return y;
-    const up = upsample2x(y, 'bilinear');
+    const up = this.up.apply(y, ctx);
     if (!ctx.training) y.dispose();
     return up;
   }
 
   toOnnx(graph: OnnxGraphBuilder, input: OnnxValue): OnnxValue {
     const y = asVolumeValue(this.childToOnnx(graph, 'block', this.block, input), this.name);
-    return this.upsample ? graph.scope('upsample', () => upsample2xToOnnx(graph, y, 'bilinear')) : y;
+    return this.upsample ? graph.scope('upsample', () => this.up.toOnnx(graph, y)) : y;
   }
 }
 
@@ -228,7 +224,7 @@ export class FPNBlock extends Container {
 
   constructor(pyramidChannels: number, skipChannels: number, rng: Rng) {
     super();
-    this.skipConv = new Conv1kk({ inChannels: skipChannels, outChannels: pyramidChannels, kernel: 1, rng });
+    this.skipConv = new Conv1kk({ inChannels: skipChannels, outChannels: pyramidChannels, kernel: 1, rng, ...DECODER_INIT });
     this.name = `FPNBlock(${skipChannels}->${pyramidChannels})`;
   }
 
@@ -246,11 +242,17 @@ export class FPNBlock extends Container {
   }
 
   merge(x: tf.Tensor4D, skip: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
-    return tf.tidy(() => tf.add(upsample2x(x, 'nearest'), asImages(this.skipConv.apply(skip, ctx), this.name)));
+    const [, h, w] = x.shape;
+    return tf.tidy(() => tf.add(upsample2d(x, [2 * h, 2 * w], 'nearest'), asImages(this.skipConv.apply(skip, ctx), this.name)));
   }
 
   mergeToOnnx(graph: OnnxGraphBuilder, x: OnnxVolumeValue, skip: OnnxVolumeValue): OnnxVolumeValue {
-    const up = graph.scope('upsample', () => upsample2xToOnnx(graph, x, 'nearest'));
+    const up = {
+      ...x,
+      name: resizeOnnx(graph, x.name, { scale: 2 }, 'nearest', false),
+      height: 2 * x.height,
+      width: 2 * x.width,
+    };
     const s = asVolumeValue(this.childToOnnx(graph, 'skip_conv', this.skipConv, skip), this.name);
     if (s.height !== up.height || s.width !== up.width) {
       throw new Error(
@@ -258,24 +260,6 @@ export class FPNBlock extends Container {
       );
     }
     return { ...up, name: graph.addNode('Add', [up.name, s.name]) };
-  }
-}
-
-/** A list of child modules named `0`, `1`, ... (PyTorch's `nn.ModuleList`); its owner calls them. */
-class ModuleList extends Container {
-  readonly name: string;
-  constructor(readonly items: readonly Module[]) {
-    super();
-    this.name = `ModuleList(${items.length})`;
-  }
-  children(): ReadonlyArray<readonly [string, Module]> {
-    return this.items.map((m, i) => [String(i), m] as const);
-  }
-  apply(_x: Activation, _ctx: ForwardContext): Activation {
-    throw new Error(`${this.name}: a list of modules has no forward pass of its own`);
-  }
-  toOnnx(_graph: OnnxGraphBuilder, _input: OnnxValue): OnnxValue {
-    throw new Error(`${this.name}: a list of modules has no forward pass of its own`);
   }
 }
 
@@ -302,7 +286,8 @@ export class FPNDecoder extends Container {
   readonly p4: FPNBlock;
   readonly p3: FPNBlock;
   readonly p2: FPNBlock;
-  readonly segBlocks: ModuleList;
+  readonly segBlocks: ModuleDict;
+  private readonly segBlockList: readonly SegmentationBlock[];
   private readonly dropoutRng: Rng | undefined;
 
   constructor(options: FPNDecoderOptions) {
@@ -316,13 +301,12 @@ export class FPNDecoder extends Container {
     if (!(this.dropout >= 0 && this.dropout < 1))
       throw new RangeError(`FPNDecoder: dropout must be in [0, 1), got ${this.dropout}`);
     this.dropoutRng = options.dropoutRng;
-    this.p5 = new Conv1kk({ inChannels: c5, outChannels: pyramidChannels, kernel: 1, rng });
+    this.p5 = new Conv1kk({ inChannels: c5, outChannels: pyramidChannels, kernel: 1, rng, ...DECODER_INIT });
     this.p4 = new FPNBlock(pyramidChannels, c4, rng);
     this.p3 = new FPNBlock(pyramidChannels, c3, rng);
     this.p2 = new FPNBlock(pyramidChannels, c2, rng);
-    this.segBlocks = new ModuleList(
-      [3, 2, 1, 0].map((n) => new SegmentationBlock(pyramidChannels, segmentationChannels, n, rng)),
-    );
+    this.segBlockList = [3, 2, 1, 0].map((n) => new SegmentationBlock(pyramidChannels, segmentationChannels, n, rng));
+    this.segBlocks = new ModuleDict(this.segBlockList);
     this.outChannels = segmentationChannels;
     this.name = `FPNDecoder(${[c2, c3, c4, c5].join(',')} -> ${pyramidChannels} -> ${segmentationChannels})`;
   }
@@ -354,7 +338,7 @@ export class FPNDecoder extends Container {
       const p4 = this.p4.merge(p5, c4, ctx);
       const p3 = this.p3.merge(p4, c3, ctx);
       const p2 = this.p2.merge(p3, c2, ctx);
-      const levels = [p5, p4, p3, p2].map((p, i) => asImages((this.segBlocks.items[i] as Module).apply(p, ctx), this.name));
+      const levels = [p5, p4, p3, p2].map((p, i) => asImages((this.segBlockList[i] as Module).apply(p, ctx), this.name));
       const merged = tf.addN(levels) as tf.Tensor4D;
       return ctx.training ? this.dropChannels(merged) : merged;
     });
@@ -384,7 +368,7 @@ export class FPNDecoder extends Container {
     const levels = graph.scope('seg_blocks', () =>
       [p5, p4, p3, p2].map((p, i) =>
         asVolumeValue(
-          graph.scope(String(i), () => (this.segBlocks.items[i] as Module).toOnnx(graph, p)),
+          graph.scope(String(i), () => (this.segBlockList[i] as Module).toOnnx(graph, p)),
           this.name,
         ),
       ),
