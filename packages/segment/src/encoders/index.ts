@@ -4,6 +4,7 @@
  */
 import type { Rng } from '@covsev/io';
 import { ENCODER_NAMES, type EncoderName, type SegmentationEncoder } from '../models/contract.js';
+import { DENSENET121_BLOCKS, DenseNetEncoder } from './densenet.js';
 import { RESNET34_LAYERS, ResNetEncoder } from './resnet.js';
 
 export interface EncoderOptions {
@@ -17,9 +18,7 @@ export interface EncoderOptions {
 
 export const ENCODERS: Record<EncoderName, (options: EncoderOptions) => SegmentationEncoder> = {
   resnet34: (o) => new ResNetEncoder({ ...o, layers: RESNET34_LAYERS }),
-  densenet121: () => {
-    throw new Error('getEncoder: densenet121 is not built yet');
-  },
+  densenet121: (o) => new DenseNetEncoder({ ...o, blocks: DENSENET121_BLOCKS }),
 };
 
 /** Builds a registered encoder; an unknown name lists the valid ones. */
@@ -29,4 +28,12 @@ export function getEncoder(name: EncoderName, options: EncoderOptions): Segmenta
   return build(options);
 }
 
-export { RESNET34_LAYERS, ResNetEncoder, type ResNetEncoderOptions, resnetStageGeometry } from './resnet.js';
+export {
+  DENSENET121_BLOCKS,
+  DenseBlock,
+  DenseLayer,
+  DenseNetEncoder,
+  type DenseNetEncoderOptions,
+  DenseTransition,
+} from './densenet.js';
+export { conv3x3, RESNET34_LAYERS, ResNetEncoder, type ResNetEncoderOptions, resnetStageGeometry } from './resnet.js';

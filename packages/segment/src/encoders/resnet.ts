@@ -30,6 +30,7 @@ import {
   ReLU,
   Residual,
   Sequential,
+  type WeightInit,
 } from '@covsev/engine';
 import type { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
@@ -63,21 +64,15 @@ export function resnetStageGeometry(outputStride: 8 | 16 | 32): { stride: number
 }
 
 /** A 3 x 3 conv without bias, padding = dilation (torchvision's conv3x3, smp's dilated version). */
-export function conv3x3(inChannels: number, outChannels: number, stride: number, dilation: number, rng: Rng): Conv1kk {
-  if (dilation !== 1) {
-    // TODO(engine dilation): pass `dilation` once Conv1kk has it (another helper is adding it).
-    throw new Error(`conv3x3: dilation ${dilation} needs Conv1kk's dilation option, which the engine does not have yet`);
-  }
-  return new Conv1kk({
-    inChannels,
-    outChannels,
-    kernel: 3,
-    stride,
-    padding: dilation,
-    bias: false,
-    rng,
-    weightInit: RESNET_CONV_INIT,
-  });
+export function conv3x3(
+  inChannels: number,
+  outChannels: number,
+  stride: number,
+  dilation: number,
+  rng: Rng,
+  weightInit: WeightInit = RESNET_CONV_INIT,
+): Conv1kk {
+  return new Conv1kk({ inChannels, outChannels, kernel: 3, stride, padding: dilation, dilation, bias: false, rng, weightInit });
 }
 
 /** torchvision's BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x)). */

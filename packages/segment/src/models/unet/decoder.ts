@@ -11,25 +11,18 @@ import {
   type Activation,
   asVolume,
   Container,
+  concatChannels,
+  concatOnnx,
   type ForwardContext,
   type Module,
   type OnnxGraphBuilder,
   type OnnxValue,
   type Sequential,
+  Upsample2d,
 } from '@covsev/engine';
 import type { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
-import {
-  concatChannels,
-  concatOnnx,
-  conv2dReLU,
-  ModuleDict,
-  onnxImage,
-  type SegmentationDecoder,
-  scaledChannels,
-  upsampleNearest,
-  upsampleNearestOnnx,
-} from '../common.js';
+import { conv2dReLU, ModuleDict, onnxImage, type SegmentationDecoder, scaledChannels } from '../common.js';
 
 /** smp's default `decoder_channels` for U-Net and U-Net++. */
 export const UNET_DECODER_CHANNELS = [256, 128, 64, 32, 16] as const;
@@ -42,6 +35,7 @@ export class DecoderBlock extends Container {
   readonly name: string;
   private readonly conv1: Sequential;
   private readonly conv2: Sequential;
+  private readonly upsample = new Upsample2d({ scale: 2, mode: 'nearest' });
 
   constructor(
     readonly inChannels: number,
@@ -69,13 +63,14 @@ export class DecoderBlock extends Container {
       throw new Error(`${this.name}: got ${x.shape[3]} + skip ${skipChannels} channels`);
     }
     return tf.tidy(() => {
-      const merged = concatChannels([upsampleNearest(x, 2), ...skips]);
+      const merged = concatChannels([this.upsample.apply(x, ctx) as tf.Tensor4D, ...skips]);
       return this.conv2.apply(this.conv1.apply(merged, ctx), ctx) as tf.Tensor4D;
     });
   }
 
   forwardToOnnx(graph: OnnxGraphBuilder, x: OnnxValue, skips: readonly OnnxValue[]): OnnxValue {
-    const merged = concatOnnx(graph, [upsampleNearestOnnx(graph, x, 2), ...skips]);
+    const up = onnxImage(this.upsample.toOnnx(graph, x), this.name);
+    const merged = concatOnnx(graph, [up, ...skips.map((s) => onnxImage(s, this.name))]);
     return this.childToOnnx(graph, 'conv2', this.conv2, this.childToOnnx(graph, 'conv1', this.conv1, merged));
   }
 
