@@ -9,7 +9,7 @@ second (infer), in the style of bench/reference/cmc_twin.py.
 
 The networks are plain torch (no segmentation_models_pytorch, no torchvision) re-implementations
 of segmentation_models_pytorch (smp) v0.3.3, with its state-dict names and computations, so a
-state dict of smp's `Unet` / `UnetPlusPlus` / `DeepLabV3` with a `resnet34` encoder loads here
+state dict of smp's `Unet` / `UnetPlusPlus` / `FPN` / `DeepLabV3` with a `resnet34` encoder loads here
 (and in covsev) by name. What was followed, file by file (smp v0.3.3):
 
 - encoders/resnet.py `ResNetEncoder`: torchvision's ResNet-34 (BasicBlock, layers [3, 4, 6, 3])
@@ -35,6 +35,14 @@ state dict of smp's `Unet` / `UnetPlusPlus` / `DeepLabV3` with a `resnet34` enco
   convs.4: AdaptiveAvgPool2d(1), 1x1 conv, bn, relu, bilinear back (align_corners=False);
   project: 1x1 conv over the 5 maps, bn, relu, Dropout(0.5)), decoder.1 3x3 conv, decoder.2 bn,
   decoder.3 relu; model: head kernel 1, upsampling 8.
+- decoders/fpn/decoder.py `FPNDecoder` (merge 'add'): decoder.p5 (1x1 conv with bias),
+  decoder.p{4,3,2}.skip_conv (nearest x2 of the coarser level + 1x1 conv of the encoder map),
+  decoder.seg_blocks.{i}.block.{j}.block.{0 conv, 1 GroupNorm} (3, 2, 1, 0 Conv3x3GNReLU, each
+  but the last level's followed by a bilinear x2 with align_corners=True), sum, Dropout2d(0.2);
+  model: pyramid 256, segmentation 128 channels, head kernel 1 with bilinear x4 upsampling.
+  smp's GroupNorm(32, C) needs 32 | C, which the width multiplier breaks: here, as in covsev
+  (packages/segment/src/models/fpn/decoder.ts, `groupNormGroups`), min(32, C / 4) groups (32 at
+  smp's sizes).
 - Model defaults: decoder_channels (256, 128, 64, 32, 16) for the U-Nets, 256 for DeepLabV3; the
   head has kernel 3 for the U-Nets.
 
@@ -55,6 +63,8 @@ import torch.nn.functional as F
 RESNET34_LAYERS = (3, 4, 6, 3)
 UNET_DECODER_CHANNELS = (256, 128, 64, 32, 16)
 DEEPLABV3_CHANNELS = 256
+FPN_PYRAMID_CHANNELS = 256
+FPN_SEGMENTATION_CHANNELS = 128
 ATROUS_RATES = (12, 24, 36)
 
 
@@ -266,9 +276,62 @@ class DeepLabV3Decoder(nn.Sequential):
         return super().forward(features[-1])
 
 
+class Conv3x3GNReLU(nn.Module):
+    def __init__(self, cin, cout, upsample=False):
+        super().__init__()
+        self.upsample = upsample
+        groups = min(32, cout // 4)  # smp: 32 (see the file comment)
+        self.block = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(groups, cout), nn.ReLU(inplace=True))
+
+    def forward(self, x):
+        x = self.block(x)
+        return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True) if self.upsample else x
+
+
+class FPNBlock(nn.Module):
+    def __init__(self, pyramid, skip):
+        super().__init__()
+        self.skip_conv = nn.Conv2d(skip, pyramid, kernel_size=1)
+
+    def forward(self, x, skip):
+        return F.interpolate(x, scale_factor=2, mode="nearest") + self.skip_conv(skip)
+
+
+class SegmentationBlock(nn.Module):
+    def __init__(self, cin, cout, n_upsamples):
+        super().__init__()
+        blocks = [Conv3x3GNReLU(cin, cout, upsample=bool(n_upsamples))]
+        blocks += [Conv3x3GNReLU(cout, cout, upsample=True) for _ in range(1, n_upsamples)]
+        self.block = nn.Sequential(*blocks)
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class FPNDecoder(nn.Module):
+    def __init__(self, encoder_channels, pyramid, segmentation, dropout=0.2):
+        super().__init__()
+        enc = list(encoder_channels)[::-1]
+        self.out_channels = segmentation
+        self.p5 = nn.Conv2d(enc[0], pyramid, kernel_size=1)
+        self.p4 = FPNBlock(pyramid, enc[1])
+        self.p3 = FPNBlock(pyramid, enc[2])
+        self.p2 = FPNBlock(pyramid, enc[3])
+        self.seg_blocks = nn.ModuleList([SegmentationBlock(pyramid, segmentation, n) for n in (3, 2, 1, 0)])
+        self.dropout = nn.Dropout2d(p=dropout, inplace=True)
+
+    def forward(self, *features):
+        c2, c3, c4, c5 = features[-4:]
+        p5 = self.p5(c5)
+        p4 = self.p4(p5, c4)
+        p3 = self.p3(p4, c3)
+        p2 = self.p2(p3, c2)
+        return self.dropout(sum(b(p) for b, p in zip(self.seg_blocks, (p5, p4, p3, p2))))
+
+
 # --- the models ------------------------------------------------------------------------------
 
-ARCHS = ("unet", "unetplusplus", "deeplabv3")
+ARCHS = ("unet", "unetplusplus", "fpn", "deeplabv3")
 
 
 class SegmentationModel(nn.Module):
@@ -285,6 +348,11 @@ class SegmentationModel(nn.Module):
             self.decoder = DeepLabV3Decoder(self.encoder.out_channels[-1], channels)
             self.segmentation_head = SegmentationHead(channels, classes, kernel=1, upsampling=8)
             self.size_divisor = 8
+        elif arch == "fpn":
+            segmentation = scaled_channels(FPN_SEGMENTATION_CHANNELS, width)
+            self.decoder = FPNDecoder(self.encoder.out_channels, scaled_channels(FPN_PYRAMID_CHANNELS, width), segmentation)
+            self.segmentation_head = SegmentationHead(segmentation, classes, kernel=1, upsampling=4)
+            self.size_divisor = 32
         else:
             channels = [scaled_channels(c, width) for c in UNET_DECODER_CHANNELS]
             decoder = UnetDecoder if arch == "unet" else UnetPlusPlusDecoder
@@ -297,7 +365,7 @@ class SegmentationModel(nn.Module):
                 nn.init.kaiming_uniform_(m.weight, mode="fan_in", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.constant_(m.bias, 0)
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
         for m in self.segmentation_head.modules():

@@ -34,7 +34,7 @@ function readFixture(name: string): LoadedFixture {
   return { name, fixture, values: new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4) };
 }
 
-const FIXTURES = ['unetplusplus_tiny', 'deeplabv3_tiny', 'unet_tiny'].map(readFixture);
+const FIXTURES = ['unetplusplus_tiny', 'deeplabv3_tiny', 'unet_tiny', 'fpn_tiny'].map(readFixture);
 
 /** The fixture script's input, x[i] = sin(0.7071 i) cos(0.013 i) over the flat NCHW index. */
 function fixtureInput(shape: readonly number[]): Float32Array {
