@@ -1,3 +1,7 @@
+export * from './data/augment.js';
+export * from './data/batch.js';
+export * from './data/ctSegCohort.js';
+export * from './data/slices.js';
 export * from './encoders/index.js';
 export * from './infer/modelInput.js';
 export * from './infer/predictVolumeMask.js';
@@ -22,3 +26,5 @@ export * from './morphology/index.js';
 export * from './onnx/exportSegmentationOnnx.js';
 export * from './onnx/modelCardFile.js';
 export * from './onnx/onnxSegmenter.js';
+export * from './train/loadTrained.js';
+export * from './train/trainer.js';

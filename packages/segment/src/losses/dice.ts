@@ -93,9 +93,13 @@ function targetAsChannels(logits: tf.Tensor4D, target: SegmentationTarget, mode:
   });
 }
 
-/** Per-pixel probabilities from logits, through log-sigmoid / log-softmax as smp does. */
+/**
+ * Per-pixel probabilities from logits, through log-sigmoid / log-softmax as smp does. Log-sigmoid
+ * is written as -softplus(-x): tf.logSigmoid's gradient reads a disposed tensor on the wasm
+ * backend (tfjs 4.22), so it fails inside tf.variableGrads there.
+ */
 function probabilities(logits: tf.Tensor4D, mode: DiceMode): tf.Tensor4D {
-  return mode === 'binary' ? tf.exp(tf.logSigmoid(logits)) : tf.exp(tf.logSoftmax(logits, -1));
+  return mode === 'binary' ? tf.exp(tf.neg(tf.softplus(tf.neg(logits)))) : tf.exp(tf.logSoftmax(logits, -1));
 }
 
 function diceOf(logits: tf.Tensor4D, y: tf.Tensor4D, options: DiceLossOptions): tf.Scalar {

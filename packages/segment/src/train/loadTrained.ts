@@ -1,0 +1,76 @@
+/**
+ * A trained segmentation model read back from its run folder (`trainer.ts` documents the layout):
+ * the network built from `<runDir>/model.json`'s architecture, with the weights and batch-norm
+ * statistics of the chosen checkpoint (`checkpoints/best/` or the one `latest.json` names)
+ * restored into it (the engine's `restoreCheckpoint`, which checks names and shapes first).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  BEST_DIR,
+  checkpointsDir,
+  LATEST_FILE,
+  type LoadedCheckpoint,
+  loadCheckpoint,
+  loadLatestCheckpoint,
+  restoreCheckpoint,
+} from '@covsev/engine';
+import { CovsevInputError, Rng } from '@covsev/io';
+import type { ModelCard } from '../modelCard.js';
+import type { SegmentationModel } from '../models/contract.js';
+import { createSegmentationModel } from '../models/factory.js';
+import { SEGMENTATION_CARD_FILE } from '../onnx/exportSegmentationOnnx.js';
+import { readModelCard } from '../onnx/modelCardFile.js';
+
+/** The best validation epoch's checkpoint (`best/`) or the newest (`latest.json`). */
+export type SegmentationCheckpointChoice = 'best' | 'latest';
+
+export interface LoadedSegmentation {
+  readonly model: SegmentationModel;
+  readonly card: ModelCard;
+  /** The checkpoint folder the weights came from. */
+  readonly checkpoint: string;
+  /** Completed epochs at that checkpoint. */
+  readonly epoch: number;
+}
+
+async function readCheckpoint(runDir: string, choice: SegmentationCheckpointChoice): Promise<LoadedCheckpoint> {
+  const dir = checkpointsDir(runDir);
+  if (choice === 'best') {
+    const best = join(dir, BEST_DIR);
+    if (!existsSync(best))
+      throw new CovsevInputError(
+        best,
+        'does not exist: the run kept no best checkpoint (no validation scans, or no epoch done yet); use the latest one',
+      );
+    return loadCheckpoint(best);
+  }
+  const latest = await loadLatestCheckpoint(runDir);
+  if (latest === undefined) throw new CovsevInputError(join(dir, LATEST_FILE), 'does not exist: the run has no checkpoint yet');
+  return latest;
+}
+
+/**
+ * The model a segmentation run trained, with its card. Default checkpoint: `best`. A missing or
+ * invalid card, a card without an architecture, or a missing checkpoint is a `CovsevInputError`
+ * naming the file.
+ */
+export async function loadTrainedSegmentation(
+  runDir: string,
+  options: { readonly checkpoint?: SegmentationCheckpointChoice } = {},
+): Promise<LoadedSegmentation> {
+  const cardPath = join(runDir, SEGMENTATION_CARD_FILE);
+  const card = await readModelCard(cardPath);
+  if (card.architecture === undefined)
+    throw new CovsevInputError(cardPath, 'names no architecture: it describes an imported ONNX model, not a covsev training run');
+  const choice = options.checkpoint ?? 'best';
+  if (choice !== 'best' && choice !== 'latest')
+    throw new RangeError(`loadTrainedSegmentation: checkpoint must be 'best' or 'latest', got ${JSON.stringify(choice)}`);
+  const checkpoint = await readCheckpoint(runDir, choice);
+  // The initial weights are overwritten: the seed only has to give a model of the right shapes.
+  const model = createSegmentationModel(card.architecture, { rng: Rng.fromSeed(0) });
+  const variables = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
+  for (const { name, variable } of model.buffers()) variables.set(name, variable);
+  restoreCheckpoint(checkpoint, { variables });
+  return { model, card, checkpoint: checkpoint.path, epoch: checkpoint.epoch };
+}

@@ -1,0 +1,177 @@
+import { appendFileSync, existsSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend, NonFiniteLossError } from '@covsev/engine';
+import { CovsevInputError, makeVolume } from '@covsev/io';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type CtSegScan, loadCtSegCohort } from '../data/ctSegCohort.js';
+import { phantomCtSegCohort } from '../data/phantomCohort.test-helpers.js';
+import { buildSliceSet } from '../data/slices.js';
+import { defaultInputSpec } from '../modelCard.js';
+import type { SegmentationModel } from '../models/contract.js';
+import { loadTrainedSegmentation } from './loadTrained.js';
+import { scoreSliceSet, trainSegmentation } from './trainer.js';
+
+const tiny = { arch: 'unet', encoder: 'resnet34', width: 1 / 16 } as const;
+let scans: CtSegScan[] = [];
+
+beforeAll(async () => {
+  await initBackend({ prefer: 'wasm' });
+  scans = await loadCtSegCohort(await phantomCtSegCohort({ scans: 4, size: 64, slices: 12 }));
+});
+
+const readLog = async (dir: string) =>
+  (await readFile(join(dir, 'events.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+
+const weights = (model: SegmentationModel) =>
+  new Map(
+    [...model.parameters(), ...model.buffers()].map(({ name, variable }) => [name, Float32Array.from(variable.dataSync())]),
+  );
+
+/** Two epochs of two steps of 8 slices at 32 x 32: three training scans, one validation scan. */
+const common = () => ({
+  scans,
+  split: { train: ['phantom_001', 'phantom_002', 'phantom_003'], val: ['phantom_004'] },
+  task: 'lung' as const,
+  model: tiny,
+  input: [32, 32] as const,
+  epochs: 2,
+  slicesPerEpoch: 16,
+  seed: 5,
+});
+
+describe('trainSegmentation', () => {
+  it('writes the card, events (loss, valIoU, valMIoU, lr, slices) and checkpoints; the trained model loads back', async () => {
+    const runDir = await mkdtemp(join(tmpdir(), 'covsev-seg-run-'));
+    const result = await trainSegmentation({ ...common(), runDir });
+    expect(result.epochsRun).toBe(2);
+    expect(result.split.val).toEqual(['phantom_004']);
+    const card = JSON.parse(await readFile(join(runDir, 'model.json'), 'utf8'));
+    expect(card).toEqual({
+      format: 'covsev-segmentation-model',
+      version: 1,
+      task: 'lung',
+      architecture: { arch: 'unet', encoder: 'resnet34', classes: 1, inChannels: 1, width: 1 / 16 },
+      input: {
+        size: [32, 32],
+        huWindow: { low: -1250, high: 250 },
+        normalise: { mean: 0, std: 1 },
+        lungMasked: false,
+        channels: 1,
+      },
+      output: { activation: 'sigmoid', foreground: 0, threshold: 0.5 },
+    });
+    const events = await readLog(runDir);
+    expect(events.map((e) => e.type)).toEqual([
+      'run-start',
+      'step',
+      'step',
+      'epoch',
+      'checkpoint',
+      'step',
+      'step',
+      'epoch',
+      'checkpoint',
+      'run-end',
+    ]);
+    expect(events[0]).toMatchObject({ kind: 'segmentation', model: 'unet / resnet34 (width 0.0625), lung', stepsPerEpoch: 2 });
+    const step = events[1];
+    expect(step.samples).toBe(8);
+    expect(step.lr).toBe(1e-3);
+    expect(step.losses.dice).toBeGreaterThan(0);
+    expect(step.losses.dice).toBeLessThan(1);
+    const epochs = events.filter((e) => e.type === 'epoch');
+    for (const e of epochs) {
+      expect(Object.keys(e.metrics).sort()).toEqual(['loss', 'valDice', 'valIoU', 'valMIoU']);
+      expect(e.metrics.valIoU).toBeGreaterThanOrEqual(0);
+      expect(e.metrics.valIoU).toBeLessThanOrEqual(1);
+      expect(e.metrics.valMIoU).toBeGreaterThanOrEqual(e.metrics.valIoU / 2);
+      expect(e.best.metric).toBe('valIoU');
+    }
+    // lr x0.1 at round(0.3 * 2) = 1 (PyTorch's MultiStepLR milestones).
+    expect(epochs.map((e) => e.lr)).toEqual([1e-3, 1e-4]);
+    expect(existsSync(join(runDir, 'checkpoints', 'best', 'weights.bin'))).toBe(true);
+    // No tensor leaks: after the first step (which makes the SGD slots) the count stays.
+    const tensors = events.filter((e) => e.type === 'step').map((e) => e.memory.tensors);
+    expect(new Set(tensors.slice(1)).size).toBe(1);
+
+    // Read back: the latest checkpoint is the trained model; the best scores its epoch's valIoU.
+    const latest = await loadTrainedSegmentation(runDir, { checkpoint: 'latest' });
+    expect(latest.card).toEqual(card);
+    expect(latest.epoch).toBe(2);
+    const want = weights(result.model);
+    for (const [name, w] of weights(latest.model)) expect(w, name).toEqual(want.get(name));
+    const best = await loadTrainedSegmentation(runDir);
+    const bestEpoch = epochs[epochs.length - 1].best.epoch;
+    const valSet = buildSliceSet(
+      scans.filter((s) => s.name === 'phantom_004'),
+      'lung',
+      defaultInputSpec('lung', [32, 32]),
+    );
+    const scored = await scoreSliceSet(best.model, best.card, valSet);
+    expect(scored.iou).toBeCloseTo(epochs[bestEpoch].metrics.valIoU, 6);
+    await expect(loadTrainedSegmentation(join(runDir, 'nowhere'))).rejects.toThrow(/nowhere\/model\.json: no such model card/);
+  });
+
+  it('stopped mid-epoch and resumed ends with the weights and step losses of an uninterrupted run; another model is refused', async () => {
+    const refDir = await mkdtemp(join(tmpdir(), 'covsev-seg-ref-'));
+    const reference = await trainSegmentation({ ...common(), runDir: refDir });
+    const want = weights(reference.model);
+
+    const runDir = await mkdtemp(join(tmpdir(), 'covsev-seg-stop-'));
+    const stopped = await trainSegmentation({
+      ...common(),
+      runDir,
+      onEvent: (e) => {
+        // After the first step of the second epoch: stop at epoch 1, step 1.
+        if (e.type === 'step' && e.epoch === 1 && e.step === 0)
+          appendFileSync(
+            join(runDir, 'control.jsonl'),
+            `${JSON.stringify({ id: 'stop-1', command: 'stop', time: Date.now() })}\n`,
+          );
+      },
+    });
+    expect(stopped.stopped).toBe(true);
+    expect(stopped.epochsRun).toBe(1);
+    expect(existsSync(join(runDir, 'checkpoints', 'epoch-1-step-1'))).toBe(true);
+
+    // Another architecture on this run folder: refused before anything is read, naming both.
+    const refused = await trainSegmentation({ ...common(), runDir, model: { ...tiny, width: 1 / 8 } }).catch((e) => e);
+    expect(refused).toBeInstanceOf(CovsevInputError);
+    expect(refused.message).toContain(`${join(runDir, 'model.json')}: this run trains unet / resnet34 (width 0.0625), lung`);
+    expect(refused.message).toContain('asked to resume it as unet / resnet34 (width 0.125), lung');
+
+    const resumed = await trainSegmentation({ ...common(), runDir });
+    expect(resumed.epochsRun).toBe(1);
+    for (const [name, w] of weights(resumed.model)) expect(w, name).toEqual(want.get(name));
+    const losses = (events: { type: string; globalStep: number; losses: unknown }[]) =>
+      events.filter((e) => e.type === 'step').map((e) => [e.globalStep, e.losses]);
+    expect(losses(await readLog(runDir))).toEqual(losses(await readLog(refDir)));
+  });
+
+  it('stops at a NaN loss with the engine message, keeping the last good checkpoint', async () => {
+    const runDir = await mkdtemp(join(tmpdir(), 'covsev-seg-nan-'));
+    await trainSegmentation({ ...common(), runDir, epochs: 1 });
+    // The same scans with one CT poisoned: every slice of it is NaN from the second epoch on.
+    const poisoned = scans.map((s) =>
+      s.name === 'phantom_001' || s.name === 'phantom_002' || s.name === 'phantom_003'
+        ? {
+            ...s,
+            ct: makeVolume({ data: new Float32Array(s.ct.data.length).fill(Number.NaN), shape: s.ct.shape, intensity: 'hu' }),
+          }
+        : s,
+    );
+    const error = await trainSegmentation({ ...common(), scans: poisoned, runDir }).catch((e) => e);
+    expect(error).toBeInstanceOf(NonFiniteLossError);
+    expect(error.message).toMatch(/at epoch 2, step 1/);
+    expect(error.message).toMatch(/dice NaN/);
+    const latest = JSON.parse(await readFile(join(runDir, 'checkpoints', 'latest.json'), 'utf8'));
+    expect(latest.path).toBe('epoch-1');
+    const events = await readLog(runDir);
+    expect(events.at(-1)).toMatchObject({ type: 'error' });
+  });
+});
