@@ -1,3 +1,4 @@
+export * from './classical/index.js';
 export * from './data/augment.js';
 export * from './data/batch.js';
 export * from './data/ctSegCohort.js';

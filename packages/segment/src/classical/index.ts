@@ -1,0 +1,10 @@
+export {
+  type ClassicalLungComponent,
+  type ClassicalLungMaskOptions,
+  type ClassicalLungMaskResult,
+  type ClassicalLungReport,
+  type ClassicalLungSlice,
+  classicalLungMask,
+  type LungOverlayOptions,
+  writeLungOverlayPng,
+} from './lungMask.js';
