@@ -6,10 +6,19 @@
  * at width 1/32, non-trivial batch-norm statistics, non-square inputs).
  */
 import { readFileSync } from 'node:fs';
-import { buildOnnxModel, disposeModule, initBackend, loadTorchStateDict, OnnxSession } from '@covsev/engine';
+import {
+  buildOnnxModel,
+  disposeModule,
+  hwioToOihw,
+  initBackend,
+  loadTorchStateDict,
+  namedVariables,
+  OnnxSession,
+} from '@covsev/engine';
 import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { diceLoss } from '../losses/dice.js';
 import type { SegmentationModel, SegmentationModelOptions } from './contract.js';
 import { createSegmentationModel } from './factory.js';
 
@@ -20,6 +29,12 @@ interface ModelFixture {
   logits: { shape: [number, number, number, number]; offset: number; length: number };
   logitsStats: { min: number; max: number; std: number };
   float32TwinMaxError: number;
+  /** Train mode (batch statistics): logits and Dice-loss gradients (U-Net++, U-Net). */
+  training: null | {
+    loss: number;
+    logits: { offset: number; length: number };
+    grads: { name: string; shape: number[]; offset: number; length: number }[];
+  };
 }
 
 interface LoadedFixture {
@@ -114,6 +129,47 @@ describe('segmentation models against their PyTorch twin (smp 0.3.3 layouts)', (
         expect(logits.shape).toEqual([n, h, w, c]);
         const nchw = logits.transpose([0, 3, 1, 2]).dataSync();
         expect(maxAbsDiff(nchw, expectedLogits(f))).toBeLessThan(tolerance(f));
+      });
+    });
+  }
+
+  for (const f of FIXTURES.filter((g) => g.fixture.training !== null)) {
+    it.skipIf(notBuiltYet(f))(`${f.name}: train mode (batch statistics): same logits and Dice-loss gradients (1e-3)`, () => {
+      const training = f.fixture.training as NonNullable<ModelFixture['training']>;
+      const model = loadedModel(f);
+      const byName = new Map(namedVariables(model).map((v) => [v.name, v.variable]));
+      tf.tidy(() => {
+        const input = fixtureInput(f.fixture.inputShape);
+        const x = nhwcFromNchw(input, f.fixture.inputShape);
+        const target = nhwcFromNchw(
+          input.map((v) => (v > 0.1 ? 1 : 0)),
+          f.fixture.inputShape,
+        );
+        const wanted = training.grads.map((g) => {
+          const variable = byName.get(g.name);
+          if (!variable) throw new Error(`${f.name}: the model has no variable ${g.name}`);
+          return variable;
+        });
+        let trainLogits: tf.Tensor4D | undefined;
+        const { value, grads } = tf.variableGrads(() => {
+          const logits = model.logits(x, { training: true });
+          trainLogits = tf.keep(logits);
+          return diceLoss(logits, target, { mode: 'binary' });
+        }, wanted);
+        expect(Math.abs((value.dataSync()[0] as number) - training.loss)).toBeLessThan(1e-4);
+        const expectedTrain = f.values.subarray(training.logits.offset, training.logits.offset + training.logits.length);
+        const nchw = (trainLogits as tf.Tensor4D).transpose([0, 3, 1, 2]).dataSync();
+        expect(maxAbsDiff(nchw, expectedTrain)).toBeLessThan(1e-3);
+        for (const [i, g] of training.grads.entries()) {
+          const variable = wanted[i] as tf.Variable;
+          const grad = grads[variable.name] as tf.Tensor;
+          // Conv weights are tfjs' [k, k, in, out]; the fixture has PyTorch's [out, in, k, k].
+          const got = grad.rank === 4 ? hwioToOihw(grad.dataSync(), grad.shape) : grad.dataSync();
+          const expected = f.values.subarray(g.offset, g.offset + g.length);
+          const scale = Math.max(...Array.from(expected, Math.abs));
+          expect(scale, `${g.name}: gradient not zero`).toBeGreaterThan(0);
+          expect(maxAbsDiff(got, expected) / scale, g.name).toBeLessThan(1e-3);
+        }
       });
     });
   }
