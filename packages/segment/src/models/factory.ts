@@ -13,6 +13,7 @@ import {
   type SegmentationModelOptions,
   segmentationModelConfigSchema,
 } from './contract.js';
+import { createDeepLabV3 } from './deeplabv3/model.js';
 import { createFpn } from './fpn/model.js';
 import { createUnet } from './unet/model.js';
 import { createUnetPlusPlus } from './unetplusplus/model.js';
@@ -20,18 +21,12 @@ import { createUnetPlusPlus } from './unetplusplus/model.js';
 /** Builds one architecture from a parsed config. */
 export type ArchitectureBuilder = (config: SegmentationModelConfig, rng: Rng) => SegmentationModel;
 
-function notBuiltYet(arch: ArchName): ArchitectureBuilder {
-  return () => {
-    throw new Error(`createSegmentationModel: architecture '${arch}' is not built yet`);
-  };
-}
-
 /** Every architecture of {@link ARCH_NAMES}, by name. */
 export const ARCHITECTURES: Record<ArchName, ArchitectureBuilder> = {
   unet: createUnet,
   unetplusplus: createUnetPlusPlus,
   fpn: (config, rng) => createFpn(config, rng),
-  deeplabv3: notBuiltYet('deeplabv3'),
+  deeplabv3: (config, rng) => createDeepLabV3(config, rng),
 };
 
 /** `options` checked against the schema, with defaults; a bad field throws a RangeError naming it (and the valid names). */

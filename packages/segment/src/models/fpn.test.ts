@@ -17,13 +17,10 @@ import {
 import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { EncoderName } from './contract.js';
+import { ENCODER_NAMES, type EncoderName } from './contract.js';
 import { parseSegmentationModelConfig } from './factory.js';
 import { type FPNDecoder, GroupNorm, groupNormGroups } from './fpn/decoder.js';
 import { createFpn, type FpnOptions } from './fpn/model.js';
-
-/** The encoders built so far (DenseNet-121 joins when it lands). */
-const FPN_TEST_ENCODERS: EncoderName[] = ['resnet34'];
 
 const PYTHON = '/usr/bin/python3';
 const HAVE_TORCH = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
@@ -159,7 +156,7 @@ function fpnOf(encoder: EncoderName, rng: Rng, options: FpnOptions = {}) {
 }
 
 describe('FPN model (width 1/16)', () => {
-  it.each(FPN_TEST_ENCODERS)(
+  it.each(ENCODER_NAMES)(
     '%s: [2, 64, 64, 1] in, [2, 64, 64, 2] logits out; smp parameter names; H, W must divide by 32',
     (encoder) => {
       const model = fpnOf(encoder, Rng.fromSeed(1));
