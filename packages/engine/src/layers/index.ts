@@ -12,6 +12,7 @@ export { AvgPool2d, type AvgPool2dOptions, GlobalAvgPool2d } from './pool2d.js';
 export { ReLU } from './relu.js';
 export {
   interpolationTaps,
+  resizeAdjoint,
   resizeOnnx,
   Upsample2d,
   type Upsample2dOptions,
