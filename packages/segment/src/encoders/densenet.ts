@@ -146,7 +146,9 @@ export class DenseBlock extends Container {
   }
 
   toOnnx(graph: OnnxGraphBuilder, input: OnnxValue): OnnxValue {
-    let y = onnxImage(input, this.name);
+    // The input is read twice (the first norm1 and the first concat): an Identity pins it, so that
+    // norm1 cannot fold into a conv that produced it (an unpooled transition in a dilated encoder).
+    let y = onnxImage({ ...input, name: graph.addNode('Identity', [input.name]) }, this.name);
     this.layers.forEach((layer, i) => {
       const added = onnxImage(this.childToOnnx(graph, `denselayer${i + 1}`, layer, y), this.name);
       y = concatOnnx(graph, [y, added]);
