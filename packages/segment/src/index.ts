@@ -7,6 +7,8 @@ export * from './encoders/index.js';
 export * from './infer/modelInput.js';
 export * from './infer/predictVolumeMask.js';
 export * from './infer/segmenter.js';
+export * from './infer/segmentScans.js';
+export * from './infer/segmentVolume.js';
 export * from './losses/index.js';
 export * from './modelCard.js';
 export {

@@ -18,7 +18,9 @@ import {
 } from '@covsev/engine';
 import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
+import { defaultInputSpec, type ModelCard, type SegmentationTask } from '../modelCard.js';
 import { type SegmentationModel, type SegmentationModelConfig, segmentationModelConfigSchema } from '../models/contract.js';
+import type { Segmenter } from './segmenter.js';
 
 export class TinySegmentationModel extends Container implements SegmentationModel {
   readonly name: string;
@@ -64,5 +66,65 @@ export class TinySegmentationModel extends Container implements SegmentationMode
 
   logits(x: tf.Tensor4D, ctx: ForwardContext): tf.Tensor4D {
     return this.apply(x, ctx) as tf.Tensor4D;
+  }
+}
+
+/**
+ * A stand-in model whose "probability" is a function of its input pixel: with the default input
+ * spec (window [-1250, 250] onto 0..1, no normalisation) the input is the windowed slice itself.
+ */
+export class PixelSegmenter implements Segmenter {
+  readonly card: ModelCard;
+  readonly description: string;
+  calls = 0;
+  constructor(
+    task: SegmentationTask,
+    size: number,
+    private readonly fn: (u: number) => number,
+    readonly id = 'pixel',
+  ) {
+    this.card = {
+      format: 'covsev-segmentation-model',
+      version: 1,
+      task,
+      onnx: 'none.onnx',
+      input: defaultInputSpec(task, [size, size]),
+      output: { activation: 'sigmoid', foreground: 0, threshold: 0.5 },
+    };
+    this.description = `PixelSegmenter(${task}, ${id})`;
+  }
+  hash(): string {
+    return `${this.id}-${this.card.task}-${this.card.input.size}`;
+  }
+  async predictSlices(input: Float32Array, count: number): Promise<Float32Array> {
+    this.calls++;
+    if (input.length !== count * this.card.input.size[0] * this.card.input.size[1])
+      throw new RangeError('PixelSegmenter: wrong input length');
+    return input.map(this.fn);
+  }
+  async dispose(): Promise<void> {}
+}
+
+/**
+ * A stand-in lung model that returns given masks slice after slice, starting again after
+ * `slices` (one volume of that many slices per run, slices asked for in order).
+ */
+export class SequenceSegmenter extends PixelSegmenter {
+  private position = 0;
+  constructor(
+    private readonly masks: Float32Array,
+    private readonly slices: number,
+    size: number,
+    id = 'sequence',
+  ) {
+    super('lung', size, () => 0, id);
+  }
+  override async predictSlices(input: Float32Array, count: number): Promise<Float32Array> {
+    const plane = this.masks.length / this.slices;
+    if (input.length !== count * plane) throw new RangeError('SequenceSegmenter: wrong input length');
+    this.calls++;
+    const out = this.masks.slice(this.position * plane, (this.position + count) * plane);
+    this.position = (this.position + count) % this.slices;
+    return out;
   }
 }
