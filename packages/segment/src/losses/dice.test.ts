@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { initBackend } from '@covsev/engine';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type DiceBceLossOptions, diceBceLoss, diceLoss } from './dice.js';
@@ -110,5 +111,26 @@ describe('Dice loss details', () => {
     const loss = diceBceLoss(logits, target, { mode: 'multiclass' });
     expect(tf.memory().numTensors).toBe(before + 1);
     loss.dispose();
+  });
+});
+
+describe('Dice losses on the wasm backend', () => {
+  beforeAll(async () => {
+    await initBackend({ prefer: 'wasm' });
+  });
+
+  it.each(
+    fixture.cases.filter((c) => c.kind === 'diceBce' || c.name.startsWith('binary, random')).map((c) => [c.name, c] as const),
+  )('%s: the gradient inside tf.variableGrads matches PyTorch on wasm', (_name, c) => {
+    expect(tf.getBackend()).toBe('wasm');
+    const [n, h, w] = c.shape;
+    const v = tf.variable(tf.tensor4d(c.logits, c.shape));
+    const target = tf.tensor3d(c.target, [n, h, w], 'int32');
+    const f = () => (c.kind === 'dice' ? diceLoss : diceBceLoss)(tf.mul(v, 1) as tf.Tensor4D, target, c.options);
+    const { value, grads } = tf.variableGrads(f, [v]);
+    expect(Math.abs((value.dataSync()[0] as number) - c.loss) / Math.max(Math.abs(c.loss), 1e-3)).toBeLessThan(1e-5);
+    const scale = Math.max(...c.grad.map(Math.abs), 1e-12);
+    expect(worstRelative((grads[v.name] as tf.Tensor).dataSync(), c.grad, scale)).toBeLessThan(1e-5);
+    v.dispose();
   });
 });
