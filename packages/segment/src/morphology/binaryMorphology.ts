@@ -79,26 +79,24 @@ function boxAxis(mask: Uint8Array, shape: Shape3, axis: 0 | 1 | 2, r: number, er
   const stride = axis === 0 ? rows * cols : axis === 1 ? cols : 1;
   const out = new Uint8Array(mask.length);
   const line = new Int32Array(length + 1); // prefix sums of foreground along the line
-  const lineStarts: number[] = [];
-  for (let z = 0; z < (axis === 0 ? 1 : slices); z++) {
-    for (let y = 0; y < (axis === 1 ? 1 : rows); y++) {
-      for (let x = 0; x < (axis === 2 ? 1 : cols); x++) lineStarts.push((z * rows + y) * cols + x);
-    }
-  }
-  for (const start of lineStarts) {
-    line[0] = 0;
+  const width = 2 * r + 1;
+  const doLine = (start: number): void => {
     for (let k = 0; k < length; k++) line[k + 1] = (line[k] as number) + (mask[start + k * stride] === 0 ? 0 : 1);
     for (let k = 0; k < length; k++) {
       const lo = k - r;
       const hi = k + r;
-      const a = Math.max(lo, 0);
-      const b = Math.min(hi, length - 1);
+      const a = lo < 0 ? 0 : lo;
+      const b = hi > length - 1 ? length - 1 : hi;
       const ones = (line[b + 1] as number) - (line[a] as number);
-      const outsideCount = a - lo + (hi - b);
-      const total = ones + (border === 1 ? outsideCount : 0);
-      out[start + k * stride] = erode ? (total === 2 * r + 1 ? 1 : 0) : total > 0 ? 1 : 0;
+      const total = border === 1 ? ones + (a - lo) + (hi - b) : ones;
+      out[start + k * stride] = erode ? (total === width ? 1 : 0) : total > 0 ? 1 : 0;
     }
-  }
+  };
+  // Every line along `axis`: its first voxel runs over the other two axes.
+  const zEnd = axis === 0 ? 1 : slices;
+  const yEnd = axis === 1 ? 1 : rows;
+  const xEnd = axis === 2 ? 1 : cols;
+  for (let z = 0; z < zEnd; z++) for (let y = 0; y < yEnd; y++) for (let x = 0; x < xEnd; x++) doLine((z * rows + y) * cols + x);
   return out;
 }
 
