@@ -1,6 +1,6 @@
 /**
- * Stage 1 over many scans, with its outputs on disk and a cache (docs/formats.md, "Segmentation
- * outputs"):
+ * Stage 1 (docs/method.md, "Segmentation") over many scans, with its outputs on disk and a cache.
+ * The layout (the masks' folders are what stage 2's `readMasksOnGrid` reads, `<dir>/<scan>.nii.gz`):
  *
  * ```
  * <out>/lung/<scan>.nii.gz        lung mask, uint8 0/1, the scan's geometry
