@@ -10,6 +10,7 @@ import {
   disposeModule,
   type ForwardContext,
   initBackend,
+  loadTorchStateDict,
   type Module,
   namedVariables,
   OnnxSession,
@@ -19,7 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ENCODER_NAMES, type EncoderName } from './contract.js';
 import { parseSegmentationModelConfig } from './factory.js';
-import { type FPNDecoder, GroupNorm, groupNormGroups } from './fpn/decoder.js';
+import { FPNDecoder, GroupNorm, groupNormGroups } from './fpn/decoder.js';
 import { createFpn, type FpnOptions } from './fpn/model.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -28,6 +29,63 @@ if (!HAVE_TORCH) console.warn(`fpn.test.ts: ${PYTHON} cannot import torch; the P
 const TORCH_SUITE = HAVE_TORCH
   ? 'FPN pieces against PyTorch'
   : `FPN pieces against PyTorch (SKIPPED: ${PYTHON} cannot import torch)`;
+
+/**
+ * smp 0.3.3's FPNDecoder structure written out in PyTorch (same module tree, so the same
+ * state-dict names; GroupNorm groups min(32, C/4)), random weights from seed 0 and random
+ * GroupNorm affine maps; features and output NHWC.
+ */
+const TORCH_FPN_SCRIPT = `
+import json, sys, torch
+from torch import nn
+import torch.nn.functional as F
+a = json.load(sys.stdin)
+torch.manual_seed(0)
+class Conv3x3GNReLU(nn.Module):
+    def __init__(self, cin, cout, upsample):
+        super().__init__()
+        self.upsample = upsample
+        self.block = nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.GroupNorm(min(32, cout // 4), cout), nn.ReLU())
+    def forward(self, x):
+        x = self.block(x)
+        return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True) if self.upsample else x
+class FPNBlock(nn.Module):
+    def __init__(self, pyramid, skip):
+        super().__init__()
+        self.skip_conv = nn.Conv2d(skip, pyramid, 1)
+    def forward(self, x, skip):
+        return F.interpolate(x, scale_factor=2.0, mode="nearest") + self.skip_conv(skip)
+class SegmentationBlock(nn.Module):
+    def __init__(self, cin, cout, n):
+        super().__init__()
+        self.block = nn.Sequential(Conv3x3GNReLU(cin, cout, n > 0), *[Conv3x3GNReLU(cout, cout, True) for _ in range(1, n)])
+    def forward(self, x):
+        return self.block(x)
+class FPNDecoder(nn.Module):
+    def __init__(self, enc, pyramid, seg):
+        super().__init__()
+        c2, c3, c4, c5 = enc[-4:]
+        self.p5 = nn.Conv2d(c5, pyramid, 1)
+        self.p4 = FPNBlock(pyramid, c4)
+        self.p3 = FPNBlock(pyramid, c3)
+        self.p2 = FPNBlock(pyramid, c2)
+        self.seg_blocks = nn.ModuleList([SegmentationBlock(pyramid, seg, n) for n in (3, 2, 1, 0)])
+        self.dropout = nn.Dropout2d(0.2)
+    def forward(self, *features):
+        c2, c3, c4, c5 = features[-4:]
+        p5 = self.p5(c5); p4 = self.p4(p5, c4); p3 = self.p3(p4, c3); p2 = self.p2(p3, c2)
+        return self.dropout(sum(b(p) for b, p in zip(self.seg_blocks, (p5, p4, p3, p2))))
+dec = FPNDecoder(a["channels"], a["pyramid"], a["seg"]).eval()
+with torch.no_grad():
+    for m in dec.modules():
+        if isinstance(m, nn.GroupNorm):
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.normal_(0, 0.2)
+feats = [torch.tensor(f["data"]).reshape(f["shape"]).permute(0, 3, 1, 2) for f in a["features"]]
+with torch.no_grad():
+    y = dec(*feats)
+print(json.dumps({"state": {k: v.reshape(-1).tolist() for k, v in dec.state_dict().items()}, "y": y.permute(0, 2, 3, 1).reshape(-1).tolist(), "shape": list(y.permute(0, 2, 3, 1).shape)}))
+`;
 
 /** GroupNorm forward and gradients in PyTorch; arrays NHWC in and out. */
 const TORCH_SCRIPT = `
@@ -116,6 +174,43 @@ describe.skipIf(!HAVE_TORCH)(TORCH_SUITE, () => {
     expect(Math.max(...ref.dx.map(Math.abs))).toBeGreaterThan(1e-3); // the check is not trivially zero
 
     tf.dispose([xt, rt, y, value, dx, ...Object.values(grads)]);
+  });
+  it('FPNDecoder loads a PyTorch FPNDecoder state dict by name and gives its output (non-square maps, width-scaled channels)', () => {
+    const rng = Rng.fromSeed(8);
+    const channels = [1, 4, 4, 8, 16, 32];
+    const pyramid = 16;
+    const seg = 8;
+    // Maps 2..5 of a 64 x 32 input: 16 x 8 down to 2 x 1.
+    const features = [2, 3, 4, 5].map((level) => {
+      const shape = [2, 64 >> level, 32 >> level, channels[level] as number];
+      return {
+        shape,
+        data: [
+          ...randn(
+            rng,
+            shape.reduce((p, q) => p * q, 1),
+          ),
+        ],
+      };
+    });
+    const run = spawnSync(PYTHON, ['-c', TORCH_FPN_SCRIPT], {
+      input: JSON.stringify({ channels, pyramid, seg, features }),
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const ref = JSON.parse(run.stdout) as { state: Record<string, number[]>; y: number[]; shape: number[] };
+    const decoder = new FPNDecoder({ encoderChannels: channels, pyramidChannels: pyramid, segmentationChannels: seg, rng });
+    loadTorchStateDict(decoder, new Map(Object.entries(ref.state)));
+    const tensors = features.map((f) => tf.tensor4d(f.data, f.shape as [number, number, number, number]));
+    const y = decoder.decode(tensors, EVAL);
+    expect(y.shape).toEqual(ref.shape);
+    expect(y.shape).toEqual([2, 16, 8, seg]);
+    const diff = maxAbsDiff(y.dataSync(), ref.y);
+    expect(diff).toBeLessThan(1e-4);
+    expect(Math.max(...ref.y.map(Math.abs))).toBeGreaterThan(1e-2);
+    tf.dispose([y, ...tensors]);
+    disposeModule(decoder);
   });
 });
 
