@@ -89,11 +89,14 @@ describe('DeepLabV3 model (width 1/16, output stride 8)', () => {
     },
   );
 
-  it('takes any H, W divisible by 8 (40 x 24), refuses others by name', () => {
+  it('takes any H, W divisible by 8 (40 x 24), refuses others by name, and a training batch of 1', () => {
     const model = deeplabOf('resnet34', Rng.fromSeed(6));
     const y = model.logits(tf.zeros([1, 40, 24, 1]) as tf.Tensor4D, EVAL);
     expect(y.shape).toEqual([1, 40, 24, 2]);
     expect(() => model.logits(tf.zeros([1, 36, 24, 1]) as tf.Tensor4D, EVAL)).toThrow(/36 x 24 does not divide by 8/);
+    expect(() => model.logits(tf.zeros([1, 40, 24, 1]) as tf.Tensor4D, { training: true })).toThrow(
+      /training needs a batch of at least 2 images .*got 1/,
+    );
     y.dispose();
     disposeModule(model);
   });

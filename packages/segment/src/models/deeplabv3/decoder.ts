@@ -290,6 +290,11 @@ export class DeepLabV3Decoder extends Container {
   decode(features: readonly tf.Tensor4D[], ctx: ForwardContext): tf.Tensor4D {
     const deepest = features[features.length - 1];
     if (!deepest) throw new Error(`${this.name}: no feature maps`);
+    if (ctx.training && deepest.shape[0] < 2) {
+      throw new RangeError(
+        `${this.name}: training needs a batch of at least 2 images (ASPP's pooling branch batch-normalises one value per image and channel), got ${deepest.shape[0]}`,
+      );
+    }
     return asImages(this.body.apply(deepest, ctx), this.name);
   }
 
