@@ -5,9 +5,10 @@
  * - `p5`: 1x1 conv of the deepest map to `pyramidChannels`;
  * - `p4`, `p3`, `p2` ({@link FPNBlock}): nearest x2 upsample of the coarser pyramid level plus a
  *   1x1 conv (`skip_conv`) of the encoder map at that level;
- * - `seg_blocks.{i}` ({@link SegmentationBlock}): 3, 2, 1, 0 times {@link Conv3x3GNReLU} with a
- *   bilinear x2 upsample (align_corners=True) each, bringing every level to 1/4 of the input;
- *   their keys are `seg_blocks.{i}.block.{j}.block.{0 conv, 1 GroupNorm}`;
+ * - `seg_blocks.{i}` ({@link SegmentationBlock}) for p5, p4, p3, p2: 3, 2, 1, 1
+ *   {@link Conv3x3GNReLU} (3x3 conv, GroupNorm, ReLU), of which 3, 2, 1, 0 end with a bilinear x2
+ *   upsample (align_corners=True), bringing every level to 1/4 of the input; keys
+ *   `seg_blocks.{i}.block.{j}.block.{0 conv, 1 GroupNorm}`;
  * - merge 'add' (the four maps summed), then Dropout2d(0.2): identity in eval mode and in ONNX;
  *   in training it zeroes whole channels with probability 0.2 and scales the rest by 1 / 0.8,
  *   its masks drawn from the seeded `Rng` given as `dropoutRng` (docs/conventions.md, "Seeds").
