@@ -5,6 +5,7 @@ export * from './data/ctSegCohort.js';
 export * from './data/slices.js';
 export * from './encoders/index.js';
 export * from './infer/modelInput.js';
+export * from './infer/openSegmenter.js';
 export * from './infer/predictVolumeMask.js';
 export * from './infer/segmenter.js';
 export * from './infer/segmentScans.js';

@@ -27,6 +27,12 @@ const truthLung = Uint8Array.from(scan.lungMask.data, (v) => (v > 0 ? 1 : 0));
  */
 const lungModel = new SequenceSegmenter(Float32Array.from(truthLung), 20, 96);
 
+function sum(data: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < data.length; i++) n += data[i] as number;
+  return n;
+}
+
 /** PNG width and height from the IHDR chunk. */
 function pngSize(bytes: Buffer): { width: number; height: number } {
   return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
@@ -68,8 +74,8 @@ describe('segmentScans', () => {
         lung.affine.forEach((v, i) => expect(v).toBeCloseTo(scan.ct.affine[i] as number, 4));
         expect(lung.spacing.map((s) => Number(s.toFixed(4)))).toEqual(scan.ct.spacing.map((s) => Number(s.toFixed(4))));
       }
-      expect(report.lungVoxels).toBe(lung.data.reduce((a, v) => a + v, 0));
-      expect(report.lesionVoxels).toBe(infection.data.reduce((a, v) => a + v, 0));
+      expect(report.lungVoxels).toBe(sum(lung.data));
+      expect(report.lesionVoxels).toBe(sum(infection.data));
       expect(report.lesionVoxels).toBeGreaterThan(0);
       for (let i = 0; i < infection.data.length; i++) if (infection.data[i]) expect(lung.data[i]).toBe(1);
       expect(iou(lung.data, truthLung)).toBeGreaterThan(0.99); // the exact lung, after the clean-up (holes filled)

@@ -6,6 +6,7 @@
  * file and its card, onnxruntime; `../onnx/onnxSegmenter.ts`).
  */
 import { createHash } from 'node:crypto';
+import { disposeModule } from '@covsev/engine';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelCard, OutputSpec } from '../modelCard.js';
 import type { SegmentationModel } from '../models/contract.js';
@@ -25,7 +26,7 @@ export interface Segmenter {
    * channel (copied into each of `card.input.channels`); the result is `[count, H, W]` in 0..1.
    */
   predictSlices(input: Float32Array, count: number): Promise<Float32Array>;
-  /** Frees the model's session or nothing (a tfjs model stays its owner's). */
+  /** Frees the model's session (or a tfjs model's variables, when the segmenter owns it). */
   dispose(): Promise<void>;
 }
 
@@ -110,6 +111,8 @@ export class TfjsSegmenter implements Segmenter {
   constructor(
     readonly model: SegmentationModel,
     readonly card: ModelCard,
+    /** `owner: true` when the segmenter owns the model: `dispose` then frees its variables. */
+    private readonly options: { readonly owner?: boolean } = {},
   ) {
     this.description = `${model.name} (tfjs)`;
     const problem = tfjsCardProblem(model, card);
@@ -147,7 +150,7 @@ export class TfjsSegmenter implements Segmenter {
   }
 
   async dispose(): Promise<void> {
-    // the model belongs to the caller
+    if (this.options.owner === true) disposeModule(this.model);
   }
 }
 
