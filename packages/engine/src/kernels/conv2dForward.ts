@@ -1,7 +1,7 @@
 /**
  * The forward convolutions (`FusedConv2D`, `Conv2D`) of the wasm backend: through onnxruntime
  * where covsev's onnxruntime convolutions are on (`enableOnnxConv`) and the case is one they run
- * (NHWC, no dilation, no activation but Relu, a [Co] bias or none, more than one input channel),
+ * (NHWC, no activation but Relu, a [Co] bias or none, more than one input channel; dilated too),
  * else the stock XNNPACK kernel.
  */
 import {
@@ -36,17 +36,22 @@ function onnxGeometry(kernel: string, args: ForwardArgs): ConvGeometry | undefin
   if (activation !== 'linear' && activation !== 'relu') return undefined;
   if (bias !== undefined && (bias.shape.length !== 1 || bias.shape[0] !== filter.shape[3] || bias.dtype !== 'float32'))
     return undefined;
-  const dilations = attrs.dilations ?? 1;
-  if ((Array.isArray(dilations) ? dilations : [dilations]).some((d) => d !== 1)) return undefined;
   const info = backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
     filter.shape as [number, number, number, number],
     attrs.strides,
-    1,
+    attrs.dilations ?? 1,
     attrs.pad,
     attrs.dimRoundingMode,
   );
-  return convGeometry(kernel, x.shape, filter.shape, [info.batchSize, info.outHeight, info.outWidth, info.outChannels], attrs);
+  return convGeometry(
+    kernel,
+    x.shape,
+    filter.shape,
+    [info.batchSize, info.outHeight, info.outWidth, info.outChannels],
+    attrs,
+    true,
+  );
 }
 
 function forward(kernel: string): KernelFunc {

@@ -20,6 +20,9 @@ export interface ConvGeometry {
   padBottom: number;
   padLeft: number;
   padRight: number;
+  /** Dilation of the filter taps (1 unless the geometry was resolved with `allowDilation`). */
+  dilationH: number;
+  dilationW: number;
 }
 
 type BackpropAttrs = Pick<Conv2DBackpropFilterAttrs & Conv2DBackpropInputAttrs, 'strides' | 'pad' | 'dimRoundingMode'> & {
@@ -37,7 +40,8 @@ function rank4(kernel: string, what: string, shape: readonly number[]): [number,
  * and checks that `dyShape` is that convolution's output shape.
  *
  * Raises: an Error naming the kernel and the attribute for anything the covsev kernels do not
- * support (NCHW, dilations other than 1, shapes that do not agree).
+ * support (NCHW, dilations other than 1 unless `allowDilation` (the onnxruntime forward takes
+ * them), shapes that do not agree).
  */
 export function convGeometry(
   kernel: string,
@@ -45,20 +49,21 @@ export function convGeometry(
   filterShape: readonly number[],
   dyShape: readonly number[],
   attrs: BackpropAttrs,
+  allowDilation = false,
 ): ConvGeometry {
   const dataFormat = attrs.dataFormat ?? 'NHWC';
   if (dataFormat !== 'NHWC') {
     throw new Error(`covsev ${kernel}: dataFormat '${dataFormat}' is not supported on wasm; use 'NHWC' (channels last)`);
   }
   const dil = attrs.dilations ?? 1;
-  if ((Array.isArray(dil) ? dil : [dil]).some((d) => d !== 1)) {
+  if (!allowDilation && (Array.isArray(dil) ? dil : [dil]).some((d) => d !== 1)) {
     throw new Error(`covsev ${kernel}: dilations [${String(dil)}] are not supported; only 1`);
   }
   const info = backend_util.computeConv2DInfo(
     rank4(kernel, 'x', xShape),
     rank4(kernel, 'filter', filterShape),
     attrs.strides,
-    1,
+    allowDilation ? (dil as number | [number, number]) : 1,
     attrs.pad,
     attrs.dimRoundingMode,
     false,
@@ -87,5 +92,7 @@ export function convGeometry(
     padBottom: info.padInfo.bottom,
     padLeft: info.padInfo.left,
     padRight: info.padInfo.right,
+    dilationH: info.dilationHeight,
+    dilationW: info.dilationWidth,
   };
 }

@@ -182,6 +182,9 @@ const NCHW_TO_NHWC = [0, 2, 3, 1];
 /** HWIO filter [kh, kw, ci, co] to Conv's OIHW (also ConvTranspose's [C_in = co, C_out = ci, kh, kw]). */
 const HWIO_TO_OIHW = [3, 2, 0, 1];
 
+/** [dilationH, dilationW] (1, 1 for the gradients, whose geometry refuses dilation). */
+const dilationOf = (g: ConvGeometry): [number, number] => [g.dilationH, g.dilationW];
+
 function isPointwise(g: ConvGeometry): boolean {
   return g.kH === 1 && g.kW === 1 && g.strideH === 1 && g.strideW === 1 && g.padTop + g.padBottom + g.padLeft + g.padRight === 0;
 }
@@ -203,6 +206,7 @@ function geometryKey(g: ConvGeometry): string {
     g.padBottom,
     g.padLeft,
     g.padRight,
+    ...dilationOf(g),
   ].join(',');
 }
 
@@ -214,10 +218,12 @@ function geometryKey(g: ConvGeometry): string {
  */
 export function onnxConvRuns(g: ConvGeometry): boolean {
   if (!enabled) return false;
+  const [dh, dw] = dilationOf(g);
   const fits = (size: number, k: number, stride: number, begin: number, end: number, out: number): boolean =>
     begin >= 0 && end >= 0 && Math.floor((size + begin + end - k) / stride) + 1 === out;
   return (
-    fits(g.inH, g.kH, g.strideH, g.padTop, g.padBottom, g.outH) && fits(g.inW, g.kW, g.strideW, g.padLeft, g.padRight, g.outW)
+    fits(g.inH, dh * (g.kH - 1) + 1, g.strideH, g.padTop, g.padBottom, g.outH) &&
+    fits(g.inW, dw * (g.kW - 1) + 1, g.strideW, g.padLeft, g.padRight, g.outW)
   );
 }
 
@@ -253,6 +259,7 @@ export function onnxConvForward(
       const conv = graph.addNode('Conv', [T(graph, xs as string, NHWC_TO_NCHW), T(graph, w as string, HWIO_TO_OIHW), ...b], {
         strides: { ints: [g.strideH, g.strideW] },
         pads: { ints: [g.padTop, g.padLeft, g.padBottom, g.padRight] },
+        dilations: { ints: dilationOf(g) },
       });
       return [T(graph, act(graph, conv), NCHW_TO_NHWC), [g.batch, g.outH, g.outW, g.outC]];
     },

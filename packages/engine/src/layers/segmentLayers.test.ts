@@ -8,6 +8,7 @@
 import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { disableOnnxConv, enableOnnxConv, onnxConvStatus } from '../kernels/onnxConv.js';
 import {
   expectNoLeaks,
   forEachConvEngine,
@@ -114,6 +115,21 @@ describe('wasm (covsev kernels) against cpu', () => {
         expectWasmMatchesCpu(conv, c.x, 100 + i, 2e-5);
       }),
     );
+  });
+
+  it('a dilated forward runs on onnxruntime when its convolutions are on (a session of its own)', () => {
+    tf.setBackend('wasm');
+    expect(enableOnnxConv().enabled).toBe(true);
+    try {
+      const conv = new Conv1kk({ inChannels: 4, outChannels: 4, kernel: 3, dilation: 5, padding: 5, rng: Rng.fromSeed(9) });
+      const before = onnxConvStatus().sessions;
+      const y = tf.tidy(() => tensorOf(conv.apply(tf.ones([1, 13, 12, 4]), { training: false })));
+      expect(y.shape).toEqual([1, 13, 12, 4]);
+      y.dispose();
+      expect(onnxConvStatus().sessions).toBe(before + 1);
+    } finally {
+      disableOnnxConv();
+    }
   });
 
   interface ResizeCase {
