@@ -32,6 +32,10 @@ export async function predictVolumeMask(
     const count = Math.min(batchSize, slices - z0);
     const x = modelInputSlices(volume, z0, count, intensity, input, options.lung);
     const probs = await segmenter.predictSlices(x, count);
+    if (probs.length !== x.length)
+      throw new Error(
+        `segmentVolume: ${segmenter.description} returned ${probs.length} probabilities for ${count} slices of ${input.size[0]} x ${input.size[1]}`,
+      );
     const back = resizeSlices(probs, count, input.size, [rows, cols]);
     const base = z0 * plane;
     for (let i = 0; i < back.length; i++) if ((back[i] as number) >= output.threshold) mask[base + i] = 1;

@@ -33,7 +33,7 @@ import {
 } from '@covsev/io';
 import { resolveIntensity, type VolumeIntensity } from './modelInput.js';
 import type { Segmenter } from './segmenter.js';
-import { type SegmentProgress, segmentVolume } from './segmentVolume.js';
+import { checkSegmenterTask, type SegmentProgress, segmentVolume } from './segmentVolume.js';
 
 /** Bumped when the inference's output for the same models and scans changes (a miss for every old record). */
 export const SEGMENT_CACHE_VERSION = 1;
@@ -158,6 +158,8 @@ export async function segmentScans(scans: readonly ScanToSegment[], options: Seg
     if (names.has(scan.name)) throw new RangeError(`segmentScans: two scans are named "${scan.name}"`);
     names.add(scan.name);
   }
+  if (options.lung !== 'classical') checkSegmenterTask(options.lung, 'lung', 'lung');
+  if (options.lesion !== undefined) checkSegmenterTask(options.lesion, 'lesion', 'lesion');
   const out = resolve(options.out);
   const overlays = options.overlays ?? true;
   const useCache = options.cache ?? true;

@@ -48,7 +48,8 @@ export interface VolumeSegmentation {
   readonly warnings: readonly string[];
 }
 
-function checkTask(segmenter: Segmenter, task: SegmentationTask, role: string): void {
+/** Refuses a segmenter whose card is for another task, naming it. */
+export function checkSegmenterTask(segmenter: Segmenter, task: SegmentationTask, role: string): void {
   if (segmenter.card.task !== task)
     throw new RangeError(
       `segmentVolume: the ${role} model (${segmenter.description}) is a ${segmenter.card.task} model (its card's task)`,
@@ -67,8 +68,8 @@ export function cleanLungMask(mask: Uint8Array, shape: Volume['shape']): Uint8Ar
 export async function segmentVolume(volume: Volume, options: SegmentVolumeOptions): Promise<VolumeSegmentation> {
   const intensity = resolveIntensity(volume, options.intensity);
   const { lung: lungModel, lesion: lesionModel } = options;
-  if (lungModel !== 'classical') checkTask(lungModel, 'lung', 'lung');
-  if (lesionModel !== undefined) checkTask(lesionModel, 'lesion', 'lesion');
+  if (lungModel !== 'classical') checkSegmenterTask(lungModel, 'lung', 'lung');
+  if (lesionModel !== undefined) checkSegmenterTask(lesionModel, 'lesion', 'lesion');
   const name = volume.source ?? 'the volume';
   const warnings: string[] = [];
   const warn = (message: string): void => {
