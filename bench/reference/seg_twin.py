@@ -22,6 +22,17 @@ state dict of smp's `Unet` / `UnetPlusPlus` / `FPN` / `DeepLabV3` with a `resnet
   dilation 4, padding (k // 2) * dilation (3 x 3: = dilation; the 1 x 1 downsample convs: 0).
   Every conv of those stages is dilated, not only the first block's (unlike torchvision's own
   replace_stride_with_dilation). The downsample branches exist as built with the original strides.
+- encoders/densenet.py `DenseNetEncoder`: torchvision's DenseNet-121 (growth 32, bn_size 4,
+  blocks (6, 12, 24, 16), 64 initial features) without its classifier; names features.conv0,
+  features.norm0, features.denseblockK.denselayerJ.{norm1,conv1,norm2,conv2},
+  features.transitionK.{norm,conv}, features.norm5. Features [x, relu0(norm0(conv0 x)), then for
+  blocks 1-3 the transition's input after its norm and ReLU (`TransitionWithSkip`; the next stage
+  continues from the transition's pooled output), norm5(denseblock4) without a ReLU]. smp refuses
+  dilation for DenseNets; covsev (packages/segment/src/encoders/densenet.ts) chose, for DeepLabV3:
+  output stride 16 drops transition3's pool and dilates denseblock4's 3x3 convs by 2; output
+  stride 8 also drops transition2's pool and dilates denseblock3 by 2 and denseblock4 by 4. The
+  twin does the same. Width: initial features and growth are scaled, the bottleneck is 4 x growth
+  and a transition halves its input (floor).
 - base/modules.py `Conv2dReLU` (conv without bias, BatchNorm2d, ReLU: names .0, .1);
   base/heads.py `SegmentationHead` (Sequential(conv k with bias, UpsamplingBilinear2d(upsampling)
   or Identity, Identity): names segmentation_head.0.*; UpsamplingBilinear2d uses
@@ -152,6 +163,93 @@ class ResNetEncoder(nn.Module):
         f4 = self.layer3(f3)
         f5 = self.layer4(f4)
         return [x, f1, f2, f3, f4, f5]
+
+
+# --- encoder: torchvision DenseNet-121 as smp's DenseNetEncoder ---------------------------
+
+DENSENET121_BLOCKS = (6, 12, 24, 16)
+
+
+class DenseLayer(nn.Module):
+    def __init__(self, cin, growth, bottleneck, dilation):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(cin)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(cin, bottleneck, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(bottleneck)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(bottleneck, growth, 3, padding=dilation, dilation=dilation, bias=False)
+
+    def forward(self, x):
+        return self.conv2(self.relu2(self.norm2(self.conv1(self.relu1(self.norm1(x))))))
+
+
+class DenseBlock(nn.ModuleDict):
+    def __init__(self, cin, count, growth, dilation):
+        super().__init__({f"denselayer{i + 1}": DenseLayer(cin + i * growth, growth, 4 * growth, dilation) for i in range(count)})
+
+    def forward(self, x):
+        for layer in self.values():
+            x = torch.cat([x, layer(x)], dim=1)
+        return x
+
+
+class Transition(nn.Sequential):
+    def __init__(self, cin, pooled):
+        super().__init__()
+        self.add_module("norm", nn.BatchNorm2d(cin))
+        self.add_module("relu", nn.ReLU(inplace=True))
+        self.add_module("conv", nn.Conv2d(cin, cin // 2, 1, bias=False))
+        self.add_module("pool", nn.AvgPool2d(2, 2) if pooled else nn.Identity())
+
+    def forward_with_skip(self, x):
+        skip = self.relu(self.norm(x))
+        return skip, self.pool(self.conv(skip))
+
+
+class DenseNetEncoder(nn.Module):
+    def __init__(self, in_channels=1, width=1.0, blocks=DENSENET121_BLOCKS, output_stride=32):
+        super().__init__()
+        init, growth = scaled_channels(64, width), scaled_channels(32, width)
+        dilations = {32: (1, 1, 1, 1), 16: (1, 1, 1, 2), 8: (1, 1, 2, 4)}.get(output_stride)
+        if dilations is None:
+            raise ValueError(f"output stride must be 8, 16 or 32, got {output_stride}")
+        f = nn.Sequential()
+        f.add_module("conv0", nn.Conv2d(in_channels, init, 7, 2, 3, bias=False))
+        f.add_module("norm0", nn.BatchNorm2d(init))
+        f.add_module("relu0", nn.ReLU(inplace=True))
+        f.add_module("pool0", nn.MaxPool2d(3, 2, 1))
+        channels, out_channels = init, [in_channels, init]
+        for i, count in enumerate(blocks):
+            f.add_module(f"denseblock{i + 1}", DenseBlock(channels, count, growth, dilations[i]))
+            channels += count * growth
+            out_channels.append(channels)
+            if i < 3:
+                f.add_module(f"transition{i + 1}", Transition(channels, pooled=dilations[i + 1] == 1))
+                channels //= 2
+        f.add_module("norm5", nn.BatchNorm2d(channels))
+        self.features = f
+        self.out_channels = out_channels
+        self.output_stride = output_stride
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.constant_(m.weight, 1)
+                nn.init.constant_(m.bias, 0)
+
+    def forward(self, x):
+        f = self.features
+        out = [x, f.relu0(f.norm0(f.conv0(x)))]
+        y = f.pool0(out[1])
+        for i in range(4):
+            y = getattr(f, f"denseblock{i + 1}")(y)
+            if i < 3:
+                skip, y = getattr(f, f"transition{i + 1}").forward_with_skip(y)
+                out.append(skip)
+            else:
+                out.append(f.norm5(y))
+        return out
 
 
 # --- shared pieces: base/modules.py, base/heads.py ------------------------------------------
@@ -332,17 +430,20 @@ class FPNDecoder(nn.Module):
 # --- the models ------------------------------------------------------------------------------
 
 ARCHS = ("unet", "unetplusplus", "fpn", "deeplabv3")
+ENCODERS = {"resnet34": ResNetEncoder, "densenet121": DenseNetEncoder}
 
 
 class SegmentationModel(nn.Module):
     """smp's SegmentationModel: encoder -> decoder -> segmentation_head, logits [N, classes, H, W]."""
 
-    def __init__(self, arch="unetplusplus", in_channels=1, classes=1, width=1.0):
+    def __init__(self, arch="unetplusplus", in_channels=1, classes=1, width=1.0, encoder="resnet34"):
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown arch {arch!r}; known: {', '.join(ARCHS)}")
+        if encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {encoder!r}; known: {', '.join(ENCODERS)}")
         self.arch = arch
-        self.encoder = ResNetEncoder(in_channels, width, output_stride=8 if arch == "deeplabv3" else 32)
+        self.encoder = ENCODERS[encoder](in_channels, width, output_stride=8 if arch == "deeplabv3" else 32)
         if arch == "deeplabv3":
             channels = scaled_channels(DEEPLABV3_CHANNELS, width)
             self.decoder = DeepLabV3Decoder(self.encoder.out_channels[-1], channels)
@@ -394,6 +495,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("mode", choices=["train", "infer"])
     p.add_argument("--arch", default="unetplusplus", choices=ARCHS)
+    p.add_argument("--encoder", default="resnet34", choices=tuple(ENCODERS))
     p.add_argument("--sizes", default="128,256", help="square slice sizes, one measurement each")
     p.add_argument("--width", type=float, default=1.0, help="channel width multiplier (covsev's `width`)")
     p.add_argument("--classes", type=int, default=1)
@@ -407,7 +509,7 @@ def main():
     torch.set_num_threads(a.threads)
     for size in (int(s) for s in a.sizes.split(",")):
         torch.manual_seed(0)
-        model = SegmentationModel(a.arch, 1, a.classes, a.width)
+        model = SegmentationModel(a.arch, 1, a.classes, a.width, a.encoder)
         x = torch.randn(a.batch, 1, size, size)
         times = []
         if a.mode == "train":
@@ -433,7 +535,7 @@ def main():
         times.sort()
         median = times[len(times) // 2]
         record = {
-            "tool": "pytorch", "torch": torch.__version__, "mode": a.mode, "arch": a.arch, "encoder": "resnet34",
+            "tool": "pytorch", "torch": torch.__version__, "mode": a.mode, "arch": a.arch, "encoder": a.encoder,
             "size": [1, size, size], "width": a.width, "batch": a.batch, "threads": a.threads,
             "msMedian": 1000 * median, "msMin": 1000 * times[0],
             "peakRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

@@ -24,7 +24,8 @@ import { createSegmentationModel } from './factory.js';
 
 interface ModelFixture {
   config: SegmentationModelOptions;
-  weights: { name: string; shape: number[]; offset: number; length: number }[];
+  /** Stored (offset, length into the .bin) or, for the DenseNet fixtures' conv weights, computed from `formula`. */
+  weights: { name: string; shape: number[]; offset?: number; length?: number; formula?: { amp: number; phase: number } }[];
   inputShape: [number, number, number, number];
   logits: { shape: [number, number, number, number]; offset: number; length: number };
   logitsStats: { min: number; max: number; std: number };
@@ -49,7 +50,31 @@ function readFixture(name: string): LoadedFixture {
   return { name, fixture, values: new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4) };
 }
 
-const FIXTURES = ['unetplusplus_tiny', 'deeplabv3_tiny', 'unet_tiny', 'fpn_tiny'].map(readFixture);
+const FIXTURES = [
+  'unetplusplus_tiny',
+  'deeplabv3_tiny',
+  'unet_tiny',
+  'fpn_tiny',
+  'unetplusplus_densenet_tiny',
+  'deeplabv3_densenet_tiny',
+].map(readFixture);
+
+/** A weight the fixture script computes instead of storing: amp sin(phase + 2.4 i), float32. */
+function formulaWeight(shape: readonly number[], { amp, phase }: { amp: number; phase: number }): Float32Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return Float32Array.from({ length: n }, (_, i) => amp * Math.sin(phase + 2.4 * i));
+}
+
+function stateDict({ name, fixture, values }: LoadedFixture): Map<string, Float32Array> {
+  return new Map(
+    fixture.weights.map((w) => {
+      if (w.formula) return [w.name, formulaWeight(w.shape, w.formula)];
+      if (w.offset === undefined || w.length === undefined)
+        throw new Error(`${name}.json: ${w.name} has neither offset nor formula`);
+      return [w.name, values.subarray(w.offset, w.offset + w.length)];
+    }),
+  );
+}
 
 /** The fixture script's input, x[i] = sin(0.7071 i) cos(0.013 i) over the flat NCHW index. */
 function fixtureInput(shape: readonly number[]): Float32Array {
@@ -83,10 +108,9 @@ function expectedLogits({ fixture, values }: LoadedFixture): Float32Array {
   return values.subarray(fixture.logits.offset, fixture.logits.offset + fixture.logits.length);
 }
 
-function loadedModel({ fixture, values }: LoadedFixture): SegmentationModel {
-  const model = createSegmentationModel(fixture.config, { rng: Rng.fromSeed(1) });
-  const state = new Map(fixture.weights.map((w) => [w.name, values.subarray(w.offset, w.offset + w.length)]));
-  loadTorchStateDict(model, state, (name) => name.endsWith('num_batches_tracked'));
+function loadedModel(f: LoadedFixture): SegmentationModel {
+  const model = createSegmentationModel(f.fixture.config, { rng: Rng.fromSeed(1) });
+  loadTorchStateDict(model, stateDict(f), (name) => name.endsWith('num_batches_tracked'));
   return model;
 }
 
@@ -112,7 +136,7 @@ describe('segmentation models against their PyTorch twin (smp 0.3.3 layouts)', (
   it('the fixtures are not trivial (logits vary, batch norms carry statistics)', () => {
     for (const f of FIXTURES) {
       expect(f.fixture.logitsStats.std, f.name).toBeGreaterThan(0.05);
-      const mean = f.fixture.weights.find((w) => w.name.endsWith('bn1.running_mean'));
+      const mean = f.fixture.weights.find((w) => /(bn1|norm0)\.running_mean$/.test(w.name));
       expect(mean, f.name).toBeDefined();
       const m = f.values.subarray(mean?.offset ?? 0, (mean?.offset ?? 0) + (mean?.length ?? 0));
       expect(Math.max(...Array.from(m, Math.abs)), f.name).toBeGreaterThan(1e-3);
@@ -180,7 +204,9 @@ describe('segmentation models against their PyTorch twin (smp 0.3.3 layouts)', (
       async () => {
         const model = loadedModel(f);
         const { bytes, info } = buildOnnxModel(model, f.fixture.inputShape);
-        expect(info.opCounts.BatchNormalization ?? 0).toBe(0); // every batch norm follows a conv: folded
+        // In a ResNet every batch norm follows a conv and is folded; DenseNet's norm1 / transition
+        // norms come before their convs (pre-activation) and stay.
+        if (f.fixture.config.encoder === 'resnet34') expect(info.opCounts.BatchNormalization ?? 0).toBe(0);
         const session = await OnnxSession.create(bytes, { intraOpNumThreads: 1 });
         const out = await session.runSingle(fixtureInput(f.fixture.inputShape), f.fixture.inputShape);
         expect(out.dims).toEqual(f.fixture.logits.shape);
