@@ -92,6 +92,8 @@ const convCases: ConvCase[] = [
   { x: [1, 7, 9, 5], out: 4, k: 3, stride: 1, dilation: 12, padding: 12 },
   { x: [2, 12, 11, 3], out: 4, k: 5, stride: 1, dilation: 2, padding: 1 },
   { x: [2, 6, 5, 8], out: 4, k: 1, stride: 2, dilation: 2, padding: 0 },
+  // Padding beyond the dilated reach d(k-1): dx is computed unpadded and cropped.
+  { x: [1, 6, 7, 3], out: 2, k: 3, stride: 1, dilation: 2, padding: 5, activation: 'relu' },
 ];
 
 describe('wasm (covsev kernels) against cpu', () => {
