@@ -15,7 +15,7 @@ import type { Module } from '../module.js';
 import { Conv1kk, hwioToOihw } from './conv1kk.js';
 import { Sigmoid, Softmax2d } from './heads.js';
 import { AvgPool2d, GlobalAvgPool2d } from './pool2d.js';
-import { Upsample2d, type UpsampleMode } from './upsample2d.js';
+import { interpolationTaps, Upsample2d, type UpsampleMode, upsample2d } from './upsample2d.js';
 import { tensorOf } from './volume.js';
 
 interface Arr {
@@ -108,6 +108,40 @@ describe(`2D segmentation layers against PyTorch ${fixture.torch} (fixtures/segm
   afterAll(async () => {
     disableOnnxConv();
     await tf.setBackend('wasm');
+  });
+
+  it('resized ramps (in 1..9 to out 1..24, every mode): interpolationTaps and the tfjs kernels read what PyTorch reads', async () => {
+    const [ramps] = fixture.cases.filter((c) => c.kind === 'ramps');
+    const list = (ramps as Case).ramps as Array<{
+      mode: UpsampleMode;
+      alignCorners: boolean;
+      in: number;
+      out: number;
+      y: number[];
+    }>;
+    expect(list.length).toBe(3 * 9 * 24);
+    for (const backend of ['cpu', 'wasm']) {
+      await tf.setBackend(backend);
+      for (const r of list) {
+        const what = `${r.mode}${r.alignCorners ? ' align_corners' : ''} ${r.in} -> ${r.out}`;
+        const taps = interpolationTaps(r.in, r.out, r.mode, r.alignCorners);
+        const fromTaps = r.y.map((_, o) => {
+          const w = taps.weightHi[o] as number;
+          return (1 - w) * (taps.lo[o] as number) + w * (taps.hi[o] as number);
+        });
+        expectClose(fromTaps, { shape: [r.out], data: r.y }, 1e-6, `taps, ${what}`);
+        const y = tf.tidy(
+          () =>
+            upsample2d(
+              tf.reshape(tf.range(0, r.in), [1, r.in, 1, 1]) as tf.Tensor4D,
+              [r.out, 1],
+              r.mode,
+              r.alignCorners,
+            ).dataSync() as Float32Array,
+        );
+        expectClose(y, { shape: [r.out], data: r.y }, 1e-5, `${backend} kernel, ${what}`);
+      }
+    }
   });
 
   for (const kind of ['conv', 'interpolate', 'pool', 'head']) {
