@@ -4,6 +4,8 @@ export * from './data/batch.js';
 export * from './data/ctSegCohort.js';
 export * from './data/slices.js';
 export * from './encoders/index.js';
+export * from './evaluate/evaluateOnCohort.js';
+export * from './evaluate/table2.js';
 export * from './infer/modelInput.js';
 export * from './infer/openSegmenter.js';
 export * from './infer/predictVolumeMask.js';

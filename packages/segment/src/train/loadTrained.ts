@@ -32,6 +32,15 @@ export interface LoadedSegmentation {
   readonly checkpoint: string;
   /** Completed epochs at that checkpoint. */
   readonly epoch: number;
+  /** The scans the run trained and validated on (its stored config), when it says. */
+  readonly split?: { readonly train: string[]; readonly val: string[] };
+}
+
+/** The train and validation scan names of a run's stored config (`trainSegmentation`'s), or undefined. */
+function storedSplit(config: unknown): { train: string[]; val: string[] } | undefined {
+  const c = config as { train?: unknown; val?: unknown } | null;
+  const names = (v: unknown): v is string[] => Array.isArray(v) && v.every((n) => typeof n === 'string');
+  return c !== null && typeof c === 'object' && names(c.train) && names(c.val) ? { train: c.train, val: c.val } : undefined;
 }
 
 async function readCheckpoint(runDir: string, choice: SegmentationCheckpointChoice): Promise<LoadedCheckpoint> {
@@ -72,5 +81,6 @@ export async function loadTrainedSegmentation(
   const variables = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
   for (const { name, variable } of model.buffers()) variables.set(name, variable);
   restoreCheckpoint(checkpoint, { variables });
-  return { model, card, checkpoint: checkpoint.path, epoch: checkpoint.epoch };
+  const split = storedSplit(checkpoint.config);
+  return { model, card, checkpoint: checkpoint.path, epoch: checkpoint.epoch, ...(split === undefined ? {} : { split }) };
 }
