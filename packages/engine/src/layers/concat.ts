@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { attr, type OnnxGraphBuilder, type OnnxVolumeValue } from '../onnx/graph.js';
+import { attr, type OnnxGraphBuilder, type OnnxValue, type OnnxVolumeValue } from '../onnx/graph.js';
 
 /**
  * Concatenates `[N, H, W, Ci]` batches along the channels into `[N, H, W, sum Ci]`, in list order
@@ -26,24 +26,28 @@ export function concatChannels(list: readonly tf.Tensor4D[]): tf.Tensor4D {
 /**
  * The ONNX twin of {@link concatChannels}: `Concat` along axis 1 of NCHW volume values.
  *
- * Raises: a RangeError naming the first value whose depth, height or width differs.
+ * Raises: a RangeError naming the first value that is not a volume, or whose depth, height or
+ * width differs from the first one's.
  */
-export function concatOnnx(graph: OnnxGraphBuilder, values: readonly OnnxVolumeValue[]): OnnxVolumeValue {
+export function concatOnnx(graph: OnnxGraphBuilder, values: readonly OnnxValue[]): OnnxVolumeValue {
   if (values.length === 0) throw new RangeError('concatOnnx: nothing to concatenate');
-  const first = values[0] as OnnxVolumeValue;
-  values.forEach((v, i) => {
-    if (v.kind !== 'volume') throw new RangeError(`concatOnnx: value ${i} ('${(v as { name: string }).name}') is not a volume`);
+  const volumes = values.map((v, i) => {
+    if (v.kind !== 'volume') throw new RangeError(`concatOnnx: value ${i} ('${v.name}') is not a volume`);
+    return v;
+  });
+  const first = volumes[0] as OnnxVolumeValue;
+  volumes.forEach((v, i) => {
     if (v.depth !== first.depth || v.height !== first.height || v.width !== first.width) {
       throw new RangeError(
         `concatOnnx: value ${i} ('${v.name}') is D${v.depth} x ${v.height}x${v.width}, value 0 D${first.depth} x ${first.height}x${first.width}`,
       );
     }
   });
-  const channels = values.reduce((s, v) => s + v.channels, 0);
-  if (values.length === 1) return first;
+  const channels = volumes.reduce((s, v) => s + v.channels, 0);
+  if (volumes.length === 1) return first;
   const name = graph.addNode(
     'Concat',
-    values.map((v) => v.name),
+    volumes.map((v) => v.name),
     { axis: attr.i(1) },
   );
   return { ...first, name, channels };

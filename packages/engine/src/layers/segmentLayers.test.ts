@@ -287,6 +287,9 @@ describe('bad settings and inputs are refused by name', () => {
       width: 4,
     });
     expect(() => concatOnnx({} as OnnxGraphBuilder, [v('a', 4), v('b', 5)])).toThrow(/value 1 \('b'\) is D1 x 5x4/);
+    expect(() => concatOnnx({} as OnnxGraphBuilder, [v('a', 4), { kind: 'matrix', name: 'm', features: 3 }])).toThrow(
+      /value 1 \('m'\) is not a volume/,
+    );
   });
 
   it('interpolationTaps: PyTorch index rules at the borders', () => {
@@ -319,7 +322,7 @@ class SkipConcat implements Module {
   }
   toOnnx(graph: OnnxGraphBuilder, input: OnnxValue): OnnxValue {
     const skip = this.up.toOnnx(graph, this.down.toOnnx(graph, input)) as OnnxVolumeValue;
-    return concatOnnx(graph, [input as OnnxVolumeValue, skip]);
+    return concatOnnx(graph, [input, skip]);
   }
 }
 
