@@ -174,4 +174,42 @@ describe('trainSegmentation', () => {
     const events = await readLog(runDir);
     expect(events.at(-1)).toMatchObject({ type: 'error' });
   });
+
+  it('refuses bad options by name, before training; reads a cohort folder and splits it by scan when told nothing', async () => {
+    const runDir = await mkdtemp(join(tmpdir(), 'covsev-seg-bad-'));
+    const bad = (extra: Record<string, unknown>) =>
+      trainSegmentation({ ...common(), runDir, ...extra } as Parameters<typeof trainSegmentation>[0]);
+    await expect(bad({ scans: undefined })).rejects.toThrow(
+      'trainSegmentation: give cohortDir (a COVID-19-CT-Seg folder) or scans',
+    );
+    await expect(bad({ split: { train: ['phantom_001', 'nope'], val: [] } })).rejects.toThrow(
+      'trainSegmentation: split names scan nope, which is not among the scans (phantom_001, phantom_002, phantom_003, phantom_004)',
+    );
+    await expect(bad({ split: { train: ['phantom_001'], val: ['phantom_001'] } })).rejects.toThrow(
+      'scans phantom_001 are both in train and val',
+    );
+    await expect(bad({ input: defaultInputSpec('lung', [32, 32]), task: 'lesion' })).rejects.toThrow(
+      'input.lungMasked is false for the lesion task',
+    );
+    await expect(bad({ model: { ...tiny, classes: 2 } })).rejects.toThrow('classes 1');
+    await expect(bad({ batchSize: 1 })).rejects.toThrow('batchSize must be at least 2');
+    await expect(bad({ slicesPerEpoch: 4 })).rejects.toThrow('4 slices per epoch make no batch of 8');
+    await expect(bad({ input: [48, 48] })).rejects.toThrow('input size 48 x 48 must divide by 32');
+    expect(existsSync(join(runDir, 'model.json'))).toBe(false);
+
+    const cohortDir = await phantomCtSegCohort({ scans: 4, size: 64, slices: 12 });
+    const run = await trainSegmentation({
+      ...common(),
+      scans: undefined,
+      split: undefined,
+      cohortDir,
+      runDir,
+      epochs: 1,
+      slicesPerEpoch: 8,
+    });
+    expect(run.split.val).toHaveLength(1);
+    expect(run.split.train).toHaveLength(3);
+    expect(run.split.train).not.toContain(run.split.val[0]);
+    expect((await loadTrainedSegmentation(runDir)).split).toEqual(run.split);
+  });
 });

@@ -163,6 +163,26 @@ function resolveSplit(scans: readonly CtSegScan[], options: TrainSegmentationOpt
   return { train, val };
 }
 
+/** The scans read (or given), split by scan, and prepared as slice sets of the task. */
+async function prepareSliceSets(
+  options: TrainSegmentationOptions,
+  input: InputSpec,
+  sliceStep: number,
+): Promise<{ split: { train: string[]; val: string[] }; trainSet: SliceSet; valSet?: SliceSet }> {
+  let scans: readonly CtSegScan[];
+  if (options.scans !== undefined) scans = options.scans;
+  else if (options.cohortDir !== undefined) scans = await loadCtSegCohort(options.cohortDir);
+  else throw new RangeError('trainSegmentation: give cohortDir (a COVID-19-CT-Seg folder) or scans');
+  if (scans.length === 0) throw new RangeError('trainSegmentation: no scans');
+  const split = resolveSplit(scans, options);
+  if (split.train.length === 0) throw new RangeError('trainSegmentation: no training scans');
+  const byName = new Map(scans.map((s) => [s.name, s]));
+  const pick = (names: readonly string[]) => names.map((n) => byName.get(n) as CtSegScan);
+  const trainSet = buildSliceSet(pick(split.train), options.task, input, { sliceStep });
+  if (split.val.length === 0) return { split, trainSet };
+  return { split, trainSet, valSet: buildSliceSet(pick(split.val), options.task, input, { sliceStep }) };
+}
+
 /** Trains (or resumes) a lung or lesion model in `runDir`; see the file comment. */
 export async function trainSegmentation(options: TrainSegmentationOptions): Promise<TrainSegmentationResult> {
   const { runDir, task } = options;
@@ -176,6 +196,10 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
       `trainSegmentation: a binary mask is one sigmoid channel (classes 1), got classes ${architecture.classes}`,
     );
   const input = resolveInput(task, options.input);
+  if (input.channels !== architecture.inChannels)
+    throw new RangeError(
+      `trainSegmentation: input.channels is ${input.channels}, the model takes ${architecture.inChannels} channel(s)`,
+    );
   const epochs = positiveInteger('epochs', options.epochs ?? 100);
   const batchSize = positiveInteger('batchSize', options.batchSize ?? SEGMENTATION_BATCH_SIZE);
   if (batchSize < 2)
@@ -199,17 +223,8 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
   // Before any data is read: a run folder of another model is refused at once.
   await checkCardForResume(runDir, card);
 
-  let scans: readonly CtSegScan[];
-  if (options.scans !== undefined) scans = options.scans;
-  else if (options.cohortDir !== undefined) scans = await loadCtSegCohort(options.cohortDir);
-  else throw new RangeError('trainSegmentation: give cohortDir (a COVID-19-CT-Seg folder) or scans');
-  if (scans.length === 0) throw new RangeError('trainSegmentation: no scans');
-  const split = resolveSplit(scans, options);
-  if (split.train.length === 0) throw new RangeError('trainSegmentation: no training scans');
-  const byName = new Map(scans.map((s) => [s.name, s]));
-  const pick = (names: readonly string[]) => names.map((n) => byName.get(n) as CtSegScan);
-  const trainSet = buildSliceSet(pick(split.train), task, input, { sliceStep });
-  const valSet = split.val.length === 0 ? undefined : buildSliceSet(pick(split.val), task, input, { sliceStep });
+  // The scans themselves are not kept: only their prepared slices (a cohort's CT can be large).
+  const { split, trainSet, valSet } = await prepareSliceSets(options, input, sliceStep);
   const slicesPerEpoch = positiveInteger('slicesPerEpoch', options.slicesPerEpoch ?? trainSet.images.length);
   const stepsPerEpoch = Math.floor(slicesPerEpoch / batchSize);
   if (stepsPerEpoch < 1)
@@ -227,8 +242,6 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
     train: split.train,
     val: split.val,
   } satisfies Record<string, JsonValue>;
-  await mkdir(runDir, { recursive: true });
-  await writeModelCard(join(runDir, SEGMENTATION_CARD_FILE), card);
 
   const lossOf = (logits: tf.Tensor4D, target: tf.Tensor4D): tf.Scalar =>
     lossName === 'dice' ? diceLoss(logits, target, { mode: 'binary' }) : diceBceLoss(logits, target, { mode: 'binary' });
@@ -261,12 +274,15 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
     ...(options.control === undefined ? {} : { control: options.control }),
     ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
     ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
-    init: ({ rngs }) => {
+    init: async ({ rngs }) => {
       const net = createSegmentationModel(architecture, { rng: rngs.init });
       if (input.size[0] % net.sizeDivisor !== 0 || input.size[1] % net.sizeDivisor !== 0)
         throw new RangeError(
           `trainSegmentation: input size ${input.size[0]} x ${input.size[1]} must divide by ${net.sizeDivisor} for ${net.name}`,
         );
+      // The card goes down once the model is known to fit its input (the run's first file after the event log).
+      await mkdir(runDir, { recursive: true });
+      await writeModelCard(join(runDir, SEGMENTATION_CARD_FILE), card);
       const trainable = new Map(net.parameters().map(({ name, variable }) => [name, variable]));
       const variables = new Map(trainable);
       for (const { name, variable } of net.buffers()) variables.set(name, variable);
