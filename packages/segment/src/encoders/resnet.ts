@@ -75,8 +75,20 @@ export function conv3x3(
   return new Conv1kk({ inChannels, outChannels, kernel: 3, stride, padding: dilation, dilation, bias: false, rng, weightInit });
 }
 
-/** torchvision's BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x)). */
-function basicBlock(inChannels: number, planes: number, stride: number, dilation: number, rng: Rng): Residual {
+/**
+ * torchvision's BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + downsample(x)). `downsample`
+ * is decided as torchvision builds it, from the stage's original stride (before smp's
+ * `make_dilated` turns strides into dilations), so a dilated stage keeps its shortcut conv even
+ * where its (width-scaled) channel counts happen to match.
+ */
+function basicBlock(
+  inChannels: number,
+  planes: number,
+  stride: number,
+  dilation: number,
+  downsampled: boolean,
+  rng: Rng,
+): Residual {
   const main: Record<string, Module> = {
     conv1: conv3x3(inChannels, planes, stride, dilation, rng),
     bn1: new BatchNorm({ channels: planes }),
@@ -84,7 +96,7 @@ function basicBlock(inChannels: number, planes: number, stride: number, dilation
     conv2: conv3x3(planes, planes, 1, dilation, rng),
     bn2: new BatchNorm({ channels: planes }),
   };
-  if (stride === 1 && inChannels === planes) return new Residual({ main });
+  if (!downsampled) return new Residual({ main });
   const downsample = new Sequential([
     new Conv1kk({ inChannels, outChannels: planes, kernel: 1, stride, bias: false, rng, weightInit: RESNET_CONV_INIT }),
     new BatchNorm({ channels: planes }),
@@ -124,7 +136,9 @@ export class ResNetEncoder extends Container implements SegmentationEncoder {
       const { stride, dilation } = geometry[i] as { stride: number; dilation: number };
       const list: Module[] = [];
       for (let b = 0; b < blocks; b++) {
-        list.push(basicBlock(channels, planes, b === 0 ? stride : 1, dilation, rng));
+        // torchvision: stride != 1 (stages 2-4, strides 2 before dilation) or a channel change.
+        const downsampled = b === 0 && (i > 0 || channels !== planes);
+        list.push(basicBlock(channels, planes, b === 0 ? stride : 1, dilation, downsampled, rng));
         channels = planes;
       }
       return new Sequential(list);
