@@ -18,7 +18,10 @@ export const inputSpecSchema = z
     /** [height, width] the network runs at; slices are resized to it and the output back. */
     size: z.tuple([z.number().int().min(8), z.number().int().min(8)]),
     /** HU mapped linearly onto 0..1 and clipped (docs/formats.md, "HU windows"). */
-    huWindow: z.object({ low: finite, high: finite }).strict().refine((w) => w.high > w.low, 'huWindow.high must exceed huWindow.low'),
+    huWindow: z
+      .object({ low: finite, high: finite })
+      .strict()
+      .refine((w) => w.high > w.low, 'huWindow.high must exceed huWindow.low'),
     /** Then (v - mean) / std. */
     normalise: z.object({ mean: finite, std: finite.positive() }).strict(),
     /** Eq. 1: the windowed slice is multiplied by the lung mask before the network (the lesion model). */
