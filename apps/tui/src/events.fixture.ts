@@ -81,7 +81,11 @@ export function classifierRun(pid = 4242): CovsevEvent[] {
   return events as CovsevEvent[];
 }
 
-/** A segmentation run: Dice loss, valIoU, `kind: 'segmentation'`. */
+/**
+ * A segmentation run as `trainSegmentation` writes it: `kind: 'segmentation'`, the model card and
+ * the scans of each side in the config, the Dice loss and slices per step, epoch metrics `loss`,
+ * `valIoU`, `valMIoU`, `valDice` (no `best` on the event: the reducer finds it).
+ */
 export function segmentationRun(): CovsevEvent[] {
   return [
     {
@@ -89,7 +93,26 @@ export function segmentationRun(): CovsevEvent[] {
       time: T0,
       version: 1,
       backend: 'tensorflow',
-      config: { arch: 'unetpp', encoder: 'resnet34' },
+      config: {
+        card: {
+          format: 'covsev-segmentation-model',
+          version: 1,
+          task: 'lesion',
+          architecture: { arch: 'unetplusplus', encoder: 'resnet34', classes: 1, inChannels: 1, width: 0.0625 },
+          input: {
+            size: [64, 64],
+            huWindow: { low: -1250, high: 250 },
+            normalise: { mean: 0, std: 1 },
+            lungMasked: true,
+            channels: 1,
+          },
+          output: { activation: 'sigmoid', foreground: 0, threshold: 0.5 },
+        },
+        batchSize: 8,
+        lr: 1e-3,
+        train: ['scan_0', 'scan_1', 'scan_2'],
+        val: ['scan_3'],
+      },
       seed: 7,
       epochs: 3,
       stepsPerEpoch: 2,
@@ -97,11 +120,19 @@ export function segmentationRun(): CovsevEvent[] {
       startStep: 0,
       pid: 99,
       kind: 'segmentation',
-      model: 'UNet++ resnet34',
+      model: 'unetplusplus / resnet34 (width 0.0625), lesion',
     },
-    { type: 'step', time: T0 + 1, epoch: 0, step: 0, globalStep: 1, losses: { dice: 0.9 }, lr: 1e-3, ms: 200 },
-    { type: 'step', time: T0 + 2, epoch: 0, step: 1, globalStep: 2, losses: { dice: 0.7 }, lr: 1e-3, ms: 200 },
-    { type: 'epoch', time: T0 + 3, epoch: 0, metrics: { loss: 0.8, valIoU: 0.31 }, lr: 1e-3, ms: 400, eta: 800 },
+    { type: 'step', time: T0 + 1, epoch: 0, step: 0, globalStep: 1, losses: { dice: 0.9 }, lr: 1e-3, ms: 200, samples: 8 },
+    { type: 'step', time: T0 + 2, epoch: 0, step: 1, globalStep: 2, losses: { dice: 0.7 }, lr: 1e-3, ms: 200, samples: 8 },
+    {
+      type: 'epoch',
+      time: T0 + 3,
+      epoch: 0,
+      metrics: { loss: 0.8, valIoU: 0.31, valMIoU: 0.62, valDice: 0.47 },
+      lr: 1e-3,
+      ms: 400,
+      eta: 800,
+    },
     { type: 'checkpoint', time: T0 + 4, epoch: 1, path: 'seg/checkpoints/epoch-1' },
   ] as unknown as CovsevEvent[];
 }

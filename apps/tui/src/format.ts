@@ -50,3 +50,21 @@ export const LOSS_LABELS: Readonly<Record<string, string>> = {
   weightClassification: 'weight exp(-s2)',
   dice: 'Dice loss',
 };
+
+/** Human names of the validation metrics the trainers write (the classifier's Macro F1, segmentation's IoU). */
+export const METRIC_LABELS: Readonly<Record<string, string>> = {
+  valMacroF1: 'val Macro F1',
+  valIoU: 'val IoU',
+  valMIoU: 'val mIoU',
+  valDice: 'val Dice',
+};
+
+/** A metric's human name, or its key. */
+export function metricLabel(name: string): string {
+  return METRIC_LABELS[name] ?? name;
+}
+
+/** What one training sample is: a CT slice (segmentation, 2D) or a volume (the classifier, 3D). */
+export function sampleUnit(kind: string | undefined): 'slices' | 'volumes' {
+  return kind === 'segmentation' ? 'slices' : 'volumes';
+}

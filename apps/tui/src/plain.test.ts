@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { classifierRun, failedRun, jsonl } from './events.fixture.js';
+import { classifierRun, failedRun, jsonl, segmentationRun } from './events.fixture.js';
 import { followPlain, plainPrinter } from './plain.js';
 import { pipelineRunPaths, trainingRunPaths } from './run-folder.js';
 
@@ -23,6 +23,17 @@ describe('plain mode', () => {
     expect(lines).toContain('epoch 2/2: loss 2.2, valMacroF1 0.6 (best), 4s');
     expect(lines).toContain('checkpoint: epoch 2 -> run/checkpoints/epoch-2');
     expect(lines.at(-1)).toBe('run finished: 2 epochs, 6 steps in 10s; best valMacroF1 0.6 at epoch 2');
+  });
+
+  it('a segmentation run: slices/s on step lines, the validation IoU on the epoch line', () => {
+    const lines: string[] = [];
+    const printer = plainPrinter(1, (l) => lines.push(l));
+    for (const e of segmentationRun()) printer.push(e);
+    expect(lines[0]).toBe(
+      'run-start: unetplusplus / resnet34 (width 0.0625), lesion (segmentation), backend tensorflow, 3 epochs x 2 steps, seed 7',
+    );
+    expect(lines[1]).toBe('epoch 1/3 step 1/2: dice 0.9, lr 0.001, 40 slices/s');
+    expect(lines).toContain('epoch 1/3: loss 0.8, valIoU 0.31, valMIoU 0.62, valDice 0.47 (best), 0s, ETA 1s');
   });
 
   it('follows a finished training run with a half-written last line and an unknown event, and returns at once', async () => {

@@ -4,7 +4,7 @@
  * the pipeline's stage events. Following ends when the run does (at once for a finished run).
  */
 import { type CovsevEvent, followEvents } from '@covsev/events';
-import { fmt, formatDuration } from './format.js';
+import { fmt, formatDuration, sampleUnit } from './format.js';
 import { processAlive, type RunPaths } from './run-folder.js';
 import { fieldsOf, num, numbers, str, stringArray } from './state/fields.js';
 import { initialRunState, isRunOver, type RunState, reduceRun } from './state/run-state.js';
@@ -27,7 +27,8 @@ export function plainLine(event: unknown, state: RunState, every: number): strin
     case 'step': {
       const globalStep = num(e.globalStep) ?? 0;
       if (every <= 0 || globalStep % every !== 0) return undefined;
-      const rate = state.volumesPerSecond === undefined ? '' : `, ${fmt(state.volumesPerSecond, 3)} vol/s`;
+      const unit = state.kind === 'segmentation' ? sampleUnit(state.kind) : 'vol';
+      const rate = state.volumesPerSecond === undefined ? '' : `, ${fmt(state.volumesPerSecond, 3)} ${unit}/s`;
       return `epoch ${state.epoch + 1}${epochs} step ${state.step + 1}/${state.stepsPerEpoch ?? '?'}: ${losses(numbers(e.losses))}, lr ${fmt(num(e.lr))}${rate}`;
     }
     case 'epoch': {
@@ -90,9 +91,19 @@ export interface PlainFollowOptions {
   readonly every: number;
   readonly print: (line: string) => void;
   readonly intervalMs?: number;
-  /** Resolves when an outside end comes (the training child exited); following ends after a last read. */
+  /** Resolves when an outside end comes (the training child exited); following ends after a last read, and only then. */
   readonly until?: Promise<unknown>;
   readonly alive?: (pid: number | undefined) => boolean;
+  /**
+   * Lines from outside the logs (the training child's notes), with the time they came: each round
+   * takes them before reading the logs and prints them in time order among the events' lines.
+   */
+  readonly notes?: () => readonly TimedLine[];
+}
+
+export interface TimedLine {
+  readonly time: number;
+  readonly line: string;
 }
 
 /** Follows a run's logs, printing plain lines, until the run is over; resolves to the final state. */
@@ -101,13 +112,20 @@ export async function followPlain(paths: RunPaths, options: PlainFollowOptions):
   const intervalMs = options.intervalMs ?? 200;
   const onError = (error: unknown) => options.print(`follow: ${error instanceof Error ? error.message : String(error)}`);
   const logs = [paths.stageLog, paths.trainLog].filter((p): p is string => p !== undefined);
-  // Both logs are read each round and their events put in time order before printing.
+  // Both logs are read each round and their events put in time order (with the notes taken
+  // before the read: what they report was written before they came) before printing.
   let batch: CovsevEvent[] = [];
-  const flush = (): void => {
-    const events = batch.sort((a, b) => a.time - b.time);
+  const flush = (notes: readonly TimedLine[]): void => {
+    const items: (CovsevEvent | TimedLine)[] = [...batch, ...notes];
     batch = [];
-    for (const e of events) printer.push(e);
+    // Stable: among equal times, events before notes.
+    items.sort((a, b) => a.time - b.time);
+    for (const item of items) {
+      if ('line' in item) options.print(item.line);
+      else printer.push(item);
+    }
   };
+  const takeNotes = (): readonly TimedLine[] => options.notes?.() ?? [];
   const followers = logs.map((log) => followEvents(log, (e) => batch.push(e), { intervalMs, onError }));
   const alive = options.alive ?? processAlive;
   let outside = false;
@@ -117,12 +135,17 @@ export async function followPlain(paths: RunPaths, options: PlainFollowOptions):
   );
   try {
     for (;;) {
+      let notes = takeNotes();
       for (const f of followers) await f.poll();
-      flush();
+      flush(notes);
       const state = printer.state();
-      if (outside || isRunOver(state, paths.stageLog !== undefined, alive(state.pid))) {
+      // With an outside end (a training child), only that ends the following: the log may hold a
+      // finished earlier run that this one resumes.
+      const over = options.until === undefined ? isRunOver(state, paths.stageLog !== undefined, alive(state.pid)) : outside;
+      if (over) {
+        notes = takeNotes();
         for (const f of followers) await f.poll();
-        flush();
+        flush(notes);
         return printer.state();
       }
       await new Promise((r) => setTimeout(r, intervalMs));

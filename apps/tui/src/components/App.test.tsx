@@ -74,15 +74,16 @@ describe('App', () => {
     for (const text of [
       'Losses',
       'Classes (last epoch)',
+      'Moderate F1',
       'truth\\pred',
       'Memory',
       'RSS 512.0 MiB',
       'tensors 321',
       'volumes/s 2',
       'Loss per step',
-      'valMacroF1 per epoch',
+      'val Macro F1 per epoch',
       '▲ best',
-      'best: epoch 2, valMacroF1 0.6 -> run/checkpoints/epoch-2',
+      'best: epoch 2, val Macro F1 0.6 -> run/checkpoints/epoch-2',
       'Stages',
     ])
       expect(frame).toContain(text);
@@ -99,8 +100,46 @@ describe('App', () => {
     r.stdin.write('2');
     await until(() => (r.lastFrame() ?? '').includes('too small') || (r.lastFrame() ?? '').includes('valIoU'));
     resize(r.stdout, 160, 48);
-    await until(() => (r.lastFrame() ?? '').includes('valIoU per epoch'));
+    await until(() => (r.lastFrame() ?? '').includes('val IoU per epoch'));
     expect(r.lastFrame()).toContain('segmentation');
+  });
+
+  it('a segmentation run at 160x48: validation scores instead of classes, slices/s, the lung-masked input, the best val IoU', async () => {
+    const d = await runFolder(segmentationRun());
+    const r = await renderAt(<App paths={trainingRunPaths(d)} intervalMs={20} alive={live} />, 160, 48);
+    await until(() => (r.lastFrame() ?? '').includes('best: epoch 1'));
+    const frame = r.lastFrame() ?? '';
+    for (const text of [
+      'unetplusplus / resnet34 (width 0.0625), lesion · segmentation · lung-masked CT (1 ch)',
+      'data 3 training + 1 validation scans',
+      'Dice loss',
+      'Validation (epoch 1)',
+      'best val IoU 0.31 at epoch 1',
+      'slices/s 40',
+      'val IoU per epoch',
+      'best: epoch 1, val IoU 0.31 -> seg/checkpoints/epoch-1',
+    ])
+      expect(frame).toContain(text);
+    expect(frame).toMatch(/val IoU\s+0\.31 █/);
+    expect(frame).toMatch(/val mIoU\s+0\.62 █/);
+    expect(frame).toMatch(/val Dice\s+0\.47 █/);
+    expect(frame).toMatch(/^ +0\.31 ┼─+/m); // one epoch: a flat line labelled with its value
+    for (const text of ['Classes', 'volumes/s', 'no per-class report']) expect(frame).not.toContain(text);
+    expect(visibleWidth(frame)).toBeLessThanOrEqual(160);
+  });
+
+  it('a segmentation run at 80x24: the third tab is Validation, and its help names it', async () => {
+    const d = await runFolder(segmentationRun());
+    const r = await renderAt(<App paths={trainingRunPaths(d)} intervalMs={20} alive={live} />, 80, 24);
+    await until(() => (r.lastFrame() ?? '').includes('Dice loss'));
+    expect(r.lastFrame()).toContain(' 3 Validation ');
+    r.stdin.write('3');
+    await until(() => (r.lastFrame() ?? '').includes('Validation (epoch 1)'));
+    r.stdin.write('?');
+    await until(() => (r.lastFrame() ?? '').includes('ask the trainer for a checkpoint'));
+    // The help's own list of panels (a line of its own; the tabs are one line).
+    expect(r.lastFrame()).toMatch(/^ {2}3 Validation\s*$/m);
+    expect(r.lastFrame()).not.toContain('Classes');
   });
 
   it('follows a growing log (poll <= 200 ms): a truncated line and an unknown event do not stop it', async () => {

@@ -14,11 +14,11 @@ import { useNow } from '../hooks/use-now.js';
 import { type TerminalSize, useTerminalSize } from '../hooks/use-terminal-size.js';
 import { processAlive, type RunPaths } from '../run-folder.js';
 import { stopAnswered } from '../state/dashboard.js';
-import { hasEnded, isRunOver, phaseLabel } from '../state/run-state.js';
+import { hasEnded, isRunOver, phaseLabel, type RunKind } from '../state/run-state.js';
 import { useRunState } from '../state/use-run-state.js';
 import type { TrainChild } from '../train/start.js';
 import { Chart } from './Chart.js';
-import { ClassScores } from './ClassScores.js';
+import { ClassScores, scoresPanelName } from './ClassScores.js';
 import { EpochLog } from './EpochLog.js';
 import { Header } from './Header.js';
 import { Help } from './Help.js';
@@ -29,6 +29,11 @@ import { Stages } from './Stages.js';
 import { Throughput } from './Throughput.js';
 
 export const PANELS = ['Losses', 'Chart', 'Classes', 'Throughput + memory', 'Stages'] as const;
+
+/** The panels' names for a run: the third shows a segmentation run's validation scores. */
+export function panelNames(kind: RunKind | undefined): readonly string[] {
+  return PANELS.map((p, i) => (i === 2 ? scoresPanelName(kind) : p));
+}
 
 export interface AppProps {
   readonly paths: RunPaths;
@@ -149,6 +154,7 @@ export function App({
         return <Stages state={run} width={width} />;
     }
   };
+  const names = panelNames(run.kind);
   const phase = phaseLabel(run, writerAlive);
   const title = clip(paths.dir, Math.max(8, columns - 60));
   const notice = state.child?.error ?? state.notice ?? state.child?.note;
@@ -170,7 +176,7 @@ export function App({
         )}
         {all ? null : (
           <Text wrap="truncate-end">
-            {PANELS.map((p, i) => {
+            {names.map((p, i) => {
               const active = i === state.panel || (shown === 2 && i === (state.panel + 1) % count);
               return (
                 <Text key={p} {...(active ? { inverse: true } : { dimColor: true })}>
@@ -181,7 +187,7 @@ export function App({
           </Text>
         )}
         {state.help ? (
-          <Help panels={PANELS} finished={over} />
+          <Help panels={names} finished={over} />
         ) : all ? (
           <Box flexDirection="column">
             <Box>

@@ -4,7 +4,7 @@
  */
 import asciichart from 'asciichart';
 import { Box, Text } from 'ink';
-import { clip, fmt } from '../format.js';
+import { clip, fmt, metricLabel } from '../format.js';
 import type { RunState } from '../state/run-state.js';
 
 export interface ChartProps {
@@ -32,8 +32,12 @@ export function downsample(values: readonly number[], n: number): number[] {
 
 function plot(series: readonly number[], height: number): string[] {
   if (series.length === 0) return [];
+  // A flat series (one epoch so far) gets a range above it, so its row is labelled with its value
+  // (asciichart labels a zero range 0).
+  const min = Math.min(...series);
+  const flat = Math.max(...series) === min ? { min, max: min + (Math.abs(min) || 1) * 0.1 } : {};
   try {
-    return asciichart.plot(series.slice(), { height: Math.max(1, height - 1), format: LABEL }).split('\n');
+    return asciichart.plot(series.slice(), { height: Math.max(1, height - 1), format: LABEL, ...flat }).split('\n');
   } catch {
     return [];
   }
@@ -73,7 +77,7 @@ export function Chart({ state, width, height }: ChartProps) {
         ))
       )}
       <Text bold wrap="truncate-end">
-        {metric ?? 'validation metric'} per epoch
+        {metric === undefined ? 'validation metric' : metricLabel(metric)} per epoch
       </Text>
       {metricLines.length === 0 ? (
         <Text dimColor>waiting for the first epoch</Text>
@@ -92,7 +96,7 @@ export function Chart({ state, width, height }: ChartProps) {
       {best === undefined ? null : (
         <Text wrap="truncate-end">
           {clip(
-            `best: epoch ${best.epoch + 1}, ${best.metric} ${fmt(best.value)}${best.path === undefined ? '' : ` -> ${best.path}`}`,
+            `best: epoch ${best.epoch + 1}, ${metricLabel(best.metric)} ${fmt(best.value)}${best.path === undefined ? '' : ` -> ${best.path}`}`,
             Math.max(0, width),
           )}
         </Text>

@@ -1,7 +1,48 @@
-/** Per-class F1 of the last epoch's report and its confusion matrix (rows: truth, columns: predicted). */
+/**
+ * The scores panel. A classifier run: per-class F1 of the last epoch's report and its confusion
+ * matrix (rows: truth, columns: predicted). A segmentation run (no classes): the last epoch's
+ * validation scores (IoU, mIoU, Dice of the pooled validation pixels) as bars, and the best epoch.
+ */
 import { Box, Text } from 'ink';
-import { bar, clip, fmt } from '../format.js';
+import { bar, clip, fmt, metricLabel } from '../format.js';
 import type { RunState } from '../state/run-state.js';
+
+/** The panel's name in the tabs and the help: what it shows for this kind of run. */
+export function scoresPanelName(kind: RunState['kind']): string {
+  return kind === 'segmentation' ? 'Validation' : 'Classes';
+}
+
+function ValidationScores({ state, width }: ClassScoresProps) {
+  const last = state.epochRows.at(-1);
+  const scores = Object.entries(last?.metrics ?? {}).filter(([k]) => /^val/.test(k));
+  const nameWidth = Math.max(4, Math.min(14, Math.max(0, ...scores.map(([k]) => metricLabel(k).length))));
+  const barWidth = Math.max(1, Math.min(20, width - nameWidth - 8));
+  const best = state.best;
+  return (
+    <Box flexDirection="column">
+      <Text bold wrap="truncate-end">
+        Validation{last === undefined ? '' : ` (epoch ${last.epoch + 1})`}
+      </Text>
+      {scores.length === 0 ? (
+        <Text dimColor wrap="truncate-end">
+          {last === undefined ? 'waiting for the first epoch' : 'no validation scores in this run (no validation scans)'}
+        </Text>
+      ) : (
+        scores.map(([key, value]) => (
+          <Text key={key} wrap="truncate-end">
+            {clip(metricLabel(key), nameWidth).padEnd(nameWidth)} {fmt(value, 3).padStart(5)}{' '}
+            <Text color="cyan">{bar(value ?? 0, barWidth)}</Text>
+          </Text>
+        ))
+      )}
+      {best === undefined ? null : (
+        <Text wrap="truncate-end">
+          best {metricLabel(best.metric)} {fmt(best.value, 3)} at epoch {best.epoch + 1}
+        </Text>
+      )}
+    </Box>
+  );
+}
 
 export interface ClassScoresProps {
   readonly state: RunState;
@@ -10,6 +51,7 @@ export interface ClassScoresProps {
 
 export function ClassScores({ state, width }: ClassScoresProps) {
   const report = state.report;
+  if (report === undefined && state.kind === 'segmentation') return <ValidationScores state={state} width={width} />;
   if (report === undefined)
     return (
       <Box flexDirection="column">
@@ -19,7 +61,7 @@ export function ClassScores({ state, width }: ClassScoresProps) {
         </Text>
       </Box>
     );
-  const nameWidth = Math.max(4, Math.min(10, ...report.classNames.map((n) => n.length)));
+  const nameWidth = Math.max(4, Math.min(10, Math.max(0, ...report.classNames.map((n) => n.length))));
   const barWidth = Math.max(1, Math.min(20, width - nameWidth - 10));
   const cell = Math.max(4, ...report.confusion.flat().map((v) => String(v).length + 1));
   return (

@@ -8,8 +8,9 @@ export interface HeaderProps {
   readonly phase: string;
 }
 
-function channels(n: number | undefined): string {
+function channels(n: number | undefined, lungMasked: boolean | undefined): string {
   if (n === undefined) return 'input ?';
+  if (n === 1 && lungMasked === true) return 'lung-masked CT (1 ch)';
   return n === 2 ? 'mask + CT (2 ch)' : n === 1 ? 'CT (1 ch)' : `${n} channels`;
 }
 
@@ -24,7 +25,7 @@ export function Header({ state, title, phase }: HeaderProps) {
     <Box flexDirection="column">
       <Text wrap="truncate-end">
         <Text bold>covsev</Text> <Text color={PHASE_COLOR[phase.split(' ')[0] ?? ''] ?? 'gray'}>[{phase}]</Text>{' '}
-        {state.model ?? 'model ?'} · {state.kind ?? 'training'} · {channels(state.inChannels)}
+        {state.model ?? 'model ?'} · {state.kind ?? 'training'} · {channels(state.inChannels, state.lungMasked)}
       </Text>
       <Text wrap="truncate-end" dimColor>
         seed {state.seed ?? '?'}

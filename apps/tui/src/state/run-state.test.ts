@@ -35,12 +35,17 @@ describe('reduceRun', () => {
   it('folds a segmentation run: Dice loss, valIoU, best from the metric when the trainer gives none', () => {
     const s = reduceEvents(initialRunState, segmentationRun());
     expect(s.kind).toBe('segmentation');
+    expect(s.model).toBe('unetplusplus / resnet34 (width 0.0625), lesion');
+    expect(s.task).toBe('lesion');
+    expect(s.inChannels).toBe(1);
+    expect(s.lungMasked).toBe(true);
+    expect(s.data).toBe('3 training + 1 validation scans');
     expect(s.curveKey).toBe('dice');
     expect(s.metricName).toBe('valIoU');
     expect(s.best).toEqual({ epoch: 0, metric: 'valIoU', value: 0.31, path: 'seg/checkpoints/epoch-1' });
     expect(s.phase).toBe('running');
     expect(s.memory).toBeUndefined();
-    expect(s.volumesPerSecond).toBeUndefined();
+    expect(s.volumesPerSecond).toBeCloseTo(40); // 8 slices in 200 ms
   });
 
   it('a run that ends in an error is failed, with the error; a null loss stays out of the curve', () => {

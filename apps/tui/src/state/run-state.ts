@@ -83,11 +83,15 @@ export interface RunState {
   readonly backend?: string;
   readonly backendInfo?: string;
   readonly inChannels?: number;
+  /** A segmentation run's task (`config.card.task`: lung or lesion). */
+  readonly task?: string;
+  /** Whether the model's input is the slice times the lung mask (a lesion model, `config.card.input.lungMasked`). */
+  readonly lungMasked?: boolean;
   readonly workers?: number;
   readonly viewWorkers?: number;
   readonly seed?: number;
   readonly configHash?: string;
-  /** Training scans or the data the run was given (`config.scans`, a stage's summary). */
+  /** Training scans or the data the run was given (`config.scans`, `config.train|val`, a stage's summary). */
   readonly data?: string;
   readonly pid?: number;
   readonly resumedFrom?: string;
@@ -114,7 +118,7 @@ export interface RunState {
   /** Smoothed milliseconds per step. */
   readonly avgStepMs?: number;
   readonly samples?: number;
-  /** Smoothed volumes per second (from `samples` / `ms`). */
+  /** Smoothed samples per second (from `samples` / `ms`): volumes for the classifier, slices for segmentation. */
   readonly volumesPerSecond?: number;
   readonly memory?: MemorySample;
   readonly epochRows: readonly EpochRow[];
@@ -196,13 +200,26 @@ function modelOf(event: Fields, config: Fields): string | undefined {
   return str(config.encoder) ?? str(config.arch) ?? str(config.model);
 }
 
+/** The data of a run's config: `scans` (the classifier), or the scans of each side (`train`, `val`: a segmentation run). */
+function dataOf(config: Fields): string | undefined {
+  const scans = num(config.scans);
+  if (scans !== undefined) return `${scans} training scans`;
+  const train = stringArray(config.train);
+  const val = stringArray(config.val);
+  if (train === undefined) return undefined;
+  return `${train.length} training${val === undefined ? '' : ` + ${val.length} validation`} scans`;
+}
+
 function onRunStart(state: RunState, e: Fields, time: number): RunState {
   const config = fieldsOf(e.config);
   const runtime = fieldsOf(e.runtime);
   const startEpoch = num(e.startEpoch) ?? 0;
   const startStep = num(e.startStep) ?? 0;
-  const scans = num(config.scans);
+  // A segmentation run's config carries its model card (task, architecture, input).
+  const card = fieldsOf(config.card);
+  const cardInput = fieldsOf(card.input);
   const kind = kindOf(e.kind, config);
+  const data = dataOf(config);
   return {
     ...state,
     phase: 'running',
@@ -210,12 +227,14 @@ function onRunStart(state: RunState, e: Fields, time: number): RunState {
     ...optional('model', modelOf(e, config)),
     ...optional('backend', str(e.backend)),
     ...optional('backendInfo', str(e.backendInfo)),
-    ...optional('inChannels', num(config.inChannels)),
+    ...optional('inChannels', num(config.inChannels) ?? num(fieldsOf(card.architecture).inChannels) ?? num(cardInput.channels)),
+    ...optional('task', str(card.task)),
+    ...optional('lungMasked', bool(cardInput.lungMasked)),
     ...optional('workers', num(runtime.workers) ?? num(config.workers)),
     ...optional('viewWorkers', num(runtime.viewWorkers)),
     ...optional('seed', num(e.seed)),
     ...optional('configHash', str(e.configHash)),
-    ...optional('data', scans === undefined ? state.data : `${scans} training scans`),
+    ...optional('data', data ?? state.data),
     ...optional('pid', num(e.pid)),
     ...optional('resumedFrom', str(e.resumedFrom)),
     ...optional('epochs', num(e.epochs)),

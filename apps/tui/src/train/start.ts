@@ -1,11 +1,18 @@
 /**
- * `train cmc`: the options, and the forked training child (`child.ts`). The dashboard only
- * follows the run folder's event logs and listens to the child's notes and exit.
+ * `train cmc` and `train seg`: the options, the child's request, and the forked training child
+ * (`child.ts`). The dashboard only follows the run folder's event logs and listens to the child's
+ * notes and exit.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ClassifierRunConfig } from '@covsev/pipeline';
-import type { ChildMessage, TrainRequest } from './protocol.js';
+import type {
+  ChildMessage,
+  ClassifierTrainRequest,
+  SegmentationRunConfig,
+  SegmentationTrainRequest,
+  TrainRequest,
+} from './protocol.js';
 
 export type TrainMessage =
   | { readonly type: 'note'; readonly note: string }
@@ -90,8 +97,8 @@ export interface TrainOptions {
   readonly workers: number;
 }
 
-/** The request for the child: a phantom cohort goes to `<run>/cohort`. */
-export function trainRequest(options: TrainOptions): TrainRequest {
+/** The classifier's request for the child: a phantom cohort goes to `<run>/cohort`. */
+export function trainRequest(options: TrainOptions): ClassifierTrainRequest {
   const cohort = options.cohort ?? `${options.run}/cohort`;
   const config = {
     cohort,
@@ -108,4 +115,17 @@ export function trainRequest(options: TrainOptions): TrainRequest {
     },
   } as unknown as ClassifierRunConfig;
   return options.phantom === undefined ? { config } : { config, phantom: options.phantom };
+}
+
+/** `train seg`'s options: the run's config, with `cohort` left out for a phantom cohort. */
+export type SegTrainOptions = Omit<SegmentationRunConfig, 'cohort'> & {
+  readonly cohort?: string;
+  readonly phantom?: number;
+};
+
+/** A segmentation model's request for the child: a phantom cohort goes to `<run>/cohort`. */
+export function segTrainRequest(options: SegTrainOptions): SegmentationTrainRequest {
+  const { phantom, cohort, ...rest } = options;
+  const seg: SegmentationRunConfig = { ...rest, cohort: cohort ?? `${options.run}/cohort` };
+  return phantom === undefined ? { model: 'seg', seg } : { model: 'seg', seg, phantom };
 }
