@@ -12,22 +12,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CmcNetwork, type CmcRunConfig, type CmcVariant, cmcRunConfigSchema, resolveCmcVariant } from '@covsev/cmc';
-import {
-  BEST_DIR,
-  checkpointsDir,
-  initBackend,
-  LATEST_FILE,
-  type LoadedCheckpoint,
-  loadCheckpoint,
-  loadLatestCheckpoint,
-  restoreCheckpoint,
-} from '@covsev/engine';
+import { type CheckpointChoice, initBackend, loadChosenCheckpoint, restoreCheckpoint } from '@covsev/engine';
 import { type CovsevEvent, readEvents } from '@covsev/events';
 import { CovsevInputError, Rng, type Shape3 } from '@covsev/io';
 import { runFolder } from './runFolder.js';
 
 /** Which checkpoint of a training run: the best validation epoch's (`best/`) or the newest (`latest.json`). */
-export type CheckpointChoice = 'best' | 'latest';
+export type { CheckpointChoice };
 
 export interface LoadTrainedClassifierOptions {
   /** Default 'latest'. */
@@ -74,24 +65,6 @@ export async function readClassifierGrid(run: string): Promise<Shape3> {
   return grid as unknown as Shape3;
 }
 
-/** Reads the chosen checkpoint of a classifier training run folder (`<run>/runs/cmc`). */
-async function readClassifierCheckpoint(classifierRun: string, choice: CheckpointChoice): Promise<LoadedCheckpoint> {
-  const dir = checkpointsDir(classifierRun);
-  if (choice === 'best') {
-    const best = join(dir, BEST_DIR);
-    if (!existsSync(best))
-      throw new CovsevInputError(
-        best,
-        'does not exist: the run kept no best checkpoint (it had no validation scans); use the latest one',
-      );
-    return loadCheckpoint(best);
-  }
-  const latest = await loadLatestCheckpoint(classifierRun);
-  if (latest === undefined)
-    throw new CovsevInputError(join(dir, LATEST_FILE), 'does not exist: the run has no trained classifier');
-  return latest;
-}
-
 /**
  * The classifier a pipeline run trained (`<run>/runs/cmc`), ready to predict: its network built
  * from the stored config with the checkpoint's weights, and the run's grid. Anything missing or
@@ -99,7 +72,7 @@ async function readClassifierCheckpoint(classifierRun: string, choice: Checkpoin
  */
 export async function loadTrainedClassifier(run: string, options: LoadTrainedClassifierOptions = {}): Promise<LoadedClassifier> {
   const classifierRun = runFolder(run).classifierRun;
-  const checkpoint = await readClassifierCheckpoint(classifierRun, options.checkpoint ?? 'latest');
+  const checkpoint = await loadChosenCheckpoint(classifierRun, options.checkpoint ?? 'latest', 'the classifier run');
   const parsed = cmcRunConfigSchema.safeParse(checkpoint.config);
   if (!parsed.success)
     throw new CovsevInputError(

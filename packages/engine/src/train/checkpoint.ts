@@ -341,6 +341,39 @@ export async function loadLatestCheckpoint(
   return loadCheckpoint(target, options);
 }
 
+/** Which checkpoint of a finished or running run to read: the best validation epoch's, or the newest. */
+export type CheckpointChoice = 'best' | 'latest';
+
+/**
+ * The chosen checkpoint of a run folder: `checkpoints/best/` (kept by the loop's `monitor`) or
+ * the one `latest.json` names. A missing one is a `CovsevInputError` naming the path and saying
+ * why (`what` names the run for the message, e.g. "the classifier run").
+ */
+export async function loadChosenCheckpoint(
+  runDir: string,
+  choice: CheckpointChoice,
+  what = 'the run',
+): Promise<LoadedCheckpoint> {
+  if (choice !== 'best' && choice !== 'latest')
+    throw new RangeError(`checkpoint must be 'best' or 'latest', got ${JSON.stringify(choice)}`);
+  const dir = checkpointsDir(runDir);
+  if (choice === 'best') {
+    const best = join(dir, BEST_DIR);
+    try {
+      await stat(best);
+    } catch {
+      throw new CovsevInputError(
+        best,
+        `does not exist: ${what} kept no best checkpoint (no validation scans, or no epoch done yet); use the latest one`,
+      );
+    }
+    return loadCheckpoint(best);
+  }
+  const latest = await loadLatestCheckpoint(runDir);
+  if (latest === undefined) throw new CovsevInputError(join(dir, LATEST_FILE), `does not exist: ${what} has no checkpoint yet`);
+  return latest;
+}
+
 /** A checkpoint (or `latest.json`) that could not be read, and why. */
 export interface SkippedCheckpoint {
   /** The checkpoint folder, or `latest.json` itself. */

@@ -36,6 +36,7 @@ export { ADAM_DEFAULTS, Adam, type AdamOptions } from './adam.js';
 export {
   BEST_DIR,
   CHECKPOINTS_DIR,
+  type CheckpointChoice,
   type CheckpointData,
   checkpointName,
   checkpointsDir,
@@ -48,6 +49,7 @@ export {
   type LoadedCheckpoint,
   listCheckpoints,
   loadCheckpoint,
+  loadChosenCheckpoint,
   loadLatestCheckpoint,
   parseCheckpointName,
   pruneCheckpoints,

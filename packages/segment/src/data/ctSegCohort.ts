@@ -20,8 +20,8 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CovsevInputError, HU_WINDOWS, makeVolume, Rng, readNifti, type Volume } from '@covsev/io';
-import { huFromWindowed } from '../infer/modelInput.js';
+import { CovsevInputError, HU_WINDOWS, Rng, readNifti, type Volume } from '@covsev/io';
+import { huVolume } from '../infer/segmentVolume.js';
 
 export const CTSEG_SCANS_DIR = 'ct_scans';
 export const CTSEG_LUNG_DIR = 'lung_mask';
@@ -101,21 +101,6 @@ function isScaled0to255(data: ArrayLike<number>): boolean {
   return min >= 0 && max <= 255;
 }
 
-/** A 0..255 volume of the ctseg window mapped back onto HU (float32). */
-function ctsegToHu(volume: Volume): Volume<Float32Array> {
-  const src = volume.data;
-  const out = new Float32Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = huFromWindowed(src[i] as number, HU_WINDOWS.ctseg);
-  return makeVolume({
-    data: out,
-    shape: volume.shape,
-    spacing: volume.spacing,
-    affine: volume.affine,
-    intensity: 'hu',
-    ...(volume.source === undefined ? {} : { source: volume.source }),
-  });
-}
-
 function sameShape(a: Volume, b: Volume): boolean {
   return a.shape.every((n, i) => n === b.shape[i]);
 }
@@ -171,7 +156,8 @@ export async function loadCtSegCohort(dir: string, options: LoadCtSegCohortOptio
     const scaled = isScaled0to255(raw.data);
     scans.push({
       name,
-      ct: scaled ? ctsegToHu(raw) : raw,
+      // A 0..255 volume of the ctseg window mapped back onto HU (float32).
+      ct: scaled ? huVolume(raw, { kind: 'windowed', window: HU_WINDOWS.ctseg }) : raw,
       lung,
       infection,
       ctScale: scaled ? 'ctseg-0-255' : 'hu',

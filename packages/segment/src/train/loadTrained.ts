@@ -4,17 +4,8 @@
  * statistics of the chosen checkpoint (`checkpoints/best/` or the one `latest.json` names)
  * restored into it (the engine's `restoreCheckpoint`, which checks names and shapes first).
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  BEST_DIR,
-  checkpointsDir,
-  LATEST_FILE,
-  type LoadedCheckpoint,
-  loadCheckpoint,
-  loadLatestCheckpoint,
-  restoreCheckpoint,
-} from '@covsev/engine';
+import { type CheckpointChoice, loadChosenCheckpoint, restoreCheckpoint } from '@covsev/engine';
 import { CovsevInputError, Rng } from '@covsev/io';
 import type { ModelCard } from '../modelCard.js';
 import type { SegmentationModel } from '../models/contract.js';
@@ -23,7 +14,7 @@ import { SEGMENTATION_CARD_FILE } from '../onnx/exportSegmentationOnnx.js';
 import { readModelCard } from '../onnx/modelCardFile.js';
 
 /** The best validation epoch's checkpoint (`best/`) or the newest (`latest.json`). */
-export type SegmentationCheckpointChoice = 'best' | 'latest';
+export type SegmentationCheckpointChoice = CheckpointChoice;
 
 export interface LoadedSegmentation {
   readonly model: SegmentationModel;
@@ -43,22 +34,6 @@ function storedSplit(config: unknown): { train: string[]; val: string[] } | unde
   return c !== null && typeof c === 'object' && names(c.train) && names(c.val) ? { train: c.train, val: c.val } : undefined;
 }
 
-async function readCheckpoint(runDir: string, choice: SegmentationCheckpointChoice): Promise<LoadedCheckpoint> {
-  const dir = checkpointsDir(runDir);
-  if (choice === 'best') {
-    const best = join(dir, BEST_DIR);
-    if (!existsSync(best))
-      throw new CovsevInputError(
-        best,
-        'does not exist: the run kept no best checkpoint (no validation scans, or no epoch done yet); use the latest one',
-      );
-    return loadCheckpoint(best);
-  }
-  const latest = await loadLatestCheckpoint(runDir);
-  if (latest === undefined) throw new CovsevInputError(join(dir, LATEST_FILE), 'does not exist: the run has no checkpoint yet');
-  return latest;
-}
-
 /**
  * The model a segmentation run trained, with its card. Default checkpoint: `best`. A missing or
  * invalid card, a card without an architecture, or a missing checkpoint is a `CovsevInputError`
@@ -75,7 +50,7 @@ export async function loadTrainedSegmentation(
   const choice = options.checkpoint ?? 'best';
   if (choice !== 'best' && choice !== 'latest')
     throw new RangeError(`loadTrainedSegmentation: checkpoint must be 'best' or 'latest', got ${JSON.stringify(choice)}`);
-  const checkpoint = await readCheckpoint(runDir, choice);
+  const checkpoint = await loadChosenCheckpoint(runDir, choice, 'the segmentation run');
   // The initial weights are overwritten: the seed only has to give a model of the right shapes.
   const model = createSegmentationModel(card.architecture, { rng: Rng.fromSeed(0) });
   const variables = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
