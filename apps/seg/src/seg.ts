@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import {
   type CliStreams,
   createProgress,
-  HelpRequested,
   integerIn,
   nonNegativeInteger,
   numberIn,
@@ -19,6 +18,7 @@ import {
   path,
   positiveInteger,
   runCli,
+  runSubcommand,
   UsageError,
   type ValueCheck,
 } from '@covsev/cli';
@@ -334,14 +334,8 @@ async function predict(argv: readonly string[], print: Print): Promise<number> {
 const COMMANDS = { train, eval: evaluate, predict } as const;
 
 /** `pnpm seg` without `runCli`: throws `UsageError` / `HelpRequested` / `CovsevInputError`. */
-export async function main(argv: readonly string[], print: Print = console.log): Promise<number> {
-  const args = argv[0] === '--' ? argv.slice(1) : argv;
-  const [command, ...rest] = args;
-  if (command === undefined) throw new UsageError(`a command is required: train, eval or predict\n${USAGE}`);
-  if (command === '--help' || command === '-h') throw new HelpRequested(USAGE);
-  if (!Object.hasOwn(COMMANDS, command))
-    throw new UsageError(`unknown command "${command}": expected train, eval or predict (see --help)`);
-  return COMMANDS[command as keyof typeof COMMANDS](rest, print);
+export function main(argv: readonly string[], print: Print = console.log): Promise<number> {
+  return runSubcommand(argv, COMMANDS, USAGE, print);
 }
 
 /** `main` through `runCli`: the exit status (2 for a bad option or bad input, 0 after --help). */

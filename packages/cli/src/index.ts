@@ -19,3 +19,4 @@ export {
 } from './args.js';
 export { createProgress, formatDuration, type ProgressReporter, progressLine } from './progress.js';
 export { type CliMain, type CliStreams, isUsageOrInputError, processStreams, type RunCliOptions, runCli } from './run.js';
+export { runSubcommand, type Subcommand } from './subcommands.js';
