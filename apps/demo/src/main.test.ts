@@ -10,7 +10,27 @@ async function cli(argv: string[]) {
   const ran: DemoOptions[] = [];
   const fake = async (options: DemoOptions): Promise<DemoSummary> => {
     ran.push(options);
-    return { preprocessed: 0, cacheHits: 0, montages: [], labelMacroF1: 0, cmcValMacroF1: 0, submission: [] };
+    const segmentation = {
+      lungEpochsRun: 0,
+      lesionEpochsRun: 0,
+      lungValIoU: 0,
+      lesionValIoU: 0,
+      masksDir: '',
+      scans: [],
+      cached: 0,
+      involvement: { r: 0, meanAbsDiff: 0, bias: 0 },
+      lungRatio: { median: 0, min: 0, max: 0 },
+    };
+    return {
+      preprocessed: 0,
+      cacheHits: 0,
+      montages: [],
+      labelMacroF1: 0,
+      cmcValMacroF1: 0,
+      submission: [],
+      segmentation,
+      classifierInChannels: 2,
+    };
   };
   const code = await runCli('demo', (args) => main(args, fake, (l) => out.push(l)), {
     argv,
@@ -22,10 +42,10 @@ async function cli(argv: string[]) {
 
 describe('pnpm demo command line', () => {
   it('takes the documented `pnpm demo -- --workers 0` form (the leading -- skipped)', async () => {
-    const { code, ran, err } = await cli(['--', '--workers', '0', '--view-workers', '1', '--epochs', '2']);
+    const { code, ran, err } = await cli(['--', '--workers', '0', '--view-workers', '1', '--epochs', '2', '--seg-epochs', '3']);
     expect(err).toEqual([]);
     expect(code).toBe(0);
-    expect(ran).toEqual([{ ...DEFAULT_DEMO, workers: 0, viewWorkers: 1, epochs: 2 }]);
+    expect(ran).toEqual([{ ...DEFAULT_DEMO, workers: 0, viewWorkers: 1, epochs: 2, segEpochs: 3 }]);
   });
 
   it('refuses bad values with the option named and exit status 2, never a stack trace', async () => {
@@ -34,6 +54,7 @@ describe('pnpm demo command line', () => {
       [['--', '--out'], /^pnpm demo: .*'--out <value>' argument missing/],
       [['--scans', '3'], /^pnpm demo: --scans must be in 4\.\./],
       [['--epochs', 'two'], /^pnpm demo: --epochs expects an integer, got "two"/],
+      [['--seg-epochs', '0'], /^pnpm demo: --seg-epochs /],
       [['--seed', '1.5'], /^pnpm demo: --seed expects an integer/],
       [['--frobnicate'], /^pnpm demo: .*frobnicate/],
     ] as const) {

@@ -1,12 +1,12 @@
 /**
- * `pnpm demo [-- --out DIR --seed S --scans N --epochs E --workers W --view-workers V]`: parses the
+ * `pnpm demo [-- --out DIR --seed S --scans N --epochs E --seg-epochs E --workers W --view-workers V]`: parses the
  * command line (`@covsev/cli`: bad values are refused with the option's name) and calls runDemo.
  */
 import { integerIn, nonNegativeInteger, parseCliArgs, path, positiveInteger } from '@covsev/cli';
 import { DEFAULT_DEMO, type DemoOptions, type DemoSummary, runDemo } from './demo.js';
 
 export const USAGE =
-  'usage: pnpm demo [-- --out DIR] [--seed S] [--scans N (>= 4)] [--epochs E] [--workers W (gradient threads, 0: main)] [--view-workers V]';
+  'usage: pnpm demo [-- --out DIR] [--seed S] [--scans N (>= 4)] [--epochs E] [--seg-epochs E (each stage 1 model)] [--workers W (gradient threads, 0: main)] [--view-workers V]';
 
 /** The demo's options from its command line. */
 export function parseDemoArgs(argv: readonly string[]): DemoOptions {
@@ -17,6 +17,7 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
       seed: { type: 'string', parse: nonNegativeInteger, default: DEFAULT_DEMO.seed },
       scans: { type: 'string', parse: integerIn(4, 100_000), default: DEFAULT_DEMO.scans },
       epochs: { type: 'string', parse: positiveInteger, default: DEFAULT_DEMO.epochs },
+      'seg-epochs': { type: 'string', parse: positiveInteger, default: DEFAULT_DEMO.segEpochs },
       workers: { type: 'string', parse: nonNegativeInteger, default: DEFAULT_DEMO.workers ?? 0 },
       'view-workers': { type: 'string', parse: nonNegativeInteger, default: DEFAULT_DEMO.viewWorkers ?? 0 },
     },
@@ -27,6 +28,7 @@ export function parseDemoArgs(argv: readonly string[]): DemoOptions {
     seed: values.seed,
     scans: values.scans,
     epochs: values.epochs,
+    segEpochs: values['seg-epochs'],
     workers: values.workers,
     viewWorkers: values['view-workers'],
   };
