@@ -8,8 +8,9 @@
 // Flags: --scans N (default 20), --val M (held-out scans, default 5), --size S (phantom slices
 // S x S, default 128), --input N (model input N x N, default 128), --slices A:B (per scan,
 // default 24:32), --arch, --encoder (default unetplusplus / resnet34), --width W (default 0.125),
-// --epochs E (lung, default 12), --lesion-epochs E (default 12), --batch B (default 8),
-// --lr X (default 1e-2), --slices-per-epoch N (default all), --seed S (default 1), --tasks lung,lesion
+// --epochs E (lung, default 14), --lesion-epochs E (default 10), --batch B (default 8),
+// --lr X (default 0.1: the paper's 1e-3 is for ImageNet-initialised encoders and hardly moves
+// random weights in a CPU-sized run), --slices-per-epoch N (default all), --seed S (default 1), --tasks lung,lesion
 // (default both).
 // Prints progress to stderr and one JSON line (with the table's lines) to stdout.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -32,10 +33,10 @@ const [sMin, sMax] = flag('slices', '24:32').split(':').map(Number);
 const arch = flag('arch', 'unetplusplus');
 const encoder = flag('encoder', 'resnet34');
 const width = Number(flag('width', '0.125'));
-const lungEpochs = Number(flag('epochs', '12'));
-const lesionEpochs = Number(flag('lesion-epochs', '12'));
+const lungEpochs = Number(flag('epochs', '14'));
+const lesionEpochs = Number(flag('lesion-epochs', '10'));
 const batchSize = Number(flag('batch', '8'));
-const lr = Number(flag('lr', '1e-2'));
+const lr = Number(flag('lr', '0.1'));
 const slicesPerEpoch = flag('slices-per-epoch', undefined);
 const seed = Number(flag('seed', '1'));
 const tasks = flag('tasks', 'lung,lesion').split(',');
@@ -128,8 +129,13 @@ try {
     ),
     '',
     `Training time on this machine: ${Object.entries(runs)
-      .map(([task, r]) => `${task} ${fmtTime(times[task])} (${task === 'lung' ? lungEpochs : lesionEpochs} epochs, best ${r.best ? r.best.epoch + 1 : '-'})`)
-      .join(', ')}, together ${fmtTime(Object.values(times).reduce((a, b) => a + b, 0))}. Goal: lung IoU >= 97, infection IoU >= 65 in under 20 min.`,
+      .map(
+        ([task, r]) =>
+          `${task} ${fmtTime(times[task])} (${task === 'lung' ? lungEpochs : lesionEpochs} epochs, best ${r.best ? r.best.epoch + 1 : '-'})`,
+      )
+      .join(
+        ', ',
+      )}, together ${fmtTime(Object.values(times).reduce((a, b) => a + b, 0))}. Goal: lung IoU >= 97, infection IoU >= 65 in under 20 min.`,
   ];
   console.log(
     JSON.stringify({

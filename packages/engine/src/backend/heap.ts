@@ -18,13 +18,17 @@ export function isWasmHeapExhaustion(error: unknown): boolean {
 
 /**
  * Rethrows a wasm heap exhaustion as a WasmHeapError naming `what` (e.g. "a CMC training step of
- * 2 scans of 2x32x128x128") and the way out; any other error is returned unchanged for the caller
- * to rethrow.
+ * 2 scans of 2x32x128x128") and the ways out (`ways`, default the CMC step's); any other error is
+ * returned unchanged for the caller to rethrow.
  */
-export function explainHeapExhaustion(error: unknown, what: string): unknown {
+export function explainHeapExhaustion(
+  error: unknown,
+  what: string,
+  ways = "micro-batches with gradient accumulation (the CMC step's microBatch: 'auto', which sizes them to the heap) or fewer scans per step, a smaller input grid or a narrower network",
+): unknown {
   if (!isWasmHeapExhaustion(error)) return error;
   return new WasmHeapError(
-    `${what} needs more memory than the wasm backend's 4 GiB heap. Use micro-batches with gradient accumulation (the CMC step's microBatch: 'auto', which sizes them to the heap) or fewer scans per step, a smaller input grid or a narrower network, or a native backend (tfjs-node / tfjs-node-gpu). The wasm backend cannot continue in this process: restart it.`,
+    `${what} needs more memory than the wasm backend's 4 GiB heap. Use ${ways}, or a native backend (tfjs-node / tfjs-node-gpu). The wasm backend cannot continue in this process: restart it.`,
     { cause: error },
   );
 }

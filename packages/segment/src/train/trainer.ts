@@ -38,6 +38,7 @@ import { join } from 'node:path';
 import {
   type BestEpoch,
   canonicalJson,
+  explainHeapExhaustion,
   type JsonValue,
   NonFiniteLossError,
   namedGrads,
@@ -293,9 +294,18 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
       const indices = order.slice(step * batchSize, (step + 1) * batchSize);
       const batch = sliceBatch(trainSet, indices, { augment: rngs.augment });
       try {
-        const { value, grads } = namedGrads(model.trainable, () =>
-          lossOf(model.net.logits(batch.x, { training: true }), batch.y),
-        );
+        let step: { value: tf.Scalar; grads: Record<string, tf.Tensor> };
+        try {
+          step = namedGrads(model.trainable, () => lossOf(model.net.logits(batch.x, { training: true }), batch.y));
+        } catch (error) {
+          const [n, h, w] = batch.x.shape;
+          throw explainHeapExhaustion(
+            error,
+            `a ${describeSegmentationModel(card)} training step of ${n} slices of ${h}x${w}`,
+            'fewer slices per step (batchSize), a smaller input size or a narrower network (width)',
+          );
+        }
+        const { value, grads } = step;
         try {
           const loss = value.dataSync()[0] as number;
           // Checked before the optimiser step, so the weights stay those of the last good step.
