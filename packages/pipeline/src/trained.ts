@@ -9,7 +9,6 @@
  * - the grid: the classifier grid the run's `preprocess` stage used before training (its
  *   `stage-start` event in `<run>/events.jsonl`), so new scans go onto the same grid.
  */
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CmcNetwork, type CmcRunConfig, type CmcVariant, cmcRunConfigSchema, resolveCmcVariant } from '@covsev/cmc';
 import { type CheckpointChoice, initBackend, loadChosenCheckpoint, restoreCheckpoint } from '@covsev/engine';
