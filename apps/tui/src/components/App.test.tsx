@@ -27,8 +27,13 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
 /** Renders at a terminal size: ink-testing-library's stdout says 100 columns; it is resized here. */
 async function renderAt(element: React.ReactElement, columns: number, rows: number) {
   const r = render(element);
-  await sleep(10); // the size hook subscribes in an effect
-  resize(r.stdout, columns, rows);
+  // The size hook subscribes to 'resize' in an effect, which a loaded machine may run well after
+  // render() returns (a fixed 10 ms wait lost the resize under CI load): wait for its listener.
+  const stdout = r.stdout as unknown as NodeJS.EventEmitter;
+  const before = stdout.listenerCount('resize');
+  const t0 = Date.now();
+  while (stdout.listenerCount('resize') <= before && Date.now() - t0 < 500) await sleep(5);
+  resize(stdout, columns, rows);
   return r;
 }
 
