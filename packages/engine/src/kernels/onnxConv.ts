@@ -11,8 +11,9 @@
  * - forward (`FusedConv2D`, `Conv2D`): NHWC -> NCHW transposes, `Conv` (+ bias, + Relu), back;
  * - input gradient (`Conv2DBackpropInput`): `ConvTranspose` with the forward's paddings and an
  *   output padding that restores the input size;
- * - filter gradient (`Conv2DBackpropFilter`): a `Conv` of x as [Ci, N, H, W] by dy as
- *   [Co, N, OH, OW], dilated by the forward stride (rows the forward never read are sliced off);
+ * - filter gradient (`Conv2DBackpropFilter`): one `Gemm` per kernel tap (`filterGradientByTaps`),
+ *   or with `COVSEV_DW=conv` a `Conv` of x as [Ci, N, H, W] by dy as [Co, N, OH, OW], dilated by
+ *   the forward stride (rows the forward never read are sliced off);
  * - 1x1, stride 1, unpadded: one `Gemm` on the NHWC data as [N*H*W, C] (no transposes), faster
  *   there than `Conv`.
  *
@@ -303,12 +304,14 @@ export function onnxConvBackpropFilter(backend: BackendWasm, x: TensorInfo, dy: 
     ['x', x, pointwise ? [m, g.inC] : [g.batch, g.inH, g.inW, g.inC]],
     ['dy', dy, pointwise ? [m, g.outC] : [g.batch, g.outH, g.outW, g.outC]],
   ];
+  const taps = !pointwise && DW_BY_TAPS;
   return run(
     backend,
-    `dw:${pointwise ? 'gemm' : 'conv'}:${geometryKey(g)}`,
+    `dw:${pointwise ? 'gemm' : taps ? 'taps' : 'conv'}:${geometryKey(g)}`,
     feeds,
     (graph, [xs, d]) => {
       if (pointwise) return [graph.addNode('Gemm', [xs as string, d as string], { transA: { i: 1 } }), [g.inC, g.outC]];
+      if (taps) return [filterGradientByTaps(graph, xs as string, d as string, g), [g.kH, g.kW, g.inC, g.outC]];
       // dW[ci, co, kh, kw] = sum over n, oh, ow of xPadded[ci, n, oh*s + kh, ow*s + kw] dy[co, n, oh, ow]:
       // a conv with dilation s whose output is K x K. Its end padding can come out negative where the
       // forward never read the last rows: those are sliced off instead.
@@ -331,4 +334,46 @@ export function onnxConvBackpropFilter(backend: BackendWasm, x: TensorInfo, dy: 
     },
     [g.kH, g.kW, g.inC, g.outC],
   );
+}
+
+/**
+ * How the filter gradient of a k x k convolution runs: `taps` (default) as one matrix product per
+ * kernel tap, or `conv` as one convolution of x by dy whose kernel is as large as the image
+ * (`COVSEV_DW=conv`; kept for comparison: `node bench/seg/profile-seg.mjs`).
+ */
+const DW_BY_TAPS = (process.env.COVSEV_DW ?? 'taps') !== 'conv';
+
+/**
+ * dW as one GEMM per kernel tap, on NHWC data with no transposes:
+ * dW[kh, kw] = xTap(kh, kw)^T dy, where xTap is the [N*OH*OW, Ci] matrix of the padded x at rows
+ * kh + s*oh and columns kw + s*ow (a strided Slice), dy the [N*OH*OW, Co] matrix; the K*K
+ * [Ci, Co] products are stacked into [kH, kW, Ci, Co] (tfjs' filter layout). Same sums as the
+ * convolution form, but each is MLAS's SGEMM with a long inner dimension.
+ */
+function filterGradientByTaps(graph: OnnxGraphBuilder, x: string, dy: string, g: ConvGeometry): string {
+  const m = g.batch * g.outH * g.outW;
+  const endH = Math.max(0, g.kH + g.strideH * (g.outH - 1) - g.inH - g.padTop);
+  const endW = Math.max(0, g.kW + g.strideW * (g.outW - 1) - g.inW - g.padLeft);
+  const padded =
+    g.padTop + g.padLeft + endH + endW === 0
+      ? x
+      : graph.addNode('Pad', [x, graph.int64([0, g.padTop, g.padLeft, 0, 0, endH, endW, 0])]);
+  const dyMatrix = graph.addNode('Reshape', [dy, graph.int64([m, g.outC])]);
+  const products: string[] = [];
+  for (let kh = 0; kh < g.kH; kh++) {
+    for (let kw = 0; kw < g.kW; kw++) {
+      const tap = graph.addNode('Slice', [
+        padded,
+        graph.int64([kh, kw]),
+        graph.int64([kh + g.strideH * (g.outH - 1) + 1, kw + g.strideW * (g.outW - 1) + 1]),
+        graph.int64([1, 2]),
+        graph.int64([g.strideH, g.strideW]),
+      ]);
+      const tapMatrix = graph.addNode('Reshape', [tap, graph.int64([m, g.inC])]);
+      const product = graph.addNode('Gemm', [tapMatrix, dyMatrix], { transA: { i: 1 } });
+      products.push(graph.addNode('Unsqueeze', [product, graph.int64([0])]));
+    }
+  }
+  const stacked = products.length === 1 ? (products[0] as string) : graph.addNode('Concat', products, { axis: { i: 0 } });
+  return graph.addNode('Reshape', [stacked, graph.int64([g.kH, g.kW, g.inC, g.outC])]);
 }
