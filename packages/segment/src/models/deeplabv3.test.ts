@@ -4,7 +4,7 @@
  * tfjs, a gradient on every parameter, and the training dropout. Its PyTorch parity is
  * twinParity.test.ts (bench/reference/seg_twin.py's state dict loaded by name).
  */
-import { buildOnnxModel, disposeModule, initBackend, type Module, namedVariables, OnnxSession } from '@covsev/engine';
+import { disposeModule, initBackend, namedVariables } from '@covsev/engine';
 import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -12,34 +12,13 @@ import { ENCODER_NAMES, type EncoderName } from './contract.js';
 import { Dropout } from './deeplabv3/decoder.js';
 import { createDeepLabV3, type DeepLabV3Options } from './deeplabv3/model.js';
 import { createSegmentationModel, parseSegmentationModelConfig } from './factory.js';
+import { maxAbsDiff, onnxAgainstTfjs, parametersWithoutGradient } from './modelChecks.test-helpers.js';
 
 const EVAL = { training: false } as const;
 
 beforeAll(async () => {
   await initBackend({ prefer: 'wasm', log: false });
 });
-
-function randn(rng: Rng, n: number): Float32Array {
-  return Float32Array.from({ length: n }, () => rng.normal());
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
-  return m;
-}
-
-/** Spreads every 1-D variable (batch-norm scales, shifts and running statistics) away from its init, so ONNX folding is exercised. */
-function randomiseNorms(model: Module, rng: Rng): void {
-  for (const { name, variable } of namedVariables(model)) {
-    if (variable.rank !== 1) continue;
-    const values = (f: () => number) => tf.tensor1d(Float32Array.from({ length: variable.size }, f));
-    if (name.endsWith('running_var')) variable.assign(values(() => rng.range(0.5, 2)));
-    else if (name.endsWith('running_mean') || name.endsWith('bias')) variable.assign(values(() => rng.normal(0, 0.2)));
-    else if (name.endsWith('weight')) variable.assign(values(() => rng.range(0.5, 1.5)));
-  }
-}
 
 function deeplabOf(encoder: EncoderName, rng: Rng, options: DeepLabV3Options = {}) {
   return createDeepLabV3(parseSegmentationModelConfig({ arch: 'deeplabv3', encoder, width: 1 / 16, classes: 2 }), rng, options);
@@ -102,48 +81,23 @@ describe('DeepLabV3 model (width 1/16, output stride 8)', () => {
   });
 
   it('ONNX export gives the tfjs eval logits to 1e-4 (batch norm randomised and folded)', async () => {
-    const rng = Rng.fromSeed(2);
-    const model = deeplabOf('resnet34', rng);
-    randomiseNorms(model, rng);
-    const nchw = [2, 1, 64, 64] as const;
-    const { bytes, info } = buildOnnxModel(model, nchw);
+    const { diff, largest, info } = await onnxAgainstTfjs(
+      deeplabOf('resnet34', Rng.fromSeed(2)),
+      Rng.fromSeed(2),
+      [2, 1, 64, 64],
+    );
     expect(info.outputShape).toEqual(['batch', 2, 64, 64]);
-    expect(info.opCounts.BatchNormalization ?? 0).toBe(0);
     expect(info.opCounts.GlobalAveragePool).toBe(1);
-    const input = randn(rng, 2 * 64 * 64);
-    const session = await OnnxSession.create(bytes, { intraOpNumThreads: 1 });
-    const out = await session.runSingle(input, nchw);
-    const x = tf.tensor4d(input, [2, 64, 64, 1]);
-    const y = tf.transpose(model.logits(x, EVAL), [0, 3, 1, 2]);
-    const tfData = y.dataSync();
-    const diff = maxAbsDiff(out.data, tfData);
+    expect(info.opCounts.BatchNormalization ?? 0).toBe(0);
     console.info(`[deeplabv3 onnx] max |onnxruntime - tfjs| = ${diff.toExponential(2)}, ops ${JSON.stringify(info.opCounts)}`);
     expect(diff).toBeLessThanOrEqual(1e-4);
-    expect(Math.max(...Array.from(tfData, Math.abs))).toBeGreaterThan(1e-3);
-    await session.release();
-    tf.dispose([x, y]);
-    disposeModule(model);
+    expect(largest).toBeGreaterThan(1e-3);
   });
 
   it('one backward pass (train mode, batch 2): every parameter has a finite, non-zero gradient', () => {
-    const model = deeplabOf('resnet34', Rng.fromSeed(3));
-    const x = tf.randomNormal([2, 64, 64, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
-    const r = tf.randomNormal([2, 64, 64, 2], 0, 1, 'float32', 4);
-    const params = model.parameters();
-    const { value, grads } = tf.variableGrads(
-      () => tf.sum(tf.mul(model.logits(x, { training: true }), r)) as tf.Scalar,
-      params.map((p) => p.variable),
-    );
-    const bad: string[] = [];
-    for (const { name, variable } of params) {
-      const g = grads[variable.name];
-      const data = g ? g.dataSync() : new Float32Array();
-      if (!g || data.some((v) => !Number.isFinite(v)) || !data.some((v) => v !== 0)) bad.push(name);
-    }
+    const { bad, count } = parametersWithoutGradient(deeplabOf('resnet34', Rng.fromSeed(3)), [2, 64, 64, 1]);
     expect(bad).toEqual([]);
-    expect(params.length).toBeGreaterThan(100);
-    tf.dispose([x, r, value, ...Object.values(grads)]);
-    disposeModule(model);
+    expect(count).toBeGreaterThan(100);
   });
 
   it('training Dropout(0.5): masks from the seeded Rng (same seed, same output); none without an Rng; never in eval', () => {

@@ -11,7 +11,6 @@ import {
   type ForwardContext,
   initBackend,
   loadTorchStateDict,
-  type Module,
   namedVariables,
   OnnxSession,
 } from '@covsev/engine';
@@ -22,6 +21,7 @@ import { ENCODER_NAMES, type EncoderName } from './contract.js';
 import { parseSegmentationModelConfig } from './factory.js';
 import { FPNDecoder, GroupNorm, groupNormGroups } from './fpn/decoder.js';
 import { createFpn, type FpnOptions } from './fpn/model.js';
+import { maxAbsDiff, onnxAgainstTfjs, parametersWithoutGradient, randn } from './modelChecks.test-helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 const HAVE_TORCH = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
@@ -104,17 +104,6 @@ y = gn(x)
 out = {'y': nhwc(y.detach()), 'dx': nhwc(x.grad), 'dweight': gn.weight.grad.tolist(), 'dbias': gn.bias.grad.tolist()}
 print(json.dumps(out))
 `;
-
-function randn(rng: Rng, n: number): Float32Array {
-  return Float32Array.from({ length: n }, () => rng.normal());
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
-  return m;
-}
 
 const EVAL: ForwardContext = { training: false };
 
@@ -235,17 +224,6 @@ describe('GroupNorm in ONNX', () => {
   });
 });
 
-/** Spreads every 1-D variable (norm scales and shifts, biases, running statistics) away from its init, so ONNX folding and GroupNorm's affine map are exercised. */
-function randomiseNorms(model: Module, rng: Rng): void {
-  for (const { name, variable } of namedVariables(model)) {
-    if (variable.rank !== 1) continue;
-    const values = (f: () => number) => tf.tensor1d(Float32Array.from({ length: variable.size }, f));
-    if (name.endsWith('running_var')) variable.assign(values(() => rng.range(0.5, 2)));
-    else if (name.endsWith('running_mean') || name.endsWith('bias')) variable.assign(values(() => rng.normal(0, 0.2)));
-    else if (name.endsWith('weight')) variable.assign(values(() => rng.range(0.5, 1.5)));
-  }
-}
-
 function fpnOf(encoder: EncoderName, rng: Rng, options: FpnOptions = {}) {
   return createFpn(parseSegmentationModelConfig({ arch: 'fpn', encoder, width: 1 / 16, classes: 2 }), rng, options);
 }
@@ -287,48 +265,19 @@ describe('FPN model (width 1/16)', () => {
   );
 
   it('ONNX export gives the tfjs eval logits to 1e-4 (GroupNorm and batch norm randomised)', async () => {
-    const rng = Rng.fromSeed(2);
-    const model = fpnOf('resnet34', rng);
-    randomiseNorms(model, rng);
-    const nchw = [2, 1, 64, 64] as const;
-    const { bytes, info } = buildOnnxModel(model, nchw);
+    const { diff, largest, info } = await onnxAgainstTfjs(fpnOf('resnet34', Rng.fromSeed(2)), Rng.fromSeed(2), [2, 1, 64, 64]);
     expect(info.outputShape).toEqual(['batch', 2, 64, 64]);
     expect(info.opCounts.InstanceNormalization).toBe(7);
     expect(info.opCounts.BatchNormalization ?? 0).toBe(0);
-    const input = randn(rng, 2 * 64 * 64);
-    const session = await OnnxSession.create(bytes, { intraOpNumThreads: 1 });
-    const out = await session.runSingle(input, nchw);
-    const x = tf.tensor4d(input, [2, 64, 64, 1]);
-    const y = tf.transpose(model.logits(x, EVAL), [0, 3, 1, 2]);
-    const tfData = y.dataSync();
-    const diff = maxAbsDiff(out.data, tfData);
     console.info(`[fpn onnx] max |onnxruntime - tfjs| = ${diff.toExponential(2)}, ops ${JSON.stringify(info.opCounts)}`);
     expect(diff).toBeLessThanOrEqual(1e-4);
-    expect(Math.max(...Array.from(tfData, Math.abs))).toBeGreaterThan(1e-3);
-    await session.release();
-    tf.dispose([x, y]);
-    disposeModule(model);
+    expect(largest).toBeGreaterThan(1e-3);
   });
 
   it('one backward pass (train mode): every parameter has a finite, non-zero gradient', () => {
-    const model = fpnOf('resnet34', Rng.fromSeed(3));
-    const x = tf.randomNormal([2, 64, 64, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
-    const r = tf.randomNormal([2, 64, 64, 2], 0, 1, 'float32', 4);
-    const params = model.parameters();
-    const { value, grads } = tf.variableGrads(
-      () => tf.sum(tf.mul(model.logits(x, { training: true }), r)) as tf.Scalar,
-      params.map((p) => p.variable),
-    );
-    const bad: string[] = [];
-    for (const { name, variable } of params) {
-      const g = grads[variable.name];
-      const data = g ? g.dataSync() : new Float32Array();
-      if (!g || data.some((v) => !Number.isFinite(v)) || !data.some((v) => v !== 0)) bad.push(name);
-    }
+    const { bad, count } = parametersWithoutGradient(fpnOf('resnet34', Rng.fromSeed(3)), [2, 64, 64, 1]);
     expect(bad).toEqual([]);
-    expect(params.length).toBeGreaterThan(100);
-    tf.dispose([x, r, value, ...Object.values(grads)]);
-    disposeModule(model);
+    expect(count).toBeGreaterThan(100);
   });
 
   it('training Dropout2d(0.2): masks from the seeded Rng (same seed, same output), whole channels; none without an Rng, never in eval', () => {
