@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 // --calls lists the slowest kernel calls.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { printKernelProfile } from '../profile-table.mjs';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const dist = `${root}packages/engine/dist/`;
@@ -60,31 +61,10 @@ times.sort((a, b) => a - b);
 const wall = times[Math.floor(times.length / 2)];
 
 const prof = await tf.profile(step);
-const byKernel = new Map();
-let total = 0;
-for (const k of prof.kernels) {
-  const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-  const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
-  e.ms += ms;
-  e.calls += 1;
-  byKernel.set(k.name, e);
-  total += ms;
-}
-const sorted = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms);
-console.log(
-  `\ntraining step, batch ${batch} x 64x64x1, ${tf.getBackend()}: ${wall.toFixed(0)} ms wall (median of ${STEPS}); ` +
-    `profiled kernels sum to ${total.toFixed(0)} ms over ${prof.kernels.length} kernel calls`,
+printKernelProfile(
+  prof,
+  `training step, batch ${batch} x 64x64x1, ${tf.getBackend()}: ${wall.toFixed(0)} ms wall (median of ${STEPS})`,
+  {
+    calls: process.argv.includes('--calls'),
+  },
 );
-console.log('kernel | ms | % of kernel time | calls');
-for (const [name, e] of sorted.slice(0, 20)) {
-  console.log(`${name} | ${e.ms.toFixed(1)} | ${((100 * e.ms) / total).toFixed(1)} | ${e.calls}`);
-}
-if (process.argv.includes('--calls')) {
-  console.log('\nslowest calls: kernel | ms | input shapes -> output shapes');
-  const calls = prof.kernels.filter((k) => typeof k.kernelTimeMs === 'number').sort((a, b) => b.kernelTimeMs - a.kernelTimeMs);
-  for (const k of calls.slice(0, 15)) {
-    console.log(
-      `${k.name} | ${k.kernelTimeMs.toFixed(1)} | ${JSON.stringify(k.inputShapes)} -> ${JSON.stringify(k.outputShapes)}`,
-    );
-  }
-}

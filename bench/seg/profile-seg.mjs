@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, namedGrads, SGD } from '../../packages/engine/dist/index.js';
 import { Rng } from '../../packages/io/dist/index.js';
 import { createSegmentationModel, diceLoss } from '../../packages/segment/dist/index.js';
+import { printKernelProfile } from '../profile-table.mjs';
 
 function flag(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,28 +40,8 @@ step();
 const wall = performance.now() - t0;
 
 const prof = await tf.profile(step);
-const byKernel = new Map();
-let total = 0;
-for (const k of prof.kernels) {
-  const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-  const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
-  e.ms += ms;
-  e.calls += 1;
-  byKernel.set(k.name, e);
-  total += ms;
-}
-console.log(
-  `\n${arch} / resnet34 width ${width}, batch ${batch} x ${size}x${size}x1, SGD + Dice, ${tf.getBackend()}: ${wall.toFixed(0)} ms wall; ` +
-    `profiled kernels sum to ${total.toFixed(0)} ms over ${prof.kernels.length} kernel calls`,
+printKernelProfile(
+  prof,
+  `${arch} / resnet34 width ${width}, batch ${batch} x ${size}x${size}x1, SGD + Dice, ${tf.getBackend()}: ${wall.toFixed(0)} ms wall`,
+  { calls: process.argv.includes('--calls') },
 );
-console.log('kernel | ms | % of kernel time | calls');
-for (const [name, e] of [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20))
-  console.log(`${name} | ${e.ms.toFixed(1)} | ${((100 * e.ms) / total).toFixed(1)} | ${e.calls}`);
-if (process.argv.includes('--calls')) {
-  console.log('\nslowest calls: kernel | ms | input shapes -> output shapes');
-  const calls = prof.kernels.filter((k) => typeof k.kernelTimeMs === 'number').sort((a, b) => b.kernelTimeMs - a.kernelTimeMs);
-  for (const k of calls.slice(0, 15))
-    console.log(
-      `${k.name} | ${k.kernelTimeMs.toFixed(1)} | ${JSON.stringify(k.inputShapes)} -> ${JSON.stringify(k.outputShapes)}`,
-    );
-}

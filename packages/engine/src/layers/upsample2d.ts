@@ -114,40 +114,9 @@ export function resizeAdjoint(
   const [n, oh, ow, c] = dyShape;
   const rowsTaps = interpolationTaps(h, oh, mode, alignCorners);
   const colsTaps = interpolationTaps(w, ow, mode, alignCorners);
-  const rowLen = ow * c;
-  // Rows: [N, OH, OW*C] -> [N, h, OW*C].
-  const rows = new Float32Array(n * h * rowLen);
-  for (let b = 0; b < n; b++) {
-    for (let o = 0; o < oh; o++) {
-      const src = (b * oh + o) * rowLen;
-      const wHi = rowsTaps.weightHi[o] as number;
-      const wLo = 1 - wHi;
-      const lo = (b * h + (rowsTaps.lo[o] as number)) * rowLen;
-      const hi = (b * h + (rowsTaps.hi[o] as number)) * rowLen;
-      for (let k = 0; k < rowLen; k++) {
-        const v = dy[src + k] as number;
-        rows[lo + k] = (rows[lo + k] as number) + wLo * v;
-        rows[hi + k] = (rows[hi + k] as number) + wHi * v;
-      }
-    }
-  }
-  // Columns: [N*h, OW, C] -> [N*h, w, C].
-  const dx = new Float32Array(n * h * w * c);
-  for (let r = 0; r < n * h; r++) {
-    for (let o = 0; o < ow; o++) {
-      const src = (r * ow + o) * c;
-      const wHi = colsTaps.weightHi[o] as number;
-      const wLo = 1 - wHi;
-      const lo = (r * w + (colsTaps.lo[o] as number)) * c;
-      const hi = (r * w + (colsTaps.hi[o] as number)) * c;
-      for (let k = 0; k < c; k++) {
-        const v = rows[src + k] as number;
-        dx[lo + k] = (dx[lo + k] as number) + wLo * v;
-        dx[hi + k] = (dx[hi + k] as number) + wHi * v;
-      }
-    }
-  }
-  return dx;
+  // Rows: [N, OH, OW*C] -> [N, h, OW*C]; then columns: [N*h, OW, C] -> [N*h, w, C].
+  const rows = adjointAlongAxis(dy, n, oh, h, ow * c, rowsTaps);
+  return adjointAlongAxis(rows, n * h, ow, w, c, colsTaps);
 }
 
 export interface Upsample2dOptions {
@@ -246,4 +215,35 @@ export function resizeOnnx(
   const batchAndChannels = graph.addNode('Slice', [graph.addNode('Shape', [value]), graph.int64([0]), graph.int64([2])]);
   const sizes = graph.addNode('Concat', [batchAndChannels, graph.int64([...target.size])], { axis: attr.i(0) });
   return graph.addNode('Resize', [value, '', '', sizes], attributes);
+}
+
+/**
+ * The adjoint of a 1D two-tap interpolation along the middle axis of `[outer, outLen, inner]`
+ * data: each output position o spreads its value onto input positions `taps.lo[o]` and
+ * `taps.hi[o]` with weights `1 - weightHi[o]` and `weightHi[o]`, giving `[outer, inLen, inner]`.
+ */
+function adjointAlongAxis(
+  src: ArrayLike<number>,
+  outer: number,
+  outLen: number,
+  inLen: number,
+  inner: number,
+  taps: ReturnType<typeof interpolationTaps>,
+): Float32Array {
+  const out = new Float32Array(outer * inLen * inner);
+  for (let b = 0; b < outer; b++) {
+    for (let o = 0; o < outLen; o++) {
+      const from = (b * outLen + o) * inner;
+      const wHi = taps.weightHi[o] as number;
+      const wLo = 1 - wHi;
+      const lo = (b * inLen + (taps.lo[o] as number)) * inner;
+      const hi = (b * inLen + (taps.hi[o] as number)) * inner;
+      for (let k = 0; k < inner; k++) {
+        const v = src[from + k] as number;
+        out[lo + k] = (out[lo + k] as number) + wLo * v;
+        out[hi + k] = (out[hi + k] as number) + wHi * v;
+      }
+    }
+  }
+  return out;
 }
