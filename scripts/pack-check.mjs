@@ -35,7 +35,7 @@ import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_ROOTS = ['@covsev/io', '@covsev/eval', '@covsev/cmc', '@covsev/segment', '@covsev/phantom'];
+const DEFAULT_ROOTS = ['@covsev/io', '@covsev/eval', '@covsev/cmc', '@covsev/segment', '@covsev/phantom', '@covsev/ensemble'];
 const WORKSPACE_DIRS = ['packages', 'apps'];
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 const EXAMPLE_TIMEOUT_MS = 120_000;

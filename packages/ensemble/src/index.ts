@@ -1,0 +1,12 @@
+export type { CombineOptions, CombineRule } from './combine.js';
+export { COMBINE_RULES, combinePredictions } from './combine.js';
+export type { CombineFilesOptions } from './files.js';
+export { combinePredictionFiles } from './files.js';
+export type { InvolvementEntry, InvolvementOptions, InvolvementPredictionOptions } from './involvement.js';
+export { involvementBaseline, involvementFromMasks, involvementPrediction } from './involvement.js';
+export type { DecisionOffsets, DecisionOffsetsFit, FitOffsetsOptions, OffsetGrid } from './offsets.js';
+export { applyDecisionOffsets, fitDecisionOffsets } from './offsets.js';
+export type { EnsembleMember, Probabilities, SeverityTruth } from './tables.js';
+export { MEMBER_SUM_TOLERANCE } from './tables.js';
+export type { EnsembleWeightsFit, FitWeightsOptions } from './weights.js';
+export { fitEnsembleWeights, MAX_WEIGHT_CANDIDATES } from './weights.js';
