@@ -30,7 +30,7 @@ export const COMBINE_RULES: readonly CombineRule[] = ['mean', 'weighted-mean', '
 export interface CombineOptions {
   /** Default `'mean'`. */
   readonly rule?: CombineRule;
-  /** How far a member row's probabilities may sum from 1 (default MEMBER_SUM_TOLERANCE = 1e-4). */
+  /** How far a member row's probabilities may sum from 1 (default MEMBER_SUM_TOLERANCE = 1e-3, the table reader's). */
   readonly sumTolerance?: number;
 }
 
@@ -125,7 +125,7 @@ function vote(aligned: AlignedMembers): { shares: Float64Array; winners: Int32Ar
  *
  * Args:
  *   members: at least one table; each member once, each holding the same scans.
- *   options: rule (default `'mean'`), sumTolerance (default 1e-4).
+ *   options: rule (default `'mean'`), sumTolerance (default 1e-3).
  * Returns:
  *   One row per scan in the first member's order; category = the arg-max class + 1 (ties: the
  *   lower class id), or the vote winner + 1.

@@ -92,7 +92,7 @@ describe('fitDecisionOffsets', () => {
     expect(() => fitDecisionOffsets(rows, new Map([['ct_0_0', 1]]))).toThrow(/truth lacks 39 of the 40 scans \(ct_0_1, /);
     const bad = [...rows.slice(1), { name: 'ct_0_0', category: 1, probabilities: [0.7, 0.2, 0.05, 0.1] } as PredictionRow];
     expect(() => fitDecisionOffsets(bad, truth, { table: 'validation' })).toThrow(
-      'fitDecisionOffsets: table "validation": row 40 (scan "ct_0_0"): probabilities sum to 1.05, not 1 (tolerance 0.0001)',
+      'fitDecisionOffsets: table "validation": row 40 (scan "ct_0_0"): probabilities sum to 1.05, not 1 (tolerance 0.001)',
     );
   });
 });

@@ -52,7 +52,7 @@ export interface FitOffsetsOptions {
   readonly confidence?: number;
   /** Bootstrap seed, an integer in 0..2^32-1 (default 0). */
   readonly seed?: number;
-  /** How far a row's probabilities may sum from 1 (default 1e-4). */
+  /** How far a row's probabilities may sum from 1 (default 1e-3, the table reader's). */
   readonly sumTolerance?: number;
   /** Names the table in errors (default "rows"). */
   readonly table?: string;
@@ -107,7 +107,7 @@ function decide(logProbabilities: Float64Array, offsets: readonly number[], out:
  * same number to all four changes nothing either.
  *
  * Args:
- *   rows: a prediction table (probabilities finite, in [0, 1], summing to 1 within 1e-4).
+ *   rows: a prediction table (probabilities finite, in [0, 1], summing to 1 within 1e-3).
  *   offsets: b_0..b_3, finite.
  * Returns:
  *   New rows in the same order.
@@ -179,7 +179,7 @@ function gridValues(fn: string, grid: OffsetGrid): number[] {
  *   rows: a prediction table (e.g. the validation split's combined table).
  *   truth: category 1..4 per scan (a Map or label rows); other scans in it are ignored.
  *   options: grid (default -2..2 step 0.1), sweeps (3), resamples (1000), confidence (0.95),
- *   seed (0), sumTolerance (1e-4), table / path (for errors).
+ *   seed (0), sumTolerance (1e-3), table / path (for errors).
  * Returns:
  *   The offsets, before / after / gain intervals and the sweeps run.
  * Throws:

@@ -4,18 +4,17 @@
  * its tie rule. Every error names the table (its file path where it has one, else the member's
  * name) and the problem.
  */
-import { CovsevInputError, type PredictionRow, SEVERITY_CLASSES, type SeverityCategory, scanNameProblem } from '@covsev/io';
+import { CovsevInputError, PROBABILITY_SUM_TOLERANCE, type PredictionRow, SEVERITY_CLASSES, type SeverityCategory, scanNameProblem } from '@covsev/io';
 
 /** The four severity classes, Mild, Moderate, Severe, Critical (class id = category - 1; docs/method.md, "Severity grades"). */
 export const NUM_CLASSES = 4;
 
 /**
- * How far a member row's four probabilities may sum from 1 by default. Stricter than the table
- * reader's `PROBABILITY_SUM_TOLERANCE` (1e-3, docs/formats.md "Prediction table"), which exists
- * for tables rounded to 4 decimals: a softmax written by `writePredictionCsv` (9 digits) sums to
- * 1 far closer. Pass `sumTolerance` to accept rounded tables.
+ * How far a member row's four probabilities may sum from 1 by default: the table reader's
+ * `PROBABILITY_SUM_TOLERANCE` (1e-3, docs/formats.md "Prediction table"), so every table
+ * `readPredictionCsv` accepts can be a member. Pass `sumTolerance` for a stricter check.
  */
-export const MEMBER_SUM_TOLERANCE = 1e-4;
+export const MEMBER_SUM_TOLERANCE = PROBABILITY_SUM_TOLERANCE;
 
 /**
  * Two scores closer than this count as tied (so that the sums of the same numbers in another

@@ -19,7 +19,7 @@ import {
 export interface FitWeightsOptions {
   /** Grid step on each weight; 1 / step must be an integer (default 0.1: weights 0, 0.1, ..., 1). */
   readonly step?: number;
-  /** How far a member row's probabilities may sum from 1 (default 1e-4). */
+  /** How far a member row's probabilities may sum from 1 (default 1e-3, the table reader's). */
   readonly sumTolerance?: number;
 }
 
@@ -77,7 +77,7 @@ function forEachComposition(total: number, parts: number, visit: (k: Int32Array)
  * Args:
  *   members: the tables (weights, if any, are ignored), as combinePredictions.
  *   truth: category 1..4 per scan (a Map or label rows); other scans in it are ignored.
- *   options: step (default 0.1), sumTolerance (default 1e-4).
+ *   options: step (default 0.1), sumTolerance (default 1e-3).
  * Returns:
  *   The weights (apply them as members' `weight` with the `'weighted-mean'` rule), the Macro F1
  *   they reach, that of equal weights and that of each member alone, and the number scored.
