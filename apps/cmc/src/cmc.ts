@@ -58,9 +58,10 @@ export const TRAIN_USAGE = `usage: pnpm cmc -- train --cohort DIR --run DIR [opt
   --masks DIR           one mask NIfTI per scan, <DIR>/<scan>.nii.gz, on any grid (nearest-neighbour onto --grid)
   --grid DxHxW          the classifier grid [slices x rows x cols] (default 64x256x256)
   --backbone NAME       ${Object.keys(RESNEST3D_CONFIGS).join('|')} (default resnest50-3d)
-  --epochs E            (default 100)
+  --epochs E            (default 100, the paper's)
   --batch B             scans per step, >= 2 (default 8)
-  --lr X                base learning rate (default 1e-4)
+  --lr X                base learning rate (default 1e-4, the paper's, for ImageNet-initialised weights;
+                        from random weights on a small cohort 1e-3 and about 20 epochs learn: docs/method.md)
   --seed S              (default 0)
   --workers W           gradient worker threads, 0: the main thread (default 0)
   --empty-classes M     refuse|weight-one: a grade without training scans (default refuse)

@@ -34,6 +34,8 @@ describe('the model input (eq. 2)', () => {
     expect(() => scansToInput([], 1)).toThrow('no scans');
     const other = makeVolume({ data: new Uint8Array(4), shape: [1, 2, 2], intensity: 'uint8-windowed' });
     expect(() => scansToInput([{ image }, { image: other }], 1)).toThrow(/scan 1 is \[1,2,2\], the first is \[1,1,3\]/);
+    const shortMask = makeVolume({ data: new Uint8Array(2), shape: [1, 1, 2], intensity: 'label' });
+    expect(() => scansToInput([{ image, mask: shortMask }], 2)).toThrow(/scan 0: its mask is \[1,1,2\] but its CT is \[1,1,3\]/);
     two.tensor.dispose();
     one.tensor.dispose();
   });

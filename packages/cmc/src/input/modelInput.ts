@@ -42,6 +42,8 @@ export function scansToNcdhw(
     const base = i * inChannels * plane;
     if (inChannels === 2) {
       if (v.mask === undefined) throw new RangeError(`scan ${i} has no infection mask, needed for 2-channel input`);
+      if (v.mask.data.length !== plane)
+        throw new RangeError(`scan ${i}: its mask is [${v.mask.shape}] but its CT is [${v.image.shape}]`);
       for (let j = 0; j < plane; j++) data[base + j] = (v.mask.data[j] as number) > 0 ? 1 : 0;
     }
     const ct = base + (inChannels - 1) * plane;

@@ -165,6 +165,12 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
         `variant '${variant}' (${spec.title}) takes [${spec.mask} mask, CT]: every scan needs its ${spec.mask} mask ` +
           `(CmcScan.mask, on the classifier grid), scan ${missing.name} has none`,
       );
+    const misfit = [...train, ...(options.val ?? [])].find((s) => s.mask !== undefined && !sameShape(s.mask.shape, s.image.shape));
+    if (misfit !== undefined)
+      throw new RangeError(
+        `scan ${misfit.name}: its ${spec.mask} mask is ${misfit.mask?.shape.join('x')} but its CT is ${misfit.image.shape.join('x')}; ` +
+          'put the mask on the classifier grid first (nearest neighbour, as the pipeline does)',
+      );
   }
   // Class weights from the training counts (eq. 7); an empty class is refused by name (or weighted as one scan).
   const alpha = inverseFrequencyWeights(classCounts(labels, options.emptyClasses));
@@ -330,3 +336,5 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
     return { model: result.model.model, epochsRun: result.epochsRun, stopped: result.stopped };
   }
 }
+
+const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((n, i) => n === b[i]);

@@ -3,7 +3,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Adam, loadCheckpoint } from '@covsev/engine';
-import { Rng, SEVERITY_CLASSES } from '@covsev/io';
+import { makeVolume, Rng, SEVERITY_CLASSES } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { CmcScan } from '../input/cmcScan.js';
@@ -119,6 +119,12 @@ describe('Table 3 variants', () => {
     await expect(trainCmc({ ...common, variant: 'infection-cmc' })).rejects.toThrow(/scan ct_scan_2 has none/);
     await expect(trainCmc({ ...common, inChannels: 2 })).rejects.toThrow(/every scan needs its infection mask/);
     await expect(trainCmc({ ...common, variant: 'resnest', inChannels: 2 })).rejects.toThrow(/but inChannels is 2/);
+    const withMasks = [0, 1, 2, 3].map((l) => scan(`ct_scan_${l}`, l, rng));
+    const [first, ...rest] = withMasks as [CmcScan, ...CmcScan[]];
+    const misfit = { ...first, mask: makeVolume({ data: new Uint8Array(8), shape: [2, 2, 2], intensity: 'label' }) };
+    await expect(trainCmc({ ...common, train: [misfit, ...rest], variant: 'infection-cmc' })).rejects.toThrow(
+      /scan ct_scan_0: its infection mask is 2x2x2 but its CT is \d+x\d+x\d+; put the mask on the classifier grid first/,
+    );
     const twoClasses = [0, 0, 2, 2].map((l, i) => scan(`s${i}`, l, rng));
     await expect(trainCmc({ ...common, train: twoClasses })).rejects.toThrow(
       /no training scan of class Moderate, Critical \(counts Mild 2, Moderate 0, Severe 2, Critical 0\).*emptyClasses: 'weight-one'/,

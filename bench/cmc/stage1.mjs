@@ -1,0 +1,92 @@
+// Stage 1 for `pnpm bench:cmc --masks stage1`: a lung model and a lesion model trained on their own
+// phantom COVID-19-CT-Seg cohort (other scans than the classifier's cohort), with the settings
+// `pnpm bench:seg` measures (bench/seg/cohort-job.mjs: U-Net++ / ResNet-34 at width 1/8, input
+// 128 x 128, batch 8, SGD lr 0.1, Dice, 14 lung and 10 lesion epochs, best epoch by validation
+// IoU), opened on onnxruntime for segmentVolume.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeCohort } from '../../packages/phantom/dist/index.js';
+import { openSegmenter, trainSegmentation } from '../../packages/segment/dist/index.js';
+
+export const STAGE1_SETTINGS = {
+  scans: 20,
+  valScans: 5,
+  size: 128,
+  slices: [24, 32],
+  model: { arch: 'unetplusplus', encoder: 'resnet34', width: 0.125 },
+  input: [128, 128],
+  batchSize: 8,
+  lr: 0.1,
+  epochs: { lung: 14, lesion: 10 },
+};
+
+/**
+ * Trains both models (seed `seed`, in a temp folder; `epochs` { lung, lesion } overrides the
+ * defaults, for a smoke run) and returns their segmenters, a line saying
+ * which models they are, and `close()` (frees the sessions and deletes the folder).
+ */
+export async function trainStage1({ seed, log, epochs }) {
+  const s = { ...STAGE1_SETTINGS, ...(epochs === undefined ? {} : { epochs }) };
+  const dir = await mkdtemp(join(tmpdir(), 'covsev-bench-cmc-stage1-'));
+  const t0 = Date.now();
+  try {
+    const cohortDir = join(dir, 'ctseg');
+    // Another seed than the classifier's cohort: stage 1 never sees the scans it will segment.
+    await writeCohort({
+      layout: 'ct-seg',
+      out: cohortDir,
+      scans: s.scans,
+      seed: seed + 1000,
+      rows: s.size,
+      cols: s.size,
+      slices: s.slices,
+    });
+    const best = {};
+    for (const task of ['lung', 'lesion']) {
+      const epochs = s.epochs[task];
+      const result = await trainSegmentation({
+        cohortDir,
+        runDir: join(dir, task),
+        task,
+        model: s.model,
+        input: s.input,
+        batchSize: s.batchSize,
+        lr: s.lr,
+        valScans: s.valScans,
+        seed,
+        epochs,
+        control: false,
+        onEvent: (e) => {
+          if (e.type === 'epoch')
+            log(
+              `  stage 1 ${task} epoch ${e.epoch + 1}/${epochs}: loss ${e.metrics.loss?.toFixed(4)}, val IoU ${e.metrics.valIoU?.toFixed(4)}`,
+            );
+        },
+      });
+      best[task] = result.best;
+    }
+    const lung = await openSegmenter(join(dir, 'lung'));
+    const lesion = await openSegmenter(join(dir, 'lesion'));
+    const iou = (b) => (b?.value === undefined ? '-' : (100 * b.value).toFixed(1));
+    const describe =
+      `stage 1: ${s.model.arch} / ${s.model.encoder} width 1/${1 / s.model.width}, lung and lesion models trained on a phantom ` +
+      `COVID-19-CT-Seg cohort of ${s.scans} other scans (${s.scans - s.valScans} train, input ${s.input.join('x')}, SGD lr ${s.lr}, ` +
+      `${s.epochs.lung} / ${s.epochs.lesion} epochs; best validation IoU lung ${iou(best.lung)} %, lesion ${iou(best.lesion)} %), ` +
+      `${Math.round((Date.now() - t0) / 1000)} s`;
+    return {
+      lung,
+      lesion,
+      describe,
+      seconds: (Date.now() - t0) / 1000,
+      close: async () => {
+        await lung.dispose();
+        await lesion.dispose();
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
