@@ -17,7 +17,10 @@ describe('pnpm submit', () => {
       { name: 'ct_scan_1', category: 4, probabilities: [0.1, 0.1, 0.1, 0.7] },
     ]);
     for (const n of ['ct_scan_0', 'ct_scan_1']) await mkdir(join(dir, 'test', n), { recursive: true });
-    expect(await main(['--', '--predictions', predictions, '--out', join(dir, 'out'), '--test-dir', join(dir, 'test')])).toBe(0);
+    const quiet = () => undefined;
+    expect(
+      await main(['--', '--predictions', predictions, '--out', join(dir, 'out'), '--test-dir', join(dir, 'test')], quiet, quiet),
+    ).toBe(0);
     expect(await readFile(join(dir, 'out', 'moderate.csv'), 'utf8')).toBe('ct_scan_0\n');
     expect(await readFile(join(dir, 'out', 'critical.csv'), 'utf8')).toBe('ct_scan_1\n');
     await mkdir(join(dir, 'test', 'ct_scan_2'));
@@ -66,9 +69,12 @@ describe('pnpm submit: the built command line', () => {
       ]);
       const out = join(dir, 'out folder');
       const ok = spawnSync(process.execPath, [cli, '--predictions', predictions, '--out', out], { encoding: 'utf8' });
-      expect({ status: ok.status, stderr: ok.stderr }).toEqual({ status: 0, stderr: '' });
+      expect({ status: ok.status, stderr: ok.stderr }).toEqual({
+        status: 0,
+        stderr: 'submit: warning: no scan is graded mild, severe (mild.csv, severe.csv are empty)\n',
+      });
       expect(ok.stdout).toMatch(/submit: 2 scans/);
-      expect((await readdir(out)).sort()).toEqual(['critical.csv', 'mild.csv', 'moderate.csv', 'severe.csv']);
+      expect((await readdir(out)).sort()).toEqual(['critical.csv', 'mild.csv', 'moderate.csv', 'predictions.csv', 'severe.csv']);
       expect(await readFile(join(out, 'critical.csv'), 'utf8')).toBe('ct_scan_1\n');
       const bad = spawnSync(process.execPath, [cli, '--predictions', predictions, '--out', predictions], { encoding: 'utf8' });
       expect(bad.status).toBe(2);

@@ -1,18 +1,89 @@
 /**
- * `pnpm submit -- --predictions PRED.csv --out DIR [--layout one-per-line|one-row] [--test-dir DIR]`:
- * parses the command line and calls `@covsev/pipeline`'s `writeChallengeSubmission`.
+ * `pnpm submit -- --predictions PRED.csv [--predictions MORE.csv ...] --out DIR
+ * [--ensemble mean|weighted-mean|vote] [--weights w1,w2,...] [--layout one-per-line|one-row]
+ * [--test-dir DIR]`: the challenge's four class files, plus `predictions.csv` (the table
+ * submitted), from one prediction table or from several combined by `@covsev/ensemble`
+ * (default the mean, the method's ensemble of plain and infection-aware CMC); `--predictions` may
+ * be repeated or given as a comma list. `pnpm submit -- --check DIR [--test-dir DIR] [--layout
+ * ...]` checks an existing submission folder and lists every problem (exit status 2).
+ * Parses the command line and calls `@covsev/pipeline`'s `writeChallengeSubmission` /
+ * `checkChallengeSubmission`.
  */
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { oneOf, parseCliArgs, path, UsageError } from '@covsev/cli';
+import { COMBINE_RULES, type CombineRule } from '@covsev/ensemble';
 import { CovsevInputError, type SubmissionLayout } from '@covsev/io';
-import { writeChallengeSubmission } from '@covsev/pipeline';
+import { checkChallengeSubmission, writeChallengeSubmission } from '@covsev/pipeline';
 
-export const USAGE = 'usage: pnpm submit -- --predictions PRED.csv --out DIR [--layout one-per-line|one-row] [--test-dir DIR]';
+export const USAGE = [
+  'usage: pnpm submit -- --predictions PRED.csv[,PRED2.csv...] [--predictions PRED3.csv ...] --out DIR',
+  '                      [--ensemble mean|weighted-mean|vote] [--weights w1,w2,...]',
+  '                      [--layout one-per-line|one-row] [--test-dir DIR]',
+  '       pnpm submit -- --check DIR [--test-dir DIR] [--layout one-per-line|one-row]',
+  '',
+  'Writes mild.csv, moderate.csv, severe.csv, critical.csv and predictions.csv (the table',
+  'submitted) into DIR, all replaced together. Several prediction tables (of the same scans) are',
+  'combined: --ensemble mean (default; the method: plain CMC + infection-aware CMC), weighted-mean',
+  '(needs --weights, one per table, in order) or vote. --test-dir: every scan folder of DIR is',
+  'predicted exactly once. --check: validates an existing submission folder, prints every problem',
+  '(exit status 2) or a count summary and "ok".',
+].join('\n');
+
+/** The string options whose value follows them (kept for parseCliArgs when --predictions is taken out). */
+const VALUE_FLAGS = new Set(['--out', '--layout', '--test-dir', '--ensemble', '--weights', '--check']);
+
+/**
+ * Takes every `--predictions X` / `--predictions=X` out of `argv` (repeatable; each may be a
+ * comma list): parseCliArgs keeps only the last of a repeated option.
+ */
+export function takePredictions(argv: readonly string[]): { paths: string[]; rest: string[] } {
+  const raw = argv[0] === '--' ? argv.slice(1) : argv.slice();
+  const paths: string[] = [];
+  const rest: string[] = [];
+  const add = (text: string): void => {
+    for (const piece of text.split(',')) paths.push(path(piece, '--predictions'));
+  };
+  for (let i = 0; i < raw.length; i++) {
+    const arg = raw[i] as string;
+    if (arg === '--') {
+      rest.push(...raw.slice(i));
+      break;
+    }
+    if (arg === '--predictions') {
+      const value = raw[i + 1];
+      if (value === undefined || (value.startsWith('--') && value.length > 2))
+        throw new UsageError('--predictions expects a path (see --help)');
+      add(value);
+      i++;
+    } else if (arg.startsWith('--predictions=')) {
+      add(arg.slice('--predictions='.length));
+    } else if (VALUE_FLAGS.has(arg) && i + 1 < raw.length) {
+      rest.push(arg, raw[i + 1] as string);
+      i++;
+    } else {
+      rest.push(arg);
+    }
+  }
+  return { paths, rest };
+}
+
+/** `--weights w1,w2,...`: numbers >= 0, not all 0. */
+function parseWeights(text: string, flag: string): number[] {
+  const weights = text.split(',').map((piece) => {
+    const t = piece.trim();
+    const w = Number(t);
+    if (!/^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/.test(t) || !Number.isFinite(w))
+      throw new UsageError(`${flag} expects numbers >= 0 separated by commas, got "${piece}" in "${text}"`);
+    return w;
+  });
+  if (weights.every((w) => w === 0)) throw new UsageError(`${flag}: every weight is 0 (at least one must be > 0)`);
+  return weights;
+}
 
 /**
  * Refuses an `--out` that is a file or lies under a file (CovsevInputError naming it: exit 2,
- * not an EEXIST / ENOTDIR stack). `writeSubmission` checks the same; this names the option.
+ * not an EEXIST / ENOTDIR stack). `writeChallengeSubmission` checks the same; this names the option.
  */
 export async function checkOutFolder(out: string): Promise<void> {
   const info = await stat(out).catch(() => undefined);
@@ -30,28 +101,101 @@ export async function checkOutFolder(out: string): Promise<void> {
   }
 }
 
-export async function main(argv: readonly string[], print: (line: string) => void = console.log): Promise<number> {
-  const { values } = parseCliArgs(argv, {
+function countSummary(counts: readonly number[]): string {
+  return `mild ${counts[0]}, moderate ${counts[1]}, severe ${counts[2]}, critical ${counts[3]}`;
+}
+
+/**
+ * The command: 0 when written or checked good, 2 when `--check` finds problems; usage mistakes
+ * throw UsageError and bad input CovsevInputError (`runCli` prints them, exit 2). `print` gets
+ * the summary, `warn` the warnings and the problems.
+ */
+export async function main(
+  argv: readonly string[],
+  print: (line: string) => void = console.log,
+  warn: (line: string) => void = console.error,
+): Promise<number> {
+  const { paths, rest } = takePredictions(argv);
+  const { values } = parseCliArgs(rest, {
     usage: USAGE,
     options: {
-      predictions: { type: 'string', parse: path, valueName: 'PRED.csv' },
       out: { type: 'string', parse: path, valueName: 'DIR' },
-      layout: { type: 'string', parse: oneOf<SubmissionLayout>(['one-per-line', 'one-row']), default: 'one-per-line' },
+      layout: { type: 'string', parse: oneOf<SubmissionLayout>(['one-per-line', 'one-row']) },
       'test-dir': { type: 'string', parse: path, valueName: 'DIR' },
+      ensemble: { type: 'string', parse: oneOf<CombineRule>(COMBINE_RULES) },
+      weights: { type: 'string', parse: parseWeights },
+      check: { type: 'string', parse: path, valueName: 'DIR' },
     },
   });
-  if (values.predictions === undefined || values.out === undefined)
-    throw new UsageError(`--predictions and --out are required\n${USAGE}`);
-  await checkOutFolder(values.out);
   const testDir = values['test-dir'];
-  const { files, scans, counts } = await writeChallengeSubmission({
-    predictions: values.predictions,
+  if (values.check !== undefined) {
+    const clash =
+      paths.length > 0
+        ? '--predictions'
+        : values.out !== undefined
+          ? '--out'
+          : values.ensemble !== undefined
+            ? '--ensemble'
+            : values.weights !== undefined
+              ? '--weights'
+              : undefined;
+    if (clash !== undefined)
+      throw new UsageError(`--check reads an existing submission: ${clash} does not go with it (see --help)`);
+    return check(values.check, values.layout, testDir, print, warn);
+  }
+  if (paths.length === 0 || values.out === undefined) throw new UsageError(`--predictions and --out are required\n${USAGE}`);
+  const twice = paths.find((p, i) => paths.indexOf(p) !== i);
+  if (twice !== undefined) throw new UsageError(`--predictions names ${twice} twice (weight it with --weights instead)`);
+  const { ensemble, weights } = values;
+  if (paths.length === 1 && (ensemble !== undefined || weights !== undefined)) {
+    throw new UsageError(
+      `${ensemble !== undefined ? '--ensemble' : '--weights'} combines several prediction tables, but --predictions gives one`,
+    );
+  }
+  const rule = paths.length > 1 ? (ensemble ?? 'mean') : undefined;
+  if (weights !== undefined && rule !== 'weighted-mean')
+    throw new UsageError(`--weights goes with --ensemble weighted-mean only (the rule is ${rule})`);
+  if (rule === 'weighted-mean' && weights === undefined)
+    throw new UsageError(`--ensemble weighted-mean needs --weights (one per prediction table, ${paths.length})`);
+  if (weights !== undefined && weights.length !== paths.length)
+    throw new UsageError(`--weights gives ${weights.length} weights for ${paths.length} prediction tables`);
+  await checkOutFolder(values.out);
+  const submission = await writeChallengeSubmission({
+    predictions: paths.length === 1 ? (paths[0] as string) : paths,
     outDir: values.out,
-    layout: values.layout,
+    ...(rule === undefined ? {} : { rule }),
+    ...(weights === undefined ? {} : { weights }),
+    ...(values.layout === undefined ? {} : { layout: values.layout }),
     ...(testDir === undefined ? {} : { testDir }),
   });
+  for (const line of submission.warnings) warn(`submit: ${line}`);
+  const from = submission.members > 1 ? ` from ${submission.members} tables (${submission.rule})` : '';
   print(
-    `submit: ${scans} scans -> ${files.join(', ')} (mild ${counts[0]}, moderate ${counts[1]}, severe ${counts[2]}, critical ${counts[3]})`,
+    `submit: ${submission.scans} scans${from} -> ${[...submission.files, submission.table].join(', ')} (${countSummary(submission.counts)})`,
   );
+  return 0;
+}
+
+/** `--check DIR`: every problem to `warn` and 2, or the counts and "ok" to `print` and 0. */
+async function check(
+  dir: string,
+  layout: SubmissionLayout | undefined,
+  testDir: string | undefined,
+  print: (line: string) => void,
+  warn: (line: string) => void,
+): Promise<number> {
+  const result = await checkChallengeSubmission(dir, {
+    ...(layout === undefined ? {} : { layout }),
+    ...(testDir === undefined ? {} : { testDir }),
+  });
+  if (result.problems.length > 0) {
+    for (const problem of result.problems) warn(problem);
+    warn(`check: ${dir}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}`);
+    return 2;
+  }
+  for (const line of result.warnings) warn(`check: ${line}`);
+  const against = testDir === undefined ? '' : `; every scan folder of ${testDir} (${result.expected}) listed once`;
+  print(`check: ${dir}: ${result.scans} scans (${countSummary(result.counts)})${against}`);
+  print('ok');
   return 0;
 }

@@ -20,8 +20,14 @@ export {
 export { type PredictInputs, type PredictOptions, type PredictTta, predictScans, scorePredictions } from './stages/predict.js';
 export { type Preprocessed, type PreprocessOptions, preprocessScans } from './stages/preprocess.js';
 export {
+  type CategoryCounts,
+  checkChallengeSubmission,
+  emptyClassWarnings,
   listTestScans,
+  PREDICTION_TABLE_FILE,
   type Submission,
+  type SubmissionCheck,
+  type SubmissionCheckOptions,
   type SubmissionOptions,
   writeChallengeSubmission,
 } from './stages/submission.js';

@@ -1,16 +1,50 @@
 /**
  * Stage "submission": the challenge's four class files (`mild.csv`, `moderate.csv`,
- * `severe.csv`, `critical.csv`, docs/formats.md) from a prediction table, checked against the
- * test folder when one is given (every test scan predicted exactly once).
+ * `severe.csv`, `critical.csv`, docs/formats.md) from a prediction table, or from several
+ * combined by `@covsev/ensemble` (mean, weighted mean or vote; the method's submission is the
+ * mean of plain CMC and infection-aware CMC), checked against the test folder when one is given
+ * (every test scan predicted exactly once). The table that was submitted is written beside the
+ * class files as `predictions.csv`, in the same folder swap. `checkChallengeSubmission` checks an
+ * existing submission folder and lists every problem.
  */
-import { readdir } from 'node:fs/promises';
-import { CovsevInputError, type PredictionRow, readPredictionCsv, type SubmissionLayout, writeSubmission } from '@covsev/io';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { type CombineRule, combinePredictions, type EnsembleMember } from '@covsev/ensemble';
+import {
+  CovsevInputError,
+  type PredictionRow,
+  readPredictionCsv,
+  readSubmission,
+  replaceDirectoryAtomic,
+  SEVERITY_CLASSES,
+  SUBMISSION_FILES,
+  type SubmissionEntry,
+  type SubmissionLayout,
+  scanNameProblem,
+  syncDirectory,
+  writePredictionCsv,
+  writeSubmission,
+} from '@covsev/io';
 import { beginStage, type StageContext } from '../stage.js';
 
+/** The prediction table written beside the class files: the table the class files come from. */
+export const PREDICTION_TABLE_FILE = 'predictions.csv';
+
+/** Scans per category: mild, moderate, severe, critical. */
+export type CategoryCounts = readonly [number, number, number, number];
+
 export interface SubmissionOptions {
-  /** A prediction table's path, or its rows. */
-  readonly predictions: string | readonly PredictionRow[];
-  /** The folder that receives the four files. */
+  /**
+   * A prediction table's path, its rows, or several tables' paths: several are combined with
+   * `rule`; one is used as it is (its categories are kept).
+   */
+  readonly predictions: string | readonly string[] | readonly PredictionRow[];
+  /** How several tables are combined (`@covsev/ensemble`): default `'mean'`. */
+  readonly rule?: CombineRule;
+  /** One weight per table, for the `'weighted-mean'` rule only. */
+  readonly weights?: readonly number[];
+  /** The folder that receives the four files and `predictions.csv`. */
   readonly outDir: string;
   /** Names one per line (default) or one comma-separated row. */
   readonly layout?: SubmissionLayout;
@@ -21,10 +55,21 @@ export interface SubmissionOptions {
 }
 
 export interface Submission {
+  /** The four class files, in SUBMISSION_FILES order. */
   readonly files: string[];
+  /** The prediction table written beside them (`<outDir>/predictions.csv`). */
+  readonly table: string;
+  /** The submitted rows (the combined table when several were given). */
+  readonly rows: readonly PredictionRow[];
+  /** How many tables were combined (1: the table as given). */
+  readonly members: number;
+  /** The rule that combined them; absent for one table. */
+  readonly rule?: CombineRule;
   readonly scans: number;
   /** Scans per category: mild, moderate, severe, critical. */
-  readonly counts: readonly [number, number, number, number];
+  readonly counts: CategoryCounts;
+  /** For a person: one line naming the empty classes, if any. */
+  readonly warnings: readonly string[];
 }
 
 /** Lists the scan folders of a test folder. */
@@ -36,23 +81,283 @@ export async function listTestScans(testDir: string): Promise<string[]> {
   }
 }
 
-/** Writes the challenge submission. */
-export async function writeChallengeSubmission(options: SubmissionOptions, context: StageContext = {}): Promise<Submission> {
-  const stage = beginStage(context, 'submission', undefined, { out: options.outDir });
-  const rows = typeof options.predictions === 'string' ? await readPredictionCsv(options.predictions) : options.predictions;
-  const expectedScans = options.testDir !== undefined ? await listTestScans(options.testDir) : options.expectedScans;
-  const files = await writeSubmission({
-    outDir: options.outDir,
-    entries: rows.map((r) => ({ name: r.name, category: r.category })),
-    ...(options.layout === undefined ? {} : { layout: options.layout }),
-    ...(expectedScans === undefined ? {} : { expectedScans }),
+function countCategories(entries: readonly { readonly category: number }[]): CategoryCounts {
+  const counts: [number, number, number, number] = [0, 0, 0, 0];
+  for (const e of entries) counts[e.category - 1] = (counts[e.category - 1] as number) + 1;
+  return counts;
+}
+
+/** One line naming the classes no scan falls in, or nothing. */
+export function emptyClassWarnings(counts: CategoryCounts): string[] {
+  const empty = SEVERITY_CLASSES.filter((_, c) => counts[c] === 0).map((c) => c.toLowerCase());
+  if (empty.length === 0) return [];
+  const files = empty.map((c) => `${c}.csv`).join(', ');
+  return [`warning: no scan is graded ${empty.join(', ')} (${files} ${empty.length === 1 ? 'is' : 'are'} empty)`];
+}
+
+function isPathList(predictions: SubmissionOptions['predictions']): predictions is readonly string[] {
+  return Array.isArray(predictions) && predictions.length > 0 && predictions.every((p) => typeof p === 'string');
+}
+
+/** The rows to submit: one table as it is, or several combined (errors name the file at fault). */
+async function submittedRows(
+  options: SubmissionOptions,
+): Promise<{ rows: PredictionRow[]; members: number; rule?: CombineRule }> {
+  const fn = 'writeChallengeSubmission';
+  const { predictions, weights } = options;
+  const paths = typeof predictions === 'string' ? [predictions] : isPathList(predictions) ? predictions : undefined;
+  const several = paths !== undefined && paths.length > 1;
+  if (!several && (options.rule !== undefined || weights !== undefined)) {
+    throw new RangeError(`${fn}: rule and weights combine several prediction tables; one was given`);
+  }
+  if (paths === undefined) return { rows: [...(predictions as readonly PredictionRow[])], members: 1 };
+  if (!several) return { rows: await readPredictionCsv(paths[0] as string), members: 1 };
+  const rule = options.rule ?? 'mean';
+  if (weights !== undefined && rule !== 'weighted-mean') {
+    throw new RangeError(`${fn}: weights are given but the rule is '${rule}' (use 'weighted-mean')`);
+  }
+  if (rule === 'weighted-mean' && weights === undefined) throw new RangeError(`${fn}: the 'weighted-mean' rule needs weights`);
+  if (weights !== undefined && weights.length !== paths.length) {
+    throw new RangeError(`${fn}: ${weights.length} weights for ${paths.length} prediction tables`);
+  }
+  const members: EnsembleMember[] = [];
+  for (const [i, path] of paths.entries()) {
+    members.push({
+      name: path,
+      path,
+      rows: await readPredictionCsv(path),
+      ...(weights === undefined ? {} : { weight: weights[i] as number }),
+    });
+  }
+  return { rows: combinePredictions(members, { rule }), members: paths.length, rule };
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as { code?: string } | null)?.code;
+}
+
+/** What the out folder may hold: it is replaced as a whole. */
+const OWN_FILES: readonly string[] = [...SUBMISSION_FILES, PREDICTION_TABLE_FILE];
+
+/**
+ * The real folder the submission replaces (a symlinked `outDir` is followed, the link stays),
+ * checked as io's `writeSubmission` checks it, except that `predictions.csv` may be there too:
+ * not a file, not under a file, holding nothing but the class files and the table.
+ */
+async function submissionTarget(outDir: string): Promise<string> {
+  const info = await lstat(outDir).catch((error: unknown) => {
+    if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return undefined;
+    throw error;
   });
-  const counts = ([1, 2, 3, 4] as const).map((c) => rows.filter((r) => r.category === c).length) as [
-    number,
-    number,
-    number,
-    number,
-  ];
-  stage.end(files, { scans: rows.length, mild: counts[0], moderate: counts[1], severe: counts[2], critical: counts[3] });
-  return { files, scans: rows.length, counts };
+  if (info === undefined) {
+    for (let at = dirname(resolve(outDir)); ; at = dirname(at)) {
+      const above = await stat(at).catch(() => undefined);
+      if (above !== undefined) {
+        if (!above.isDirectory()) throw new CovsevInputError(outDir, `${at} is a file, not a folder`);
+        break;
+      }
+      if (dirname(at) === at) break;
+    }
+    return resolve(outDir);
+  }
+  let target = resolve(outDir);
+  if (info.isSymbolicLink()) {
+    try {
+      target = await realpath(outDir);
+    } catch (error) {
+      throw new CovsevInputError(outDir, `is a symlink to nothing (${(error as Error).message})`, { cause: error });
+    }
+  }
+  if (!(await stat(target)).isDirectory()) throw new CovsevInputError(outDir, 'is a file, not a folder');
+  const others = (await readdir(target)).filter((entry) => !OWN_FILES.includes(entry)).sort();
+  if (others.length > 0) {
+    throw new CovsevInputError(
+      outDir,
+      `holds other files than the four class files and ${PREDICTION_TABLE_FILE} (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', ...' : ''}): ` +
+        'the folder is replaced as a whole, so give an empty or new folder, or move them',
+    );
+  }
+  return target;
+}
+
+/** An input error about the temporary folder, told about `outDir` instead. */
+function aboutOutDir(error: unknown, fresh: string, outDir: string): unknown {
+  if (!(error instanceof CovsevInputError) || !error.path.startsWith(fresh)) return error;
+  return new CovsevInputError(`${outDir}${error.path.slice(fresh.length)}`, error.problem, {
+    cause: error,
+    ...(error.line === undefined ? {} : { line: error.line }),
+  });
+}
+
+/**
+ * Writes the challenge submission: the four class files and `predictions.csv` (the submitted
+ * table, `writePredictionCsv`'s format), which change together or not at all. They are written
+ * in a temporary sibling folder (`<outDir>.tmp-<pid>-<hex>`: io's `writeSubmission` writes the
+ * class files there, then the table is added and the folder fsynced) that io's
+ * `replaceDirectoryAtomic` swaps in for `outDir`; any failure removes the temporary folder and
+ * leaves an earlier submission as it was. `outDir` may hold the four class files and
+ * `predictions.csv` of an earlier submission, nothing else (CovsevInputError naming it).
+ *
+ * Several tables are combined (`combinePredictions`: `rule`, default `'mean'`; `weights` for
+ * `'weighted-mean'` only, one per table; RangeError otherwise); tables whose scan sets differ are
+ * refused by the ensemble's CovsevInputError naming the file. One table is submitted as it is.
+ */
+export async function writeChallengeSubmission(options: SubmissionOptions, context: StageContext = {}): Promise<Submission> {
+  const tables = typeof options.predictions === 'string' ? 1 : isPathList(options.predictions) ? options.predictions.length : 1;
+  const stage = beginStage(context, 'submission', undefined, {
+    out: options.outDir,
+    tables,
+    ...(tables > 1 ? { rule: options.rule ?? 'mean' } : {}),
+  });
+  const { rows, members, rule } = await submittedRows(options);
+  const expectedScans = options.testDir !== undefined ? await listTestScans(options.testDir) : options.expectedScans;
+  const target = await submissionTarget(options.outDir);
+  await mkdir(dirname(target), { recursive: true });
+  const fresh = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    await writeSubmission({
+      outDir: fresh,
+      entries: rows.map((r) => ({ name: r.name, category: r.category })),
+      ...(options.layout === undefined ? {} : { layout: options.layout }),
+      ...(expectedScans === undefined ? {} : { expectedScans }),
+    });
+    await writePredictionCsv(join(fresh, PREDICTION_TABLE_FILE), rows);
+    await syncDirectory(fresh);
+    await replaceDirectoryAtomic(fresh, target);
+  } catch (error) {
+    await rm(fresh, { recursive: true, force: true }).catch(() => undefined);
+    throw aboutOutDir(error, fresh, options.outDir);
+  }
+  const files = SUBMISSION_FILES.map((file) => join(options.outDir, file));
+  const table = join(options.outDir, PREDICTION_TABLE_FILE);
+  const counts = countCategories(rows);
+  const warnings = emptyClassWarnings(counts);
+  stage.end(
+    [...files, table],
+    { scans: rows.length, mild: counts[0], moderate: counts[1], severe: counts[2], critical: counts[3] },
+    warnings,
+  );
+  return { files, table, rows, members, ...(rule === undefined ? {} : { rule }), scans: rows.length, counts, warnings };
+}
+
+export interface SubmissionCheckOptions {
+  /** The layout the files must have; absent: either (as io's `readSubmission` reads them). */
+  readonly layout?: SubmissionLayout;
+  /** The test folder: every scan folder of it must be listed exactly once, and nothing else. */
+  readonly testDir?: string;
+  /** The test scans, when known without a folder. */
+  readonly expectedScans?: readonly string[];
+}
+
+export interface SubmissionCheck {
+  /** Every problem found, `file[:line]: problem`; empty for a good submission. */
+  readonly problems: readonly string[];
+  /** The scans listed (each once, in its first class). */
+  readonly entries: readonly SubmissionEntry[];
+  readonly scans: number;
+  readonly counts: CategoryCounts;
+  /** The test scans checked against, when a test folder or scan list was given. */
+  readonly expected?: number;
+  /** For a person: one line naming the empty classes, if any. */
+  readonly warnings: readonly string[];
+}
+
+/**
+ * Checks an existing submission folder and lists every problem (io's `readSubmission` stops at
+ * the first; it is run last, on a folder found good, so that the two never disagree). Problems:
+ * a class file missing or unreadable; with `layout`, a line that breaks it (`one-per-line`: one
+ * name per line; `one-row`: every name on one line); an empty name between commas, blank space
+ * around a name, a bad scan name (docs/formats.md, "Scan names"); a scan listed twice in a file
+ * or in two class files; with a test folder (or `expectedScans`), a test scan listed nowhere or a
+ * listed scan that is not one. Other files in the folder (`predictions.csv`) are not read.
+ * An unlistable test folder is a CovsevInputError naming it.
+ */
+export async function checkChallengeSubmission(dir: string, options: SubmissionCheckOptions = {}): Promise<SubmissionCheck> {
+  const expectedScans = options.testDir !== undefined ? await listTestScans(options.testDir) : options.expectedScans;
+  const problems: string[] = [];
+  const problem = (path: string, text: string, line?: number): void => {
+    problems.push(new CovsevInputError(path, text, line === undefined ? undefined : { line }).message);
+  };
+  const first = new Map<string, { file: string; line: number }>();
+  const entries: SubmissionEntry[] = [];
+  let present: string[] | undefined;
+  try {
+    present = await readdir(dir);
+  } catch (error) {
+    problem(dir, `cannot list submission folder: ${(error as Error).message}`);
+  }
+  for (const [index, file] of SUBMISSION_FILES.entries()) {
+    if (present === undefined) break;
+    const path = join(dir, file);
+    if (!present.includes(file)) {
+      problem(path, 'missing class file');
+      continue;
+    }
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      problem(path, `cannot read class file: ${(error as Error).message}`);
+      continue;
+    }
+    let rowLine: number | undefined;
+    text.split(/\r\n|\n|\r/).forEach((row, k) => {
+      const line = k + 1;
+      if (row.trim() === '') return;
+      const cells = row.split(',');
+      const names = cells.filter((cell) => cell.trim() !== '');
+      if (names.length < cells.length) problem(path, 'an empty name between commas', line);
+      if (options.layout === 'one-per-line' && names.length > 1)
+        problem(path, `${names.length} names on one line (layout one-per-line: one name per line)`, line);
+      if (options.layout === 'one-row') {
+        if (rowLine === undefined) rowLine = line;
+        else problem(path, `names on another line than ${rowLine} (layout one-row: every name on one line)`, line);
+      }
+      for (const cell of names) {
+        const name = cell.trim();
+        if (name !== cell) problem(path, `blank space around scan name ${JSON.stringify(cell)}`, line);
+        const bad = scanNameProblem(name);
+        if (bad !== undefined) {
+          problem(path, bad, line);
+          continue;
+        }
+        const earlier = first.get(name);
+        if (earlier === undefined) {
+          first.set(name, { file, line });
+          entries.push({ name, category: (index + 1) as SubmissionEntry['category'] });
+        } else if (earlier.file === file) {
+          problem(path, `scan "${name}" is listed twice (first on line ${earlier.line})`, line);
+        } else {
+          problem(path, `scan "${name}" is also listed in ${earlier.file}:${earlier.line}`, line);
+        }
+      }
+    });
+  }
+  if (expectedScans !== undefined && present !== undefined) {
+    const expected = new Set(expectedScans);
+    const source = options.testDir === undefined ? 'the expected scans' : options.testDir;
+    for (const [name, at] of first) {
+      if (!expected.has(name)) problem(join(dir, at.file), `scan "${name}" is not a test scan (not in ${source})`, at.line);
+    }
+    for (const name of [...expected].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))) {
+      if (!first.has(name)) problem(dir, `test scan "${name}" (${source}) is in no class file`);
+    }
+  }
+  if (problems.length === 0) {
+    try {
+      await readSubmission(dir);
+    } catch (error) {
+      if (!(error instanceof CovsevInputError)) throw error;
+      problems.push(error.message);
+    }
+  }
+  const counts = countCategories(entries);
+  return {
+    problems,
+    entries,
+    scans: entries.length,
+    counts,
+    ...(expectedScans === undefined ? {} : { expected: new Set(expectedScans).size }),
+    warnings: problems.length === 0 ? emptyClassWarnings(counts) : [],
+  };
 }
