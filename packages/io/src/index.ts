@@ -28,6 +28,7 @@ export {
 export {
   PROBABILITY_SUM_TOLERANCE,
   type PredictionRow,
+  predictionCsvText,
   readPredictionCsv,
   writePredictionCsv,
 } from './tables/predictions.js';

@@ -40,12 +40,17 @@ function clampRounding(p: number): number {
  * naming the file and the line it would have taken), and nothing is written.
  */
 export async function writePredictionCsv(path: string, rows: readonly PredictionRow[]): Promise<void> {
+  await writeFileAtomic(path, predictionCsvText(path, rows));
+}
+
+/** The text `writePredictionCsv` writes (scan names checked the same way; `path` names the file in errors). */
+export function predictionCsvText(path: string, rows: readonly PredictionRow[]): string {
   rows.forEach((r, index) => {
     const problem = scanNameProblem(r.name);
     if (problem !== undefined) throw new CovsevInputError(path, problem, { line: index + 2 });
   });
   const data = rows.map((r) => [r.name, r.category, ...r.probabilities.map((p) => clampRounding(p).toPrecision(9))]);
-  await writeFileAtomic(path, `${Papa.unparse({ fields: COLUMNS, data }, { newline: '\n' })}\n`);
+  return `${Papa.unparse({ fields: COLUMNS, data }, { newline: '\n' })}\n`;
 }
 
 /**

@@ -170,6 +170,33 @@ describe('challenge submission files: all four change together or not at all', (
     expect(await readdir(parent)).toEqual(['submission']);
   });
 
+  it('writes extra files in the same swap: an earlier copy is replaced, a failed one keeps the earlier folder', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'covsev-sub-'));
+    const out = join(parent, 'submission');
+    const extraFiles = [{ name: 'predictions.csv', text: 'table 1\n' }];
+    await writeSubmission({ outDir: out, entries, extraFiles });
+    const before = await snapshot(out);
+    expect(Object.keys(before)).toEqual([...SUBMISSION_FILES, 'predictions.csv'].sort());
+    expect(await readFile(join(out, 'predictions.csv'), 'utf8')).toBe('table 1\n');
+    faults.failWriteOf = /predictions\.csv/;
+    await expect(
+      writeSubmission({ outDir: out, entries: newer, extraFiles: [{ name: 'predictions.csv', text: 'table 2\n' }] }),
+    ).rejects.toThrow(/ENOSPC/);
+    expect(await snapshot(out)).toEqual(before);
+    expect(await readdir(parent)).toEqual(['submission']);
+    faults.failWriteOf = undefined;
+    await writeSubmission({ outDir: out, entries: newer, extraFiles: [{ name: 'predictions.csv', text: 'table 2\n' }] });
+    expect(await readFile(join(out, 'predictions.csv'), 'utf8')).toBe('table 2\n');
+    // Without the extra file, its earlier copy is another file: refused, nothing changed.
+    await expect(writeSubmission({ outDir: out, entries })).rejects.toThrow(
+      /holds other files than the four class files \(predictions\.csv\)/,
+    );
+    for (const name of ['mild.csv', '../x.csv', 'a/b.csv', '', '.hidden'])
+      await expect(writeSubmission({ outDir: out, entries, extraFiles: [{ name, text: '' }] })).rejects.toThrow(
+        /extra file name .* must be a plain file name other than the class files/,
+      );
+  });
+
   it('refuses an out folder holding other files, and leaves them alone', async () => {
     const parent = await mkdtemp(join(tmpdir(), 'covsev-sub-'));
     const out = join(parent, 'submission');

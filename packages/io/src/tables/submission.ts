@@ -1,5 +1,5 @@
 import { lstat, mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { replaceDirectoryAtomic, syncDirectory, temporarySibling, writeFileDurable } from '../atomic.js';
 import { CovsevInputError } from '../errors.js';
 import { SEVERITY_CLASSES, type SeverityCategory } from '../severity.js';
@@ -27,6 +27,11 @@ export interface WriteSubmissionOptions {
   readonly layout?: SubmissionLayout;
   /** When given, the entries must name exactly these scans (e.g. the test set's folders). */
   readonly expectedScans?: readonly string[];
+  /**
+   * More files written beside the class files, in the same folder swap (e.g. the submitted
+   * prediction table): file name and text. An earlier submission's copies may be in `outDir`.
+   */
+  readonly extraFiles?: readonly { readonly name: string; readonly text: string }[];
 }
 
 function checkEntries(entries: readonly SubmissionEntry[], expected: readonly string[] | undefined, where: string): void {
@@ -89,7 +94,7 @@ async function fileAncestor(path: string): Promise<string | undefined> {
  * link stays), whether it exists, and that it holds nothing but class files. Refusals are
  * CovsevInputErrors naming `outDir`.
  */
-async function prepareOutDir(outDir: string): Promise<{ target: string; exists: boolean }> {
+async function prepareOutDir(outDir: string, own: readonly string[]): Promise<{ target: string; exists: boolean }> {
   const notFolder = (): CovsevInputError => new CovsevInputError(outDir, 'is a file, not a folder');
   const link = await lstat(outDir).catch((error: unknown) => {
     if (errorCode(error) === 'ENOENT') return undefined;
@@ -119,11 +124,12 @@ async function prepareOutDir(outDir: string): Promise<{ target: string; exists: 
     }
   }
   if (!(await stat(target)).isDirectory()) throw notFolder();
-  const others = (await readdir(target)).filter((entry) => !SUBMISSION_FILES.includes(entry)).sort();
+  const others = (await readdir(target)).filter((entry) => !own.includes(entry)).sort();
   if (others.length > 0) {
+    const extra = own.slice(SUBMISSION_FILES.length);
     throw new CovsevInputError(
       outDir,
-      `holds other files than the four class files (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', ...' : ''}): ` +
+      `holds other files than the four class files${extra.length > 0 ? ` and ${extra.join(', ')}` : ''} (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', ...' : ''}): ` +
         'the folder is replaced as a whole, so give an empty or new folder, or move them',
     );
   }
@@ -146,12 +152,17 @@ async function prepareOutDir(outDir: string): Promise<{ target: string; exists: 
 export async function writeSubmission(options: WriteSubmissionOptions): Promise<string[]> {
   checkEntries(options.entries, options.expectedScans, options.outDir);
   const texts = classFileTexts(options.outDir, options.entries, options.layout ?? 'one-per-line');
-  const { target } = await prepareOutDir(options.outDir);
+  const extra = options.extraFiles ?? [];
+  for (const { name } of extra)
+    if (name.length === 0 || basename(name) !== name || SUBMISSION_FILES.includes(name) || name.startsWith('.'))
+      throw new RangeError(`writeSubmission: extra file name "${name}" must be a plain file name other than the class files`);
+  const { target } = await prepareOutDir(options.outDir, [...SUBMISSION_FILES, ...extra.map((f) => f.name)]);
   const fresh = temporarySibling(target);
   try {
     await mkdir(fresh);
     for (const [index, file] of SUBMISSION_FILES.entries())
       await writeFileDurable(join(fresh, file), texts[index] as string, 'wx');
+    for (const { name, text } of extra) await writeFileDurable(join(fresh, name), text, 'wx');
     await syncDirectory(fresh);
     await replaceDirectoryAtomic(fresh, target);
   } catch (error) {

@@ -5,19 +5,23 @@ import { CovsevInputError, type PredictionRow, readPredictionCsv, writePredictio
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { checkChallengeSubmission, writeChallengeSubmission } from './submission.js';
 
-// An injected failure: while `failure.table` is set, writing a prediction table writes half of it
+// An injected failure: while `failure.table` is set, writing `predictions.csv` writes a few bytes
 // and throws (a full disk midway), after the class files are already in the temporary folder.
 const failure = vi.hoisted(() => ({ table: undefined as Error | undefined }));
-vi.mock('@covsev/io', async (importOriginal) => {
-  const io = await importOriginal<typeof import('@covsev/io')>();
-  return {
-    ...io,
-    writePredictionCsv: async (path: string, rows: readonly PredictionRow[]): Promise<void> => {
-      if (failure.table === undefined) return io.writePredictionCsv(path, rows);
-      await writeFile(path, 'name,category,p_mild,p_mod');
-      throw failure.table;
-    },
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  const open: typeof actual.open = async (path, flags, mode) => {
+    const handle = await actual.open(path, flags, mode);
+    const error = failure.table;
+    if (error !== undefined && String(path).endsWith('predictions.csv') && /[wa+]/.test(String(flags ?? 'r'))) {
+      handle.writeFile = async () => {
+        await actual.writeFile(handle, 'name,category,p_mild,p_mod');
+        throw error;
+      };
+    }
+    return handle;
   };
+  return { ...actual, open, default: { ...actual, open } };
 });
 
 afterEach(() => {

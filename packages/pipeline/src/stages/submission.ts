@@ -7,23 +7,20 @@
  * class files as `predictions.csv`, in the same folder swap. `checkChallengeSubmission` checks an
  * existing submission folder and lists every problem.
  */
-import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, realpath, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type CombineRule, combinePredictions, type EnsembleMember } from '@covsev/ensemble';
 import {
   CovsevInputError,
   type PredictionRow,
+  predictionCsvText,
   readPredictionCsv,
   readSubmission,
-  replaceDirectoryAtomic,
   SEVERITY_CLASSES,
   SUBMISSION_FILES,
   type SubmissionEntry,
   type SubmissionLayout,
   scanNameProblem,
-  syncDirectory,
-  writePredictionCsv,
   writeSubmission,
 } from '@covsev/io';
 import { beginStage, type StageContext } from '../stage.js';
@@ -132,71 +129,12 @@ async function submittedRows(
   return { rows: combinePredictions(members, { rule }), members: paths.length, rule };
 }
 
-function errorCode(error: unknown): string | undefined {
-  return (error as { code?: string } | null)?.code;
-}
-
-/** What the out folder may hold: it is replaced as a whole. */
-const OWN_FILES: readonly string[] = [...SUBMISSION_FILES, PREDICTION_TABLE_FILE];
-
-/**
- * The real folder the submission replaces (a symlinked `outDir` is followed, the link stays),
- * checked as io's `writeSubmission` checks it, except that `predictions.csv` may be there too:
- * not a file, not under a file, holding nothing but the class files and the table.
- */
-async function submissionTarget(outDir: string): Promise<string> {
-  const info = await lstat(outDir).catch((error: unknown) => {
-    if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return undefined;
-    throw error;
-  });
-  if (info === undefined) {
-    for (let at = dirname(resolve(outDir)); ; at = dirname(at)) {
-      const above = await stat(at).catch(() => undefined);
-      if (above !== undefined) {
-        if (!above.isDirectory()) throw new CovsevInputError(outDir, `${at} is a file, not a folder`);
-        break;
-      }
-      if (dirname(at) === at) break;
-    }
-    return resolve(outDir);
-  }
-  let target = resolve(outDir);
-  if (info.isSymbolicLink()) {
-    try {
-      target = await realpath(outDir);
-    } catch (error) {
-      throw new CovsevInputError(outDir, `is a symlink to nothing (${(error as Error).message})`, { cause: error });
-    }
-  }
-  if (!(await stat(target)).isDirectory()) throw new CovsevInputError(outDir, 'is a file, not a folder');
-  const others = (await readdir(target)).filter((entry) => !OWN_FILES.includes(entry)).sort();
-  if (others.length > 0) {
-    throw new CovsevInputError(
-      outDir,
-      `holds other files than the four class files and ${PREDICTION_TABLE_FILE} (${others.slice(0, 5).join(', ')}${others.length > 5 ? ', ...' : ''}): ` +
-        'the folder is replaced as a whole, so give an empty or new folder, or move them',
-    );
-  }
-  return target;
-}
-
-/** An input error about the temporary folder, told about `outDir` instead. */
-function aboutOutDir(error: unknown, fresh: string, outDir: string): unknown {
-  if (!(error instanceof CovsevInputError) || !error.path.startsWith(fresh)) return error;
-  return new CovsevInputError(`${outDir}${error.path.slice(fresh.length)}`, error.problem, {
-    cause: error,
-    ...(error.line === undefined ? {} : { line: error.line }),
-  });
-}
-
 /**
  * Writes the challenge submission: the four class files and `predictions.csv` (the submitted
- * table, `writePredictionCsv`'s format), which change together or not at all. They are written
- * in a temporary sibling folder (`<outDir>.tmp-<pid>-<hex>`: io's `writeSubmission` writes the
- * class files there, then the table is added and the folder fsynced) that io's
- * `replaceDirectoryAtomic` swaps in for `outDir`; any failure removes the temporary folder and
- * leaves an earlier submission as it was. `outDir` may hold the four class files and
- * `predictions.csv` of an earlier submission, nothing else (CovsevInputError naming it).
+ * table, `writePredictionCsv`'s format), which change together or not at all (io's
+ * `writeSubmission` with the table as an extra file: one folder swap; a failure leaves an
+ * earlier submission as it was). `outDir` may hold the four class files and `predictions.csv` of
+ * an earlier submission, nothing else (CovsevInputError naming it).
  *
  * Several tables are combined (`combinePredictions`: `rule`, default `'mean'`; `weights` for
  * `'weighted-mean'` only, one per table; RangeError otherwise); tables whose scan sets differ are
@@ -211,23 +149,13 @@ export async function writeChallengeSubmission(options: SubmissionOptions, conte
   });
   const { rows, members, rule } = await submittedRows(options);
   const expectedScans = options.testDir !== undefined ? await listTestScans(options.testDir) : options.expectedScans;
-  const target = await submissionTarget(options.outDir);
-  await mkdir(dirname(target), { recursive: true });
-  const fresh = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeSubmission({
-      outDir: fresh,
-      entries: rows.map((r) => ({ name: r.name, category: r.category })),
-      ...(options.layout === undefined ? {} : { layout: options.layout }),
-      ...(expectedScans === undefined ? {} : { expectedScans }),
-    });
-    await writePredictionCsv(join(fresh, PREDICTION_TABLE_FILE), rows);
-    await syncDirectory(fresh);
-    await replaceDirectoryAtomic(fresh, target);
-  } catch (error) {
-    await rm(fresh, { recursive: true, force: true }).catch(() => undefined);
-    throw aboutOutDir(error, fresh, options.outDir);
-  }
+  await writeSubmission({
+    outDir: options.outDir,
+    entries: rows.map((r) => ({ name: r.name, category: r.category })),
+    ...(options.layout === undefined ? {} : { layout: options.layout }),
+    ...(expectedScans === undefined ? {} : { expectedScans }),
+    extraFiles: [{ name: PREDICTION_TABLE_FILE, text: predictionCsvText(join(options.outDir, PREDICTION_TABLE_FILE), rows) }],
+  });
   const files = SUBMISSION_FILES.map((file) => join(options.outDir, file));
   const table = join(options.outDir, PREDICTION_TABLE_FILE);
   const counts = countCategories(rows);
