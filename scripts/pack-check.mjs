@@ -2,7 +2,7 @@
 /**
  * pack-check: are covsev's packages usable outside this monorepo?
  *
- * For @covsev/io, @covsev/eval, @covsev/cmc, @covsev/segment and @covsev/phantom, and every workspace package
+ * For @covsev/io, @covsev/eval, @covsev/cmc, @covsev/segment, @covsev/phantom and @covsev/ensemble, and every workspace package
  * they depend on (transitively), it:
  *   1. runs `pnpm pack` into a temp folder (pnpm rewrites `workspace:*` to real versions; a
  *      `"private": true` package still packs, only publishing is refused);

@@ -4,7 +4,14 @@
  * its tie rule. Every error names the table (its file path where it has one, else the member's
  * name) and the problem.
  */
-import { CovsevInputError, PROBABILITY_SUM_TOLERANCE, type PredictionRow, SEVERITY_CLASSES, type SeverityCategory, scanNameProblem } from '@covsev/io';
+import {
+  CovsevInputError,
+  PROBABILITY_SUM_TOLERANCE,
+  type PredictionRow,
+  SEVERITY_CLASSES,
+  type SeverityCategory,
+  scanNameProblem,
+} from '@covsev/io';
 
 /** The four severity classes, Mild, Moderate, Severe, Critical (class id = category - 1; docs/method.md, "Severity grades"). */
 export const NUM_CLASSES = 4;

@@ -165,7 +165,9 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
         `variant '${variant}' (${spec.title}) takes [${spec.mask} mask, CT]: every scan needs its ${spec.mask} mask ` +
           `(CmcScan.mask, on the classifier grid), scan ${missing.name} has none`,
       );
-    const misfit = [...train, ...(options.val ?? [])].find((s) => s.mask !== undefined && !sameShape(s.mask.shape, s.image.shape));
+    const misfit = [...train, ...(options.val ?? [])].find(
+      (s) => s.mask !== undefined && !sameShape(s.mask.shape, s.image.shape),
+    );
     if (misfit !== undefined)
       throw new RangeError(
         `scan ${misfit.name}: its ${spec.mask} mask is ${misfit.mask?.shape.join('x')} but its CT is ${misfit.image.shape.join('x')}; ` +
