@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { makeVolume, readPredictionCsv, writeNifti } from '@covsev/io';
 import { writeCohort } from '@covsev/phantom';
-import { loadCohort, scanFolders } from '@covsev/pipeline';
+import { loadCohort, mergePredictionParts, partTablePath, scanFolders } from '@covsev/pipeline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CAM_USAGE, cmc, PREDICT_USAGE, TRAIN_USAGE, USAGE } from './cmc.js';
 
@@ -94,6 +94,63 @@ describe('pnpm cmc: train, predict, cam end to end', () => {
     expect(noRun.code).toBe(2);
     expect(noRun.err[0]).toMatch(/latest\.json: does not exist/);
   }, 600_000);
+});
+
+describe('pnpm cmc: predict in parts (--num-parts, --part-id, or a Slurm array task)', () => {
+  const shardVars = ['SLURM_ARRAY_TASK_ID', 'SLURM_ARRAY_TASK_MIN', 'SLURM_ARRAY_TASK_COUNT', 'JOB_COMPLETION_INDEX'];
+  const saved = Object.fromEntries(shardVars.map((v) => [v, process.env[v]]));
+  const setEnv = (values: Record<string, string | undefined>) => {
+    for (const v of shardVars) {
+      const value = values[v];
+      if (value === undefined) delete process.env[v];
+      else process.env[v] = value;
+    }
+  };
+  afterAll(() => setEnv(saved));
+
+  it('predicts each part of the run above into PRED.part-K-of-N.csv; merged, they are the unsharded table byte for byte', async () => {
+    // The run and the unsharded table of the end-to-end test above (tests run in order).
+    const runDir = join(dir, 'run');
+    const whole = join(dir, 'pred.csv');
+    expect(existsSync(whole)).toBe(true);
+    const test = join(cohort, 'test');
+    const out = join(dir, 'sharded', 'pred.csv');
+    const common = ['predict', '--run', runDir, '--scans', test, '--out', out, '--tta', '1'];
+    setEnv({});
+    const first = await run([...common, '--num-parts', '3', '--part-id', '0']);
+    expect(first.err).toEqual([]);
+    expect(first.code).toBe(0);
+    expect(first.out.some((l) => /^predict: part 0 of 3: \d+ of \d+ scans$/.test(l))).toBe(true);
+    // Part 1 from a Kubernetes index with --num-parts; part 2 from a Slurm array task with TASK_MIN 1.
+    setEnv({ JOB_COMPLETION_INDEX: '1' });
+    expect((await run([...common, '--num-parts', '3'])).code).toBe(0);
+    setEnv({ SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '3' });
+    const last = await run(common);
+    expect(last.err).toEqual([]);
+    expect(last.out.at(-1)).toContain(partTablePath(out, 2, 3));
+    setEnv({});
+    expect(existsSync(`${partTablePath(out, 2, 3)}.partial.csv`)).toBe(false);
+    await mergePredictionParts(out, { numParts: 3, expectedScans: await readdir(test) });
+    expect(await readFile(out, 'utf8')).toBe(await readFile(whole, 'utf8'));
+  }, 600_000);
+
+  it.each([
+    [{}, ['--part-id', '1'], /--num-parts N is required with a part id \(--part-id 1\)/],
+    [{ JOB_COMPLETION_INDEX: '2' }, [], /--num-parts N is required with a part id \(JOB_COMPLETION_INDEX 2\)/],
+    [{}, ['--num-parts', '2'], /--part-id K is required with --num-parts 2/],
+    [{}, ['--num-parts', '2', '--part-id', '2'], /--part-id 2 must be below --num-parts 2/],
+    [{}, ['--num-parts', '0', '--part-id', '0'], /--num-parts must be a positive integer/],
+    [{ SLURM_ARRAY_TASK_ID: 'x' }, [], /--part-id \(from the environment\): SLURM_ARRAY_TASK_ID must be a non-negative integer/],
+  ])('env %j, %j: exit 2, the option named', async (env, extra, message) => {
+    setEnv(env);
+    try {
+      const { code, err } = await run(['predict', '--run', 'r', '--scans', 's', '--out', 'p.csv', ...extra]);
+      expect(code).toBe(2);
+      expect(err.join('\n')).toMatch(message);
+    } finally {
+      setEnv({});
+    }
+  });
 });
 
 describe('pnpm cmc: the infection-aware variant with masks', () => {

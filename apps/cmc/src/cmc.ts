@@ -38,12 +38,15 @@ import {
   type LoadedClassifier,
   loadTrainedClassifier,
   parseClassifierRun,
+  partTablePath,
   predictScans,
   preprocessScans,
   readMaskOnGrid,
   readMasksOnGrid,
   runFolder,
   scanFolders,
+  shardFromEnv,
+  shardOf,
 } from '@covsev/pipeline';
 
 export const USAGE = `usage: pnpm cmc -- <command> [options]   (pnpm cmc -- <command> --help for its options)
@@ -75,7 +78,12 @@ export const PREDICT_USAGE = `usage: pnpm cmc -- predict --run DIR --scans DIR -
   --tta N               augmented passes per scan, 0: the plain pass (default 3)
   --engine E            onnx|tfjs (default onnx)
   --checkpoint C        latest|best (default latest; best: the best validation epoch)
-  --masks DIR           one mask NIfTI per scan, needed by lung-cmc / infection-cmc runs`;
+  --masks DIR           one mask NIfTI per scan, needed by lung-cmc / infection-cmc runs
+  --num-parts N         predict one part of N (contiguous blocks of the scans in name order) into
+                        <PRED>.part-K-of-N.csv, resumable (pnpm submit -- merge joins the parts; docs/sharding.md);
+                        default SLURM_ARRAY_TASK_COUNT
+  --part-id K           which part, 0..N-1 (default SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, or
+                        JOB_COMPLETION_INDEX in a Kubernetes Indexed Job, which needs --num-parts)`;
 
 export const CAM_USAGE = `usage: pnpm cmc -- cam --run DIR --scan DIR --out PNG [options]
   --run DIR             a trained run folder (pnpm cmc -- train)
@@ -238,6 +246,29 @@ function checkMaskOption(loaded: LoadedClassifier, given: boolean, flag: string,
     throw new UsageError(`${flag} ${valueName} is required: the run's classifier (${loaded.variant}) takes [${mask} mask, CT]`);
 }
 
+/**
+ * `--num-parts` / `--part-id`, each defaulting from the environment (`shardFromEnv`: a Slurm
+ * array task, a Kubernetes Indexed Job); undefined when neither is given nor set.
+ */
+function shardOption(numParts: number | undefined, partId: number | undefined): { numParts: number; partId: number } | undefined {
+  let env: ReturnType<typeof shardFromEnv>;
+  try {
+    env = shardFromEnv(process.env);
+  } catch (error) {
+    throw new UsageError(`--part-id (from the environment): ${(error as Error).message}`);
+  }
+  const n = numParts ?? env?.numParts;
+  const k = partId ?? env?.partId;
+  if (k === undefined && n === undefined) return undefined;
+  if (n === undefined)
+    throw new UsageError(
+      `--num-parts N is required with a part id (${partId === undefined ? `${env?.source === 'kubernetes' ? 'JOB_COMPLETION_INDEX' : 'SLURM_ARRAY_TASK_ID'} ${k}` : `--part-id ${k}`})`,
+    );
+  if (k === undefined) throw new UsageError(`--part-id K is required with --num-parts ${n} (or run as an array job task)`);
+  if (k >= n) throw new UsageError(`--part-id ${k} must be below --num-parts ${n} (parts are 0..${n - 1})`);
+  return { numParts: n, partId: k };
+}
+
 async function predict(argv: readonly string[], print: Print): Promise<number> {
   const { values } = parseCliArgs(argv, {
     usage: PREDICT_USAGE,
@@ -249,15 +280,26 @@ async function predict(argv: readonly string[], print: Print): Promise<number> {
       engine: { type: 'string', parse: engineChoice, default: 'onnx' as 'onnx' | 'tfjs' },
       checkpoint: { type: 'string', parse: checkpointChoice, default: 'latest' as 'latest' | 'best' },
       masks: { type: 'string', parse: path, valueName: 'DIR' },
+      'num-parts': { type: 'string', parse: positiveInteger, valueName: 'N' },
+      'part-id': { type: 'string', parse: nonNegativeInteger, valueName: 'K' },
     },
   });
+  const shard = shardOption(values['num-parts'], values['part-id']);
+  const out = shard === undefined ? values.out : partTablePath(values.out, shard.partId, shard.numParts);
   const loaded = await loadTrainedClassifier(values.run, { checkpoint: values.checkpoint });
   checkMaskOption(loaded, values.masks !== undefined, '--masks', 'DIR');
   print(`predict: ${loaded.variant} classifier from ${loaded.checkpoint} (epoch ${loaded.epoch}), grid ${loaded.grid.join('x')}`);
-  const scans = await scanFolders(values.scans);
+  const all = await scanFolders(values.scans);
+  const names = all.map((s) => s.name);
+  const part = shard === undefined ? undefined : new Set(shardOf(names, shard));
+  const scans = part === undefined ? all : all.filter((s) => part.has(s.name));
+  if (shard !== undefined) print(`predict: part ${shard.partId} of ${shard.numParts}: ${scans.length} of ${all.length} scans`);
   const { onEvent } = progressPrinter(print);
   const context = { runDir: values.run, onEvent };
-  const { volumes } = await preprocessScans(scans, { grid: loaded.grid, cacheDir: runFolder(values.run).cache }, context);
+  const { volumes } =
+    scans.length === 0
+      ? { volumes: new Map() }
+      : await preprocessScans(scans, { grid: loaded.grid, cacheDir: runFolder(values.run).cache }, context);
   const masks = values.masks === undefined ? undefined : await readMasksOnGrid(scans, values.masks, loaded.grid);
   const rows = await predictScans(
     {
@@ -265,15 +307,14 @@ async function predict(argv: readonly string[], print: Print): Promise<number> {
       scans,
       volumes,
       ...(masks === undefined ? {} : { masks }),
-      out: values.out,
+      out,
       tta: { passes: values.tta, seed: 0 },
       engine: values.engine,
+      ...(shard === undefined ? {} : { resume: true }),
     },
     context,
   );
-  print(
-    `predict: ${rows.length} scans -> ${values.out} (tta ${values.tta === 0 ? 'off' : `${values.tta} passes`}, ${values.engine})`,
-  );
+  print(`predict: ${rows.length} scans -> ${out} (tta ${values.tta === 0 ? 'off' : `${values.tta} passes`}, ${values.engine})`);
   return 0;
 }
 

@@ -7,28 +7,67 @@
  * be repeated or given as a comma list. `pnpm submit -- --check DIR [--test-dir DIR] [--layout
  * ...]` checks an existing submission folder and lists every problem (exit status 2).
  * Parses the command line and calls `@covsev/pipeline`'s `writeChallengeSubmission` /
- * `checkChallengeSubmission`.
+ * `checkChallengeSubmission`. `pnpm submit -- merge --out PRED.csv --num-parts N [--test-dir DIR]`
+ * joins the part tables of a sharded `pnpm cmc -- predict` (`mergePredictionParts`; docs/sharding.md).
  */
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { oneOf, parseCliArgs, path, UsageError } from '@covsev/cli';
+import { oneOf, parseCliArgs, path, positiveInteger, UsageError } from '@covsev/cli';
 import { COMBINE_RULES, type CombineRule } from '@covsev/ensemble';
 import { CovsevInputError, type SubmissionLayout } from '@covsev/io';
-import { checkChallengeSubmission, writeChallengeSubmission } from '@covsev/pipeline';
+import {
+  checkChallengeSubmission,
+  listTestScans,
+  mergePredictionParts,
+  partTablePath,
+  writeChallengeSubmission,
+} from '@covsev/pipeline';
 
 export const USAGE = [
   'usage: pnpm submit -- --predictions PRED.csv[,PRED2.csv...] [--predictions PRED3.csv ...] --out DIR',
   '                      [--ensemble mean|weighted-mean|vote] [--weights w1,w2,...]',
   '                      [--layout one-per-line|one-row] [--test-dir DIR]',
   '       pnpm submit -- --check DIR [--test-dir DIR] [--layout one-per-line|one-row]',
+  '       pnpm submit -- merge --out PRED.csv --num-parts N [--test-dir DIR]',
   '',
   'Writes mild.csv, moderate.csv, severe.csv, critical.csv and predictions.csv (the table',
   'submitted) into DIR, all replaced together. Several prediction tables (of the same scans) are',
   'combined: --ensemble mean (default; the method: plain CMC + infection-aware CMC), weighted-mean',
   '(needs --weights, one per table, in order) or vote. --test-dir: every scan folder of DIR is',
   'predicted exactly once. --check: validates an existing submission folder, prints every problem',
-  '(exit status 2) or a count summary and "ok".',
+  '(exit status 2) or a count summary and "ok". merge: joins PRED.part-0-of-N.csv .. PRED.part-<N-1>-of-N.csv',
+  '(written by pnpm cmc -- predict --num-parts N --part-id K) into PRED.csv, in scan name order;',
+  'a missing part, a scan in two parts and (with --test-dir) a missing test scan are refused.',
 ].join('\n');
+
+export const MERGE_USAGE = [
+  'usage: pnpm submit -- merge --out PRED.csv --num-parts N [--test-dir DIR]',
+  '  --out PRED.csv    the merged prediction table; the parts are PRED.part-K-of-N.csv beside it',
+  '  --num-parts N     how many parts the prediction ran in (pnpm cmc -- predict --num-parts N)',
+  '  --test-dir DIR    every scan folder of DIR is predicted by exactly one part',
+].join('\n');
+
+/** `merge`: the part tables of `--out` into `--out` (bad input names the file: exit 2). */
+async function merge(argv: readonly string[], print: (line: string) => void): Promise<number> {
+  const { values } = parseCliArgs(argv, {
+    usage: MERGE_USAGE,
+    options: {
+      out: { type: 'string', parse: path, required: true, valueName: 'PRED.csv' },
+      'num-parts': { type: 'string', parse: positiveInteger, required: true, valueName: 'N' },
+      'test-dir': { type: 'string', parse: path, valueName: 'DIR' },
+    },
+  });
+  const testDir = values['test-dir'];
+  const rows = await mergePredictionParts(values.out, {
+    numParts: values['num-parts'],
+    ...(testDir === undefined ? {} : { expectedScans: await listTestScans(testDir), expectedFrom: testDir }),
+  });
+  const n = values['num-parts'];
+  print(
+    `merge: ${n} part${n === 1 ? '' : 's'} (${partTablePath(values.out, 0, n)}${n > 1 ? ` .. ${partTablePath(values.out, n - 1, n)}` : ''}) -> ${values.out} (${rows.length} scans)`,
+  );
+  return 0;
+}
 
 /** The string options whose value follows them (kept for parseCliArgs when --predictions is taken out). */
 const VALUE_FLAGS = new Set(['--out', '--layout', '--test-dir', '--ensemble', '--weights', '--check']);
@@ -115,6 +154,8 @@ export async function main(
   print: (line: string) => void = console.log,
   warn: (line: string) => void = console.error,
 ): Promise<number> {
+  const args = argv[0] === '--' ? argv.slice(1) : argv;
+  if (args[0] === 'merge') return merge(args.slice(1), print);
   const { paths, rest } = takePredictions(argv);
   const { values } = parseCliArgs(rest, {
     usage: USAGE,

@@ -17,8 +17,25 @@ export {
   loadCohort,
   splitScans,
 } from './stages/loadCohort.js';
-export { type PredictInputs, type PredictOptions, type PredictTta, predictScans, scorePredictions } from './stages/predict.js';
+export {
+  type PredictInputs,
+  type PredictOptions,
+  type PredictTta,
+  partialTablePath,
+  predictScans,
+  scorePredictions,
+} from './stages/predict.js';
 export { type Preprocessed, type PreprocessOptions, preprocessScans } from './stages/preprocess.js';
+export {
+  type EnvShard,
+  type MergeOptions,
+  mergePredictionParts,
+  partTablePath,
+  type ShardSpec,
+  scanNameOrder,
+  shardFromEnv,
+  shardOf,
+} from './stages/shard.js';
 export {
   type CategoryCounts,
   checkChallengeSubmission,

@@ -8,10 +8,22 @@
  * onnxruntime (`predictCmcTta` in `@covsev/cmc`). `tta: { passes: 0 }` is the plain eval-mode
  * pass; `engine: 'tfjs'` keeps the network on tfjs. The ensemble of several models will join
  * here when it is built: it produces the same table.
+ *
+ * With `resume`, the stage survives a crash (docs/sharding.md): after every `chunk` scans it
+ * writes the rows done so far to `<out>.partial.csv` (atomically, `writePredictionCsv`); a
+ * later call with the same scans reads that file, predicts only the rest, writes `out` and
+ * removes the partial file. The table equals an uninterrupted run's byte for byte: the rows read
+ * back print the same 9 digits.
+ *
+ * Each scan goes through `predictCmcTta` on its own (its views batched together, never with
+ * another scan's): a batch of other sizes or partners can differ in the last float32 bit, and the
+ * table's 9 digits would show it; this way sharding (`./shard.ts`) changes no byte.
  */
+
+import { rm, stat } from 'node:fs/promises';
 import { CMC_TTA_DEFAULTS, type CmcEngine, predictCmcTta } from '@covsev/cmc';
 import { confusionMatrix, macroF1 } from '@covsev/eval';
-import { type PredictionRow, type Volume, writePredictionCsv } from '@covsev/io';
+import { CovsevInputError, type PredictionRow, readPredictionCsv, type Volume, writePredictionCsv } from '@covsev/io';
 import { classIdOf, NUM_CLASSES, predictionRow } from '../grades.js';
 import { beginStage, type StageContext } from '../stage.js';
 import type { CohortScan } from './loadCohort.js';
@@ -38,6 +50,33 @@ export interface PredictInputs extends PredictOptions {
   readonly masks?: ReadonlyMap<string, Volume<Uint8Array>>;
   /** Where the prediction table goes (`runFolder(run).predictions(split)`); absent: not written. */
   readonly out?: string;
+  /**
+   * Keep finished rows in `partialTablePath(out)` while running and start from it when it is
+   * there (needs `out`). The partial file must come from the same command (classifier, TTA,
+   * engine): only its scan names are checked.
+   */
+  readonly resume?: boolean;
+  /** Scans between progress events, and between partial writes with `resume` (default 4). */
+  readonly chunk?: number;
+}
+
+/** `<out>.partial.csv`: the rows a resumable predict stage has finished. */
+export function partialTablePath(out: string): string {
+  return `${out}.partial.csv`;
+}
+
+/** The rows of a partial table, refused (naming it) when it names a scan not being predicted. */
+async function readPartial(partial: string, names: ReadonlySet<string>): Promise<PredictionRow[]> {
+  const info = await stat(partial).catch(() => undefined);
+  if (info === undefined) return [];
+  const rows = await readPredictionCsv(partial);
+  const stray = rows.find((r) => !names.has(r.name));
+  if (stray !== undefined)
+    throw new CovsevInputError(
+      partial,
+      `scan "${stray.name}" is not among the scans being predicted: this partial table is from another command (remove it to start over)`,
+    );
+  return rows;
 }
 
 /** Predicts every scan; writes the table when `out` is given. */
@@ -51,16 +90,38 @@ export async function predictScans(inputs: PredictInputs, context: StageContext 
     engine,
   });
   const scans = classifierScans(inputs.scans, inputs.volumes, inputs.masks);
-  const probabilities = await predictCmcTta(inputs.classifier.model, scans, {
-    inChannels: inputs.classifier.inChannels,
-    passes: tta.passes,
-    seed: tta.seed,
-    engine,
-  });
-  const rows = scans.map((s, i) => predictionRow(s.name, probabilities[i] as number[]));
-  stage.progress(rows.length);
+  const resume = inputs.resume === true && inputs.out !== undefined;
+  const partial = resume ? partialTablePath(inputs.out as string) : undefined;
+  const finished = new Map<string, PredictionRow>();
+  if (partial !== undefined)
+    for (const row of await readPartial(partial, new Set(scans.map((s) => s.name)))) finished.set(row.name, row);
+  const todo = scans.filter((s) => !finished.has(s.name));
+  const chunk = inputs.chunk ?? 4;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be an integer >= 1, got ${inputs.chunk}`);
+  const inOrder = () => scans.flatMap((s) => finished.get(s.name) ?? []);
+  for (let start = 0; start < todo.length; start += chunk) {
+    const part = todo.slice(start, start + chunk);
+    for (const scan of part) {
+      // One scan per call: a network batch then never mixes scans, so a scan's row is the same
+      // bytes whatever else is predicted with it (sharded, resumed, or whole).
+      const [probabilities] = await predictCmcTta(inputs.classifier.model, [scan], {
+        inChannels: inputs.classifier.inChannels,
+        passes: tta.passes,
+        seed: tta.seed,
+        engine,
+      });
+      finished.set(scan.name, predictionRow(scan.name, probabilities as number[]));
+    }
+    if (partial !== undefined && start + chunk < todo.length) await writePredictionCsv(partial, inOrder());
+    for (const s of part) stage.progress(finished.size, s.name);
+  }
+  const rows = inOrder();
   if (inputs.out !== undefined) await writePredictionCsv(inputs.out, rows);
-  stage.end(inputs.out === undefined ? [] : [inputs.out], { scans: rows.length });
+  if (partial !== undefined) await rm(partial, { force: true });
+  stage.end(inputs.out === undefined ? [] : [inputs.out], {
+    scans: rows.length,
+    ...(resume ? { resumed: scans.length - todo.length, predicted: todo.length } : {}),
+  });
   return rows;
 }
 
