@@ -21,6 +21,7 @@ export {
   type PredictInputs,
   type PredictOptions,
   type PredictTta,
+  partialSettingsPath,
   partialTablePath,
   predictScans,
   scorePredictions,

@@ -8,7 +8,7 @@ import type { StageEvent } from '@covsev/events';
 import { makeVolume, Rng, readPredictionCsv } from '@covsev/io';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CohortScan } from './loadCohort.js';
-import { partialTablePath, predictScans } from './predict.js';
+import { partialSettingsPath, partialTablePath, predictScans } from './predict.js';
 import { mergePredictionParts, partTablePath, shardOf } from './shard.js';
 
 beforeAll(async () => {
@@ -168,6 +168,25 @@ describe('predict stage', () => {
       expect(text).toBe(await readFile(whole, 'utf8'));
       // ... and the same bytes as the plain, unchunked run.
       expect(text).toBe(await readFile(join(dir, 'whole.csv'), 'utf8'));
+    }, 120_000);
+
+    it('refuses a partial table made with other settings, or without its settings record', async () => {
+      const out = join(dir, 'settings.csv');
+      const partial = partialTablePath(out);
+      const crash = (e: StageEvent) => {
+        if (e.type === 'stage-progress') throw new Error('killed');
+      };
+      const run = { classifier, scans, volumes, out, resume: true, chunk: 3 };
+      await expect(predictScans({ ...run, tta: { passes: 1, seed: 0 } }, { onEvent: crash })).rejects.toThrow('killed');
+      expect(existsSync(partialSettingsPath(out))).toBe(true);
+      await expect(predictScans({ ...run, tta: { passes: 1, seed: 5 } })).rejects.toThrow(
+        `${partial}: was made with other settings (seed differ): remove it to start over`,
+      );
+      await expect(predictScans({ ...run, tta: { passes: 1, seed: 0 }, engine: 'tfjs' })).rejects.toThrow(/\(engine differ\)/);
+      await rm(partialSettingsPath(out));
+      await expect(predictScans({ ...run, tta: { passes: 1, seed: 0 } })).rejects.toThrow(
+        `${partial}: has no settings record (${partialSettingsPath(out)})`,
+      );
     }, 120_000);
 
     it('refuses a partial table naming a scan it is not predicting, naming the file', async () => {

@@ -20,10 +20,18 @@
  * table's 9 digits would show it; this way sharding (`./shard.ts`) changes no byte.
  */
 
-import { rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { CMC_TTA_DEFAULTS, type CmcEngine, predictCmcTta } from '@covsev/cmc';
 import { confusionMatrix, macroF1 } from '@covsev/eval';
-import { CovsevInputError, type PredictionRow, readPredictionCsv, type Volume, writePredictionCsv } from '@covsev/io';
+import {
+  CovsevInputError,
+  type PredictionRow,
+  readPredictionCsv,
+  type Volume,
+  writeFileAtomic,
+  writePredictionCsv,
+} from '@covsev/io';
 import { classIdOf, NUM_CLASSES, predictionRow } from '../grades.js';
 import { beginStage, type StageContext } from '../stage.js';
 import type { CohortScan } from './loadCohort.js';
@@ -52,8 +60,9 @@ export interface PredictInputs extends PredictOptions {
   readonly out?: string;
   /**
    * Keep finished rows in `partialTablePath(out)` while running and start from it when it is
-   * there (needs `out`). The partial file must come from the same command (classifier, TTA,
-   * engine): only its scan names are checked.
+   * there (needs `out`). Beside it, `partialSettingsPath(out)` records what made the rows (TTA,
+   * engine, input channels, a hash of the weights): a partial table from other settings, or
+   * without that record, is refused.
    */
   readonly resume?: boolean;
   /** Scans between progress events, and between partial writes with `resume` (default 4). */
@@ -63,6 +72,45 @@ export interface PredictInputs extends PredictOptions {
 /** `<out>.partial.csv`: the rows a resumable predict stage has finished. */
 export function partialTablePath(out: string): string {
   return `${out}.partial.csv`;
+}
+
+/** `<out>.partial.json`: the settings the partial table's rows were made with. */
+export function partialSettingsPath(out: string): string {
+  return `${out}.partial.json`;
+}
+
+/** What a prediction depends on besides the scan: TTA, engine, input channels and the weights (SHA-256). */
+function predictionSettings(
+  classifier: PredictInputs['classifier'],
+  tta: PredictTta,
+  engine: CmcEngine,
+): Record<string, string | number> {
+  const hash = createHash('sha256');
+  const model = classifier.model;
+  for (const { name, variable } of [...model.parameters(), ...model.buffers()]) {
+    const values = variable.dataSync() as Float32Array;
+    hash.update(name).update(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+  }
+  return { passes: tta.passes, seed: tta.seed, engine, inChannels: classifier.inChannels, weights: hash.digest('hex') };
+}
+
+/** Refuses a partial table whose settings record is missing or differs from `settings` (naming the table). */
+async function checkPartialSettings(partial: string, record: string, settings: Record<string, string | number>): Promise<void> {
+  const text = await readFile(record, 'utf8').catch(() => undefined);
+  const wanted = JSON.stringify(settings);
+  if (text === undefined)
+    throw new CovsevInputError(
+      partial,
+      `has no settings record (${record}), so its rows cannot be trusted: remove it to start over`,
+    );
+  if (text.trim() !== wanted) {
+    const was = JSON.parse(text) as Record<string, unknown>;
+    const changed = Object.keys(settings).filter((k) => was[k] !== settings[k]);
+    throw new CovsevInputError(
+      partial,
+      `was made with other settings (${changed.join(', ')} differ${changed.includes('weights') ? '; weights: another checkpoint' : ''}): remove it to start over`,
+    );
+  }
 }
 
 /** The rows of a partial table, refused (naming it) when it names a scan not being predicted. */
@@ -93,8 +141,13 @@ export async function predictScans(inputs: PredictInputs, context: StageContext 
   const resume = inputs.resume === true && inputs.out !== undefined;
   const partial = resume ? partialTablePath(inputs.out as string) : undefined;
   const finished = new Map<string, PredictionRow>();
-  if (partial !== undefined)
-    for (const row of await readPartial(partial, new Set(scans.map((s) => s.name)))) finished.set(row.name, row);
+  const record = resume ? partialSettingsPath(inputs.out as string) : undefined;
+  const settings = resume ? predictionSettings(inputs.classifier, tta, engine) : undefined;
+  if (partial !== undefined && record !== undefined && settings !== undefined) {
+    const rows = await readPartial(partial, new Set(scans.map((s) => s.name)));
+    if (rows.length > 0) await checkPartialSettings(partial, record, settings);
+    for (const row of rows) finished.set(row.name, row);
+  }
   const todo = scans.filter((s) => !finished.has(s.name));
   const chunk = inputs.chunk ?? 4;
   if (!Number.isInteger(chunk) || chunk < 1) throw new RangeError(`chunk must be an integer >= 1, got ${inputs.chunk}`);
@@ -112,12 +165,16 @@ export async function predictScans(inputs: PredictInputs, context: StageContext 
       });
       finished.set(scan.name, predictionRow(scan.name, probabilities as number[]));
     }
-    if (partial !== undefined && start + chunk < todo.length) await writePredictionCsv(partial, inOrder());
+    if (partial !== undefined && start + chunk < todo.length) {
+      if (record !== undefined) await writeFileAtomic(record, JSON.stringify(settings));
+      await writePredictionCsv(partial, inOrder());
+    }
     for (const s of part) stage.progress(finished.size, s.name);
   }
   const rows = inOrder();
   if (inputs.out !== undefined) await writePredictionCsv(inputs.out, rows);
   if (partial !== undefined) await rm(partial, { force: true });
+  if (record !== undefined) await rm(record, { force: true });
   stage.end(inputs.out === undefined ? [] : [inputs.out], {
     scans: rows.length,
     ...(resume ? { resumed: scans.length - todo.length, predicted: todo.length } : {}),
