@@ -1,6 +1,6 @@
 // Stage 1 for `pnpm bench:cmc --masks stage1`: a lung model and a lesion model trained on their own
 // phantom COVID-19-CT-Seg cohort (other scans than the classifier's cohort), with the settings
-// `pnpm bench:seg` measures (bench/seg/cohort-job.mjs: U-Net++ / ResNet-34 at width 1/8, input
+// `pnpm bench:seg` measures (SEG_COHORT_SETTINGS in bench/seg/cohort-settings.mjs: U-Net++ / ResNet-34 at width 1/8, input
 // 128 x 128, batch 8, SGD lr 0.1, Dice, 14 lung and 10 lesion epochs, best epoch by validation
 // IoU), opened on onnxruntime for segmentVolume.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -8,18 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCohort } from '../../packages/phantom/dist/index.js';
 import { openSegmenter, trainSegmentation } from '../../packages/segment/dist/index.js';
-
-export const STAGE1_SETTINGS = {
-  scans: 20,
-  valScans: 5,
-  size: 128,
-  slices: [24, 32],
-  model: { arch: 'unetplusplus', encoder: 'resnet34', width: 0.125 },
-  input: [128, 128],
-  batchSize: 8,
-  lr: 0.1,
-  epochs: { lung: 14, lesion: 10 },
-};
+import { SEG_COHORT_SETTINGS } from '../seg/cohort-settings.mjs';
 
 /**
  * Trains both models (seed `seed`, in a temp folder; `epochs` { lung, lesion } overrides the
@@ -27,7 +16,7 @@ export const STAGE1_SETTINGS = {
  * which models they are, and `close()` (frees the sessions and deletes the folder).
  */
 export async function trainStage1({ seed, log, epochs }) {
-  const s = { ...STAGE1_SETTINGS, ...(epochs === undefined ? {} : { epochs }) };
+  const s = { ...SEG_COHORT_SETTINGS, ...(epochs === undefined ? {} : { epochs }) };
   const dir = await mkdtemp(join(tmpdir(), 'covsev-bench-cmc-stage1-'));
   const t0 = Date.now();
   try {

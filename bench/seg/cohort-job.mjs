@@ -9,8 +9,7 @@
 // S x S, default 128), --input N (model input N x N, default 128), --slices A:B (per scan,
 // default 24:32), --arch, --encoder (default unetplusplus / resnet34), --width W (default 0.125),
 // --epochs E (lung, default 14), --lesion-epochs E (default 10), --batch B (default 8),
-// --lr X (default 0.1: the paper's 1e-3 is for ImageNet-initialised encoders and hardly moves
-// random weights in a CPU-sized run), --slices-per-epoch N (default all), --seed S (default 1), --tasks lung,lesion
+// --lr X (default 0.1; the defaults are SEG_COHORT_SETTINGS in cohort-settings.mjs), --slices-per-epoch N (default all), --seed S (default 1), --tasks lung,lesion
 // (default both).
 // Prints progress to stderr and one JSON line (with the table's lines) to stdout.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,23 +19,25 @@ import { initBackend } from '../../packages/engine/dist/index.js';
 import { Rng } from '../../packages/io/dist/index.js';
 import { writeCohort } from '../../packages/phantom/dist/index.js';
 import { evaluateOnCohort, formatTable2, trainSegmentation } from '../../packages/segment/dist/index.js';
+import { SEG_COHORT_SETTINGS } from './cohort-settings.mjs';
 
 function flag(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
-const scans = Number(flag('scans', '20'));
-const val = Number(flag('val', '5'));
-const size = Number(flag('size', '128'));
-const input = Number(flag('input', '128'));
-const [sMin, sMax] = flag('slices', '24:32').split(':').map(Number);
-const arch = flag('arch', 'unetplusplus');
-const encoder = flag('encoder', 'resnet34');
-const width = Number(flag('width', '0.125'));
-const lungEpochs = Number(flag('epochs', '14'));
-const lesionEpochs = Number(flag('lesion-epochs', '10'));
-const batchSize = Number(flag('batch', '8'));
-const lr = Number(flag('lr', '0.1'));
+const d = SEG_COHORT_SETTINGS;
+const scans = Number(flag('scans', String(d.scans)));
+const val = Number(flag('val', String(d.valScans)));
+const size = Number(flag('size', String(d.size)));
+const input = Number(flag('input', String(d.input[0])));
+const [sMin, sMax] = flag('slices', d.slices.join(':')).split(':').map(Number);
+const arch = flag('arch', d.model.arch);
+const encoder = flag('encoder', d.model.encoder);
+const width = Number(flag('width', String(d.model.width)));
+const lungEpochs = Number(flag('epochs', String(d.epochs.lung)));
+const lesionEpochs = Number(flag('lesion-epochs', String(d.epochs.lesion)));
+const batchSize = Number(flag('batch', String(d.batchSize)));
+const lr = Number(flag('lr', String(d.lr)));
 const slicesPerEpoch = flag('slices-per-epoch', undefined);
 const seed = Number(flag('seed', '1'));
 const tasks = flag('tasks', 'lung,lesion').split(',');
