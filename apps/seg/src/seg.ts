@@ -24,7 +24,7 @@ import {
 } from '@covsev/cli';
 import { formatBackendInfo, initBackend } from '@covsev/engine';
 import type { TrainEvent } from '@covsev/events';
-import { CovsevInputError, HU_WINDOWS, type HuWindowName } from '@covsev/io';
+import { CovsevInputError, compareScanNames, HU_WINDOWS, type HuWindowName } from '@covsev/io';
 import {
   ARCH_NAMES,
   type ArchName,
@@ -246,7 +246,7 @@ function scansIn(dir: string, window: HuWindowName): ScanToSegment[] {
     }
   }
   if (scans.length === 0) throw new CovsevInputError(dir, 'holds no scans (NIfTI files, JPG slice folders or DICOM folders)');
-  return scans.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+  return scans.sort((a, b) => compareScanNames(a.name, b.name));
 }
 
 /** `classical`, a training run folder, a model folder or a model.json (`openSegmenter`), checked to be a `task` model. */

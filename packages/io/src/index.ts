@@ -32,7 +32,7 @@ export {
   readPredictionCsv,
   writePredictionCsv,
 } from './tables/predictions.js';
-export { SCAN_NAME_PATTERN, SCAN_NAME_RULE, scanNameProblem } from './tables/scanName.js';
+export { compareScanNames, SCAN_NAME_PATTERN, SCAN_NAME_RULE, scanNameProblem } from './tables/scanName.js';
 export {
   readSubmission,
   SUBMISSION_FILES,

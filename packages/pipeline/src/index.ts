@@ -33,7 +33,6 @@ export {
   mergePredictionParts,
   partTablePath,
   type ShardSpec,
-  scanNameOrder,
   shardFromEnv,
   shardOf,
 } from './stages/shard.js';

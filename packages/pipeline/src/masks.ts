@@ -17,6 +17,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   CovsevInputError,
+  compareScanNames,
   jpgFolderReader,
   jpgSize,
   listSliceFiles,
@@ -30,8 +31,6 @@ import type { CohortScan } from './stages/loadCohort.js';
 
 /** How far a mask's in-plane aspect may be from its scan's (relative). */
 export const MASK_ASPECT_TOLERANCE = 0.02;
-
-const naturalOrder = new Intl.Collator('en', { numeric: true }).compare;
 
 /** The shape [slices, rows, cols] of a scan (a JPG slice folder, or any file `readVolume` reads). */
 export async function scanShape(scan: string): Promise<Shape3> {
@@ -125,5 +124,5 @@ export async function scanFolders(dir: string): Promise<CohortScan[]> {
     );
   }
   if (names.length === 0) throw new CovsevInputError(dir, 'holds no scan folders');
-  return names.sort(naturalOrder).map((name) => ({ name, split: 'test', folder: join(dir, name) }));
+  return names.sort(compareScanNames).map((name) => ({ name, split: 'test', folder: join(dir, name) }));
 }

@@ -3,7 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { replaceDirectoryAtomic, syncDirectory, temporarySibling, writeFileDurable } from '../atomic.js';
 import { CovsevInputError } from '../errors.js';
 import { SEVERITY_CLASSES, type SeverityCategory } from '../severity.js';
-import { scanNameProblem } from './scanName.js';
+import { compareScanNames, scanNameProblem } from './scanName.js';
 
 /**
  * The severity track's submission (docs/formats.md): one CSV per class, `mild.csv`, `moderate.csv`,
@@ -55,18 +55,13 @@ function checkEntries(entries: readonly SubmissionEntry[], expected: readonly st
     );
 }
 
-/** Natural order: ct_scan_2 before ct_scan_10. */
-function byName(a: string, b: string): number {
-  return a.localeCompare(b, 'en', { numeric: true });
-}
-
 /** The text of each class file, in SUBMISSION_FILES order; refuses a bad name, naming file and line. */
 function classFileTexts(outDir: string, entries: readonly SubmissionEntry[], layout: SubmissionLayout): string[] {
   return SUBMISSION_FILES.map((file, index) => {
     const names = entries
       .filter((e) => e.category === index + 1)
       .map((e) => e.name)
-      .sort(byName);
+      .sort(compareScanNames);
     names.forEach((name, k) => {
       const problem = scanNameProblem(name);
       if (problem !== undefined)

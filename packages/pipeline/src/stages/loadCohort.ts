@@ -13,7 +13,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CovsevInputError, findScanFolder, readLabelCsv, type SeverityCategory } from '@covsev/io';
+import { CovsevInputError, compareScanNames, findScanFolder, readLabelCsv, type SeverityCategory } from '@covsev/io';
 import type { Split } from '../runFolder.js';
 import { beginStage, type StageContext } from '../stage.js';
 
@@ -42,8 +42,6 @@ export interface LoadCohortOptions {
   readonly splits?: readonly Split[];
 }
 
-const naturalOrder = new Intl.Collator('en', { numeric: true }).compare;
-
 async function exists(path: string): Promise<'file' | 'dir' | undefined> {
   try {
     const s = await stat(path);
@@ -62,7 +60,7 @@ async function loadSplit(root: string, split: Split, warn: (message: string) => 
     return entries
       .filter((e) => e.isDirectory())
       .map((e) => e.name)
-      .sort(naturalOrder)
+      .sort(compareScanNames)
       .map((name) => ({ name, split, folder: join(splitDir, name) }));
   }
   const labels = join(root, COV19_LABEL_FILES[split]);

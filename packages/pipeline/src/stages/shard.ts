@@ -5,19 +5,13 @@
  * its name alone (`ttaRng` in `@covsev/cmc`), so a scan's row does not depend on its part.
  */
 import { stat } from 'node:fs/promises';
-import { CovsevInputError, type PredictionRow, readPredictionCsv, writePredictionCsv } from '@covsev/io';
+import { CovsevInputError, compareScanNames, type PredictionRow, readPredictionCsv, writePredictionCsv } from '@covsev/io';
 
 /** Which part of how many: `partId` 0-based, `0 <= partId < numParts`. */
 export interface ShardSpec {
   readonly numParts: number;
   readonly partId: number;
 }
-
-/**
- * Natural name order (ct_scan_2 before ct_scan_10): the order `scanFolders` and `loadCohort`
- * list scans in, so the order of an unsharded run's table.
- */
-export const scanNameOrder: (a: string, b: string) => number = new Intl.Collator('en', { numeric: true }).compare;
 
 function checkSpec({ numParts, partId }: ShardSpec): void {
   if (!Number.isSafeInteger(numParts) || numParts < 1)
@@ -34,7 +28,7 @@ function checkSpec({ numParts, partId }: ShardSpec): void {
  */
 export function shardOf(names: readonly string[], spec: ShardSpec): string[] {
   checkSpec(spec);
-  const sorted = [...names].sort(scanNameOrder);
+  const sorted = [...names].sort(compareScanNames);
   const base = Math.floor(sorted.length / spec.numParts);
   const extra = sorted.length % spec.numParts;
   const start = spec.partId * base + Math.min(spec.partId, extra);
@@ -124,20 +118,20 @@ export async function mergePredictionParts(out: string, options: MergeOptions): 
     const where = options.expectedFrom ?? out;
     const expected = new Set(options.expectedScans);
     const list = (names: string[]) => `${names.slice(0, 5).join(', ')}${names.length > 5 ? ', ...' : ''}`;
-    const missing = [...expected].filter((n) => !owner.has(n)).sort(scanNameOrder);
+    const missing = [...expected].filter((n) => !owner.has(n)).sort(compareScanNames);
     if (missing.length > 0)
       throw new CovsevInputError(
         where,
         `${missing.length} scan(s) have no prediction in the ${numParts} parts: ${list(missing)}`,
       );
-    const unknown = [...owner.keys()].filter((n) => !expected.has(n)).sort(scanNameOrder);
+    const unknown = [...owner.keys()].filter((n) => !expected.has(n)).sort(compareScanNames);
     if (unknown.length > 0)
       throw new CovsevInputError(
         owner.get(unknown[0] as string) as string,
         `${unknown.length} predicted scan(s) are not in ${where}: ${list(unknown)}`,
       );
   }
-  rows.sort((a, b) => scanNameOrder(a.name, b.name));
+  rows.sort((a, b) => compareScanNames(a.name, b.name));
   await writePredictionCsv(out, rows);
   return rows;
 }

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { type CombineRule, combinePredictions, type EnsembleMember } from '@covsev/ensemble';
 import {
   CovsevInputError,
+  compareScanNames,
   type PredictionRow,
   predictionCsvText,
   readPredictionCsv,
@@ -267,7 +268,7 @@ export async function checkChallengeSubmission(dir: string, options: SubmissionC
     for (const [name, at] of first) {
       if (!expected.has(name)) problem(join(dir, at.file), `scan "${name}" is not a test scan (not in ${source})`, at.line);
     }
-    for (const name of [...expected].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))) {
+    for (const name of [...expected].sort(compareScanNames)) {
       if (!first.has(name)) problem(dir, `test scan "${name}" (${source}) is in no class file`);
     }
   }
