@@ -16,7 +16,9 @@ afterEach(async () => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(check: () => boolean, ms = 3000): Promise<void> {
+// CI runs every package's tests at once on 2 cores: a poll-and-render round trip that takes 50 ms
+// alone has taken over 3 s there, so the wait is generous (a passing test never waits it out).
+async function until(check: () => boolean, ms = 15_000): Promise<void> {
   const t0 = Date.now();
   while (!check()) {
     if (Date.now() - t0 > ms) throw new Error('timed out');
