@@ -17,5 +17,6 @@ export const alias = {
   '@covsev/events': `${root}packages/events/src/index.ts`,
   '@covsev/pipeline': `${root}packages/pipeline/src/index.ts`,
   '@covsev/ensemble': `${root}packages/ensemble/src/index.ts`,
+  '@covsev/report': `${root}packages/report/src/index.ts`,
 };
 export default { resolve: { alias }, test: { include: ['src/**/*.test.ts'], testTimeout: 120000, hookTimeout: 120000 } };

@@ -2,7 +2,7 @@
 /**
  * pack-check: are covsev's packages usable outside this monorepo?
  *
- * For @covsev/io, @covsev/eval, @covsev/cmc, @covsev/segment, @covsev/phantom and @covsev/ensemble, and every workspace package
+ * For @covsev/io, @covsev/eval, @covsev/cmc, @covsev/segment, @covsev/phantom, @covsev/ensemble and @covsev/report, and every workspace package
  * they depend on (transitively), it:
  *   1. runs `pnpm pack` into a temp folder (pnpm rewrites `workspace:*` to real versions; a
  *      `"private": true` package still packs, only publishing is refused);
@@ -35,7 +35,15 @@ import { parseArgs } from 'node:util';
 import { gunzipSync } from 'node:zlib';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const DEFAULT_ROOTS = ['@covsev/io', '@covsev/eval', '@covsev/cmc', '@covsev/segment', '@covsev/phantom', '@covsev/ensemble'];
+const DEFAULT_ROOTS = [
+  '@covsev/io',
+  '@covsev/eval',
+  '@covsev/cmc',
+  '@covsev/segment',
+  '@covsev/phantom',
+  '@covsev/ensemble',
+  '@covsev/report',
+];
 const WORKSPACE_DIRS = ['packages', 'apps'];
 const INSTALL_TIMEOUT_MS = 15 * 60_000;
 const EXAMPLE_TIMEOUT_MS = 120_000;

@@ -1,0 +1,10 @@
+export type { ConfusionMatrixPngOptions } from './confusionPng.js';
+export { confusionMatrixSpec, writeConfusionMatrixPng } from './confusionPng.js';
+export type { EvaluateOptions, ModelEvaluation, PredictionTable } from './evaluate.js';
+export { evaluatePredictionFiles, evaluatePredictions, modelNameFromPath } from './evaluate.js';
+export type { RenderedChart, RenderOptions } from './render.js';
+export { CHART_FONT_FAMILY, chartFontFiles, renderChartPng, renderChartSvg, writeChartPng } from './render.js';
+export type { Table3Options } from './table3.js';
+export { formatConfusionMatrix, formatTable3, percent, pipeTable } from './table3.js';
+export type { CurvePanel, CurvePoint, RunEvents, TrainingCurvesOptions } from './trainingCurves.js';
+export { readRunEvents, trainingCurvePanels, trainingCurvesSpec, writeTrainingCurvesPng } from './trainingCurves.js';
