@@ -196,11 +196,22 @@ export type TrainEvent = RunStartEvent | StepEvent | EpochEvent | CheckpointEven
 export type TrainEventType = TrainEvent['type'];
 
 /**
- * The stages of the pipeline (`@covsev/pipeline`), in the order a scan goes through them. The
- * stages still to come (segmentation masks, test-time augmentation, the ensemble) join this list
- * when they are built.
+ * The stages of the pipeline (`@covsev/pipeline`), in the order a scan goes through them:
+ * stage 1's masks (`segment`), the classifier grid (`preprocess`), each classifier trained and
+ * its predictions with test-time augmentation (`train-classifier`, `predict`: `detail.model`
+ * names the classifier when there are several), the involvement baseline, the `ensemble`, and
+ * the challenge's files.
  */
-export const PIPELINE_STAGES = ['load-cohort', 'preprocess', 'train-classifier', 'predict', 'submission'] as const;
+export const PIPELINE_STAGES = [
+  'load-cohort',
+  'segment',
+  'preprocess',
+  'train-classifier',
+  'predict',
+  'involvement',
+  'ensemble',
+  'submission',
+] as const;
 export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 
 /** A pipeline stage begins. */

@@ -5,7 +5,8 @@
  *
  * (docs/method.md, "Pipeline"). Stage 1's masks enter as `masks` (the infection-aware input,
  * eq. 2); predict runs the method's test-time augmentation (`tta`, `engine`: 3 passes on
- * onnxruntime unless told otherwise); the ensemble will stand between predict and submission.
+ * onnxruntime unless told otherwise). `gradeCohort` runs the whole method: stage 1, several
+ * classifiers, the involvement baseline and the ensemble before the submission.
  * Each stage can also be called alone (`loadCohort`, `preprocessScans`, `trainClassifier`,
  * `predictScans`, `writeChallengeSubmission`).
  */
@@ -13,7 +14,7 @@ import type { TrainEvent } from '@covsev/events';
 import type { PredictionRow, Volume } from '@covsev/io';
 import { readMasksOnGrid } from './masks.js';
 import { type ClassifierRunConfig, parseClassifierRun } from './runConfig.js';
-import { runFolder } from './runFolder.js';
+import { type ModelFolder, runFolder } from './runFolder.js';
 import type { StageContext } from './stage.js';
 import { type Cohort, loadCohort, splitScans } from './stages/loadCohort.js';
 import { type PredictOptions, predictScans, scorePredictions } from './stages/predict.js';
@@ -53,6 +54,65 @@ export interface ClassifiedCohort {
   readonly stopped: boolean;
 }
 
+/** One classifier's part of a run: trained on the train split, val and test predicted. */
+export interface ClassifierOutcome {
+  readonly classifier: TrainedClassifier;
+  /** Macro F1 on the val split against the published labels (NaN without one, or when stopped). */
+  readonly valMacroF1: number;
+  readonly valPredictions: readonly PredictionRow[];
+  readonly testPredictions: readonly PredictionRow[];
+  readonly stopped: boolean;
+}
+
+/** What `trainAndPredict` needs besides the training settings. */
+export interface TrainAndPredictInputs extends PredictOptions {
+  readonly cohort: Cohort;
+  readonly volumes: ReadonlyMap<string, Volume<Uint8Array>>;
+  readonly masks?: ReadonlyMap<string, Volume<Uint8Array>>;
+  /** The training run's folder and where the val and test tables go. */
+  readonly folder: ModelFolder;
+  readonly onTrainEvent?: (event: TrainEvent) => void;
+  /** Names the classifier in the stages' events (`detail.model`) when a run has several. */
+  readonly model?: string;
+}
+
+/**
+ * Stage "train-classifier" then "predict" (val, then test) for one classifier: the part of
+ * `classifyCohort` that `gradeCohort` runs once per member of its ensemble.
+ */
+export async function trainAndPredict(
+  inputs: TrainAndPredictInputs,
+  training: ClassifierRunConfig['training'],
+  context: StageContext,
+): Promise<ClassifierOutcome> {
+  const [train, val, test] = (['train', 'val', 'test'] as const).map((split) => splitScans(inputs.cohort, split));
+  const data = { volumes: inputs.volumes, ...(inputs.masks === undefined ? {} : { masks: inputs.masks }) };
+  const model = inputs.model === undefined ? {} : { model: inputs.model };
+  const classifier = await trainClassifier(
+    {
+      ...data,
+      train: train ?? [],
+      val: val ?? [],
+      runDir: inputs.folder.run,
+      ...(inputs.onTrainEvent === undefined ? {} : { onTrainEvent: inputs.onTrainEvent }),
+      ...model,
+    },
+    training,
+    context,
+  );
+  if (classifier.stopped) return { classifier, valMacroF1: Number.NaN, valPredictions: [], testPredictions: [], stopped: true };
+  const predict = {
+    ...data,
+    classifier,
+    ...(inputs.tta === undefined ? {} : { tta: inputs.tta }),
+    ...(inputs.engine === undefined ? {} : { engine: inputs.engine }),
+    ...model,
+  };
+  const valPredictions = await predictScans({ ...predict, scans: val ?? [], out: inputs.folder.predictions('val') }, context);
+  const testPredictions = await predictScans({ ...predict, scans: test ?? [], out: inputs.folder.predictions('test') }, context);
+  return { classifier, valMacroF1: scorePredictions(valPredictions, val ?? []), valPredictions, testPredictions, stopped: false };
+}
+
 /** Runs the classifier's stages over a cohort; the run config is checked before anything runs. */
 export async function classifyCohort(options: ClassifyCohortOptions): Promise<ClassifiedCohort> {
   const config = parseClassifierRun({ cohort: options.cohort, run: options.run, grid: options.grid, training: options.training });
@@ -60,48 +120,30 @@ export async function classifyCohort(options: ClassifyCohortOptions): Promise<Cl
   const context: StageContext = { runDir: config.run, ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }) };
   const cohort = await loadCohort(config.cohort, {}, context);
   const preprocessed = await preprocessScans(cohort.scans, { grid: config.grid, cacheDir: paths.cache }, context);
-  const [train, val, test] = (['train', 'val', 'test'] as const).map((split) => splitScans(cohort, split));
   if (options.masks !== undefined && options.masksDir !== undefined)
     throw new RangeError('classifyCohort takes masks or masksDir, not both');
   const masks =
     options.masksDir === undefined ? options.masks : await readMasksOnGrid(cohort.scans, options.masksDir, config.grid);
-  const data = { volumes: preprocessed.volumes, ...(masks === undefined ? {} : { masks }) };
-  const classifier = await trainClassifier(
+  const outcome = await trainAndPredict(
     {
-      ...data,
-      train: train ?? [],
-      val: val ?? [],
-      runDir: paths.classifierRun,
+      cohort,
+      volumes: preprocessed.volumes,
+      ...(masks === undefined ? {} : { masks }),
+      folder: { run: paths.classifierRun, predictions: paths.predictions },
       ...(options.onTrainEvent === undefined ? {} : { onTrainEvent: options.onTrainEvent }),
+      ...(options.tta === undefined ? {} : { tta: options.tta }),
+      ...(options.engine === undefined ? {} : { engine: options.engine }),
     },
     config.training,
     context,
   );
-  if (classifier.stopped)
-    return { cohort, preprocessed, classifier, valMacroF1: Number.NaN, valPredictions: [], testPredictions: [], stopped: true };
-  const predict = {
-    ...data,
-    classifier,
-    ...(options.tta === undefined ? {} : { tta: options.tta }),
-    ...(options.engine === undefined ? {} : { engine: options.engine }),
-  };
-  const valPredictions = await predictScans({ ...predict, scans: val ?? [], out: paths.predictions('val') }, context);
-  const testPredictions = await predictScans({ ...predict, scans: test ?? [], out: paths.predictions('test') }, context);
+  const test = splitScans(cohort, 'test');
   const submission =
-    (test ?? []).length === 0
+    outcome.stopped || test.length === 0
       ? undefined
       : await writeChallengeSubmission(
-          { predictions: testPredictions, outDir: paths.submission, expectedScans: (test ?? []).map((s) => s.name) },
+          { predictions: outcome.testPredictions, outDir: paths.submission, expectedScans: test.map((s) => s.name) },
           context,
         );
-  return {
-    cohort,
-    preprocessed,
-    classifier,
-    valMacroF1: scorePredictions(valPredictions, val ?? []),
-    valPredictions,
-    testPredictions,
-    ...(submission === undefined ? {} : { submission }),
-    stopped: false,
-  };
+  return { cohort, preprocessed, ...outcome, ...(submission === undefined ? {} : { submission }) };
 }

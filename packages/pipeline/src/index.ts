@@ -3,12 +3,34 @@
  * run folder and emitting events (`@covsev/events`). The apps (`pnpm demo`, `pnpm submit`) are
  * thin shells over these functions.
  */
-export { type ClassifiedCohort, type ClassifyCohortOptions, classifyCohort } from './classifyCohort.js';
+export {
+  type ClassifiedCohort,
+  type ClassifierOutcome,
+  type ClassifyCohortOptions,
+  classifyCohort,
+  type TrainAndPredictInputs,
+  trainAndPredict,
+} from './classifyCohort.js';
+export {
+  ENSEMBLE_MODEL,
+  type GradeCohortOptions,
+  type GradedClassifierSpec,
+  type GradedCohort,
+  type GradedModel,
+  gradeCohort,
+  INVOLVEMENT_MODEL,
+} from './gradeCohort.js';
 export { categoryOf, classIdOf, NUM_CLASSES, predictionRow } from './grades.js';
 export { MASK_ASPECT_TOLERANCE, maskOnGrid, readMaskOnGrid, readMasksOnGrid, scanFolders, scanShape } from './masks.js';
 export { type ClassifierRunConfig, classifierRunSchema, parseClassifierRun } from './runConfig.js';
-export { type RunFolder, runFolder, SPLITS, type Split } from './runFolder.js';
+export { type ModelFolder, type RunFolder, runFolder, SPLITS, type Split } from './runFolder.js';
 export { beginStage, type StageContext, type StageRecorder } from './stage.js';
+export {
+  type EnsembleStageOptions,
+  ensembleStage,
+  type InvolvementStageOptions,
+  involvementStage,
+} from './stages/ensemble.js';
 export {
   COV19_LABEL_FILES,
   type Cohort,
@@ -27,6 +49,7 @@ export {
   scorePredictions,
 } from './stages/predict.js';
 export { type Preprocessed, type PreprocessOptions, preprocessScans } from './stages/preprocess.js';
+export { type SegmentCohortOptions, type SegmentedCohort, segmentCohort, segmentedInvolvement } from './stages/segment.js';
 export {
   type EnvShard,
   type MergeOptions,

@@ -67,6 +67,8 @@ export interface PredictInputs extends PredictOptions {
   readonly resume?: boolean;
   /** Scans between progress events, and between partial writes with `resume` (default 4). */
   readonly chunk?: number;
+  /** Names the classifier in the stage's events (`detail.model`) when a run has several. */
+  readonly model?: string;
 }
 
 /** `<out>.partial.csv`: the rows a resumable predict stage has finished. */
@@ -132,6 +134,7 @@ export async function predictScans(inputs: PredictInputs, context: StageContext 
   const tta = inputs.tta ?? { passes: CMC_TTA_DEFAULTS.passes, seed: CMC_TTA_DEFAULTS.seed };
   const engine = inputs.engine ?? CMC_TTA_DEFAULTS.engine;
   const stage = beginStage(context, 'predict', inputs.scans.length, {
+    ...(inputs.model === undefined ? {} : { model: inputs.model }),
     ...(inputs.out === undefined ? {} : { out: inputs.out }),
     passes: tta.passes,
     seed: tta.seed,

@@ -31,6 +31,8 @@ export interface TrainClassifierInputs {
   readonly runDir: string;
   /** Every training event (steps, epochs, checkpoints) as it is written. */
   readonly onTrainEvent?: (event: TrainEvent) => void;
+  /** Names the classifier in the stage's events (`detail.model`) when a run trains several. */
+  readonly model?: string;
 }
 
 export interface TrainedClassifier {
@@ -98,6 +100,7 @@ export async function trainClassifier(
   // The variant and its input channels (a contradiction between them is refused here).
   const { variant, inChannels } = resolveCmcVariant(training);
   const stage = beginStage(context, 'train-classifier', training.epochs, {
+    ...(inputs.model === undefined ? {} : { model: inputs.model }),
     runDir: inputs.runDir,
     backend,
     inChannels,
