@@ -16,15 +16,16 @@ async function foreground(path: string): Promise<number> {
 describe('pnpm demo', () => {
   it('runs end to end on a small phantom cohort; a second run reads everything from the cache', async () => {
     const out = await mkdtemp(join(tmpdir(), 'covsev-demo-'));
-    // A classifier run an earlier demo (CT alone, 1 input channel) left behind: moved aside, kept.
+    // A classifier run an earlier demo left in runs/cmc: trained on another cohort (this one is
+    // made now), so it is moved aside, kept.
     const earlier = join(out, 'runs', 'cmc');
     await mkdir(earlier, { recursive: true });
     const runStart = {
       type: 'run-start',
       version: 1,
       backend: 'wasm',
-      config: { network: { backbone: 'resnest-tiny-3d' }, inChannels: 1, batchSize: 2 },
-      model: 'resnest-tiny-3d, 1 channel(s)',
+      config: { network: { backbone: 'resnest-tiny-3d' }, inChannels: 2, batchSize: 2 },
+      model: 'resnest-tiny-3d, 2 channel(s)',
       kind: 'classifier',
       seed: 5,
       epochs: 1,
@@ -40,16 +41,14 @@ describe('pnpm demo', () => {
       out,
       seed: 5,
       scans: 8,
-      grid: [16, 64, 64] as const,
+      grid: [8, 32, 32] as const,
       epochs: 1,
       segEpochs: 2,
       log: (l: string) => lines.push(l),
     };
     const first = await runDemo(options);
-    expect(lines).toContain(
-      `   an earlier demo's cmc classifier run (resnest-tiny-3d, 1 channel(s)) moved to ${join(out, 'runs', 'cmc-earlier')}: this demo trains infection-cmc`,
-    );
-    expect(await readFile(join(out, 'runs', 'cmc-earlier', 'events.jsonl'), 'utf8')).toContain('"inChannels":1');
+    expect(lines).toContain(`   ${earlier}: trained on an earlier cohort, moved to ${join(out, 'runs', 'cmc-other-cohort')}`);
+    expect(await readFile(join(out, 'runs', 'cmc-other-cohort', 'events.jsonl'), 'utf8')).toContain('"inChannels":2');
 
     // Stage 1: both models trained, every COV19-CT-DB scan segmented, the summary read from the files.
     const seg = first.segmentation;
@@ -73,9 +72,15 @@ describe('pnpm demo', () => {
     const meanAbsDiff = rows.reduce((s, r) => s + Math.abs(r.predicted - r.truth), 0) / rows.length;
     expect(seg.involvement.meanAbsDiff).toBeCloseTo(meanAbsDiff, 10);
     expect(lines.some((l) => l.includes(`mean |difference| ${meanAbsDiff.toFixed(3)}`))).toBe(true);
-    // The classifier is the infection-aware one: [infection mask, CT].
-    expect(first.classifierInChannels).toBe(2);
-    expect(lines.some((l) => l.startsWith('6. infection-aware CMC (resnest-tiny-3d, 2 input channels'))).toBe(true);
+    // Two classifiers: plain CMC on CT alone, infection-aware CMC on [infection mask, CT].
+    expect(first.classifierInChannels).toEqual({ cmc: 1, 'infection-cmc': 2 });
+    expect(first.classifierEpochsRun).toEqual({ cmc: 1, 'infection-cmc': 1 });
+    expect(lines.some((l) => l.startsWith('6. plain CMC (CT alone): resnest-tiny-3d, 1 input channel(s)'))).toBe(true);
+    expect(
+      lines.some((l) =>
+        l.startsWith('7. infection-aware CMC ([infection mask, CT], eq. 2): resnest-tiny-3d, 2 input channel(s)'),
+      ),
+    ).toBe(true);
 
     expect(first.preprocessed).toBe(8);
     expect(first.cacheHits).toBe(0);
@@ -87,13 +92,33 @@ describe('pnpm demo', () => {
     expect(first.labelMacroF1).toBeGreaterThan(0);
     expect(first.labelMacroF1).toBeLessThanOrEqual(1);
 
+    // The report: every model on the validation split, the ensemble last; its Macro F1 is the pipeline's.
+    expect(first.models.map((m) => m.name)).toEqual(['cmc', 'infection-cmc', 'involvement', 'ensemble']);
+    const ensemble = first.models.at(-1);
+    expect(ensemble?.published.macroF1.estimate).toBeCloseTo(first.ensembleValMacroF1, 12);
+    expect(ensemble?.published.scans).toBe(truth.scans.filter((s) => s.split === 'val').length);
+    const report = await readFile(first.report.path, 'utf8');
+    expect(report).toContain(first.report.table);
+    expect(first.report.table).toContain('ensemble (mean of CMC and infection-aware CMC)');
+    expect(first.report.figures.map((f) => f.slice(out.length + 1))).toEqual([
+      join('figures', 'confusion-ensemble-val.png'),
+      join('figures', 'training-curves-cmc.png'),
+      join('figures', 'training-curves-infection-cmc.png'),
+    ]);
+    for (const f of first.report.figures) expect((await stat(f)).size).toBeGreaterThan(1000);
+    // The demo ends with the table.
+    expect(lines.slice(-first.report.table.split('\n').length)).toEqual(first.report.table.split('\n'));
+    // The submission: the ensemble's test table, checked against the test folder.
+    expect(first.submission).toHaveLength(4);
+    expect(first.submissionChecked).toBe(true);
+
     lines.length = 0;
     const second = await runDemo(options);
     expect(second.cacheHits).toBe(8);
-    expect(first.submission).toHaveLength(4);
-    expect(first.cmcValMacroF1).toBeGreaterThanOrEqual(0);
-    expect(second.cmcValMacroF1).toBe(first.cmcValMacroF1); // weights restored from the finished run's checkpoint
-    expect(second.classifierInChannels).toBe(2);
+    // Weights restored from the finished runs' checkpoints: the same predictions, the same scores.
+    expect(second.classifierEpochsRun).toEqual({ cmc: 0, 'infection-cmc': 0 });
+    expect(second.ensembleValMacroF1).toBe(first.ensembleValMacroF1);
+    expect(second.report.table).toBe(first.report.table);
     // Stage 1 reused: no epoch trained, every scan's masks from the cache, the same check.
     expect([second.segmentation.lungEpochsRun, second.segmentation.lesionEpochsRun]).toEqual([0, 0]);
     expect(second.segmentation.cached).toBe(8);
@@ -107,9 +132,10 @@ describe('pnpm demo', () => {
     expect(lines.some((l) => l.includes('already in'))).toBe(true);
     expect(lines.some((l) => l.includes('already complete'))).toBe(true);
     expect(lines.some((l) => l.includes('moved to'))).toBe(false);
-    // The second run says where the classifier's weights came from.
-    const restored = `   restored from ${join(out, 'runs', 'cmc', 'checkpoints', 'epoch-1')} (all 1 epoch done)`;
-    expect(lines.filter((l) => /^ {3}(resumed|restored) from /.test(l))).toEqual([restored]);
-    expect(lines.at(-1)).toBe('10. not built yet: the ensemble (the average of plain CMC and infection-aware CMC)');
+    // The second run says where each classifier's weights came from.
+    const restored = ['cmc', 'infection-cmc'].map(
+      (name) => `   restored from ${join(out, 'runs', name, 'checkpoints', 'epoch-1')} (all 1 epoch done)`,
+    );
+    expect(lines.filter((l) => /^ {3}(resumed|restored) from /.test(l))).toEqual(restored);
   });
 });

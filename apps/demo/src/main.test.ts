@@ -26,10 +26,14 @@ async function cli(argv: string[]) {
       cacheHits: 0,
       montages: [],
       labelMacroF1: 0,
-      cmcValMacroF1: 0,
+      models: [],
+      ensembleValMacroF1: 0,
+      report: { table: '', path: '', figures: [] },
       submission: [],
+      submissionChecked: true,
       segmentation,
-      classifierInChannels: 2,
+      classifierEpochsRun: {},
+      classifierInChannels: {},
     };
   };
   const code = await runCli('demo', (args) => main(args, fake, (l) => out.push(l)), {
