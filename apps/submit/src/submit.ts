@@ -9,14 +9,28 @@
  * Parses the command line and calls `@covsev/pipeline`'s `writeChallengeSubmission` /
  * `checkChallengeSubmission`. `pnpm submit -- merge --out PRED.csv --num-parts N [--test-dir DIR]`
  * joins the part tables of a sharded `pnpm cmc -- predict` (`mergePredictionParts`; docs/sharding.md).
+ * `pnpm submit -- --scans TEST_DIR --run RUN_DIR --out DIR` grades a folder of scans with what a
+ * run trained (`gradeScans`: stage 1's masks, each classifier's predictions with TTA, the
+ * ensemble, as the run did for its val split) and writes the submission.
  */
 import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { oneOf, parseCliArgs, path, positiveInteger, UsageError } from '@covsev/cli';
+import {
+  createProgress,
+  integerIn,
+  oneOf,
+  type ProgressReporter,
+  parseCliArgs,
+  path,
+  positiveInteger,
+  UsageError,
+} from '@covsev/cli';
 import { COMBINE_RULES, type CombineRule } from '@covsev/ensemble';
+import type { StageEvent } from '@covsev/events';
 import { CovsevInputError, type SubmissionLayout } from '@covsev/io';
 import {
   checkChallengeSubmission,
+  gradeScans,
   listTestScans,
   mergePredictionParts,
   partTablePath,
@@ -27,6 +41,8 @@ export const USAGE = [
   'usage: pnpm submit -- --predictions PRED.csv[,PRED2.csv...] [--predictions PRED3.csv ...] --out DIR',
   '                      [--ensemble mean|weighted-mean|vote] [--weights w1,w2,...]',
   '                      [--layout one-per-line|one-row] [--test-dir DIR]',
+  '       pnpm submit -- --scans TEST_DIR --run RUN_DIR --out DIR [--tta N] [--checkpoint latest|best]',
+  '                      [--work DIR] [--layout one-per-line|one-row]',
   '       pnpm submit -- --check DIR [--test-dir DIR] [--layout one-per-line|one-row]',
   '       pnpm submit -- merge --out PRED.csv --num-parts N [--test-dir DIR]',
   '',
@@ -35,7 +51,10 @@ export const USAGE = [
   'combined: --ensemble mean (default; the method: plain CMC + infection-aware CMC), weighted-mean',
   '(needs --weights, one per table, in order) or vote. --test-dir: every scan folder of DIR is',
   'predicted exactly once. --check: validates an existing submission folder, prints every problem',
-  '(exit status 2) or a count summary and "ok". merge: joins PRED.part-0-of-N.csv .. PRED.part-<N-1>-of-N.csv',
+  '(exit status 2) or a count summary and "ok". --scans: grades every scan folder of TEST_DIR with',
+  "what RUN_DIR trained (pnpm demo, pnpm cmc -- train): stage 1's masks where its classifiers read them,",
+  "each classifier's predictions (its TTA unless --tta), its ensemble; masks and tables go to --work",
+  '(default RUN_DIR/graded/<name of TEST_DIR>), cached and resumable. merge: joins PRED.part-0-of-N.csv .. PRED.part-<N-1>-of-N.csv',
   '(written by pnpm cmc -- predict --num-parts N --part-id K) into PRED.csv, in scan name order;',
   'a missing part, a scan in two parts and (with --test-dir) a missing test scan are refused.',
 ].join('\n');
@@ -70,7 +89,19 @@ async function merge(argv: readonly string[], print: (line: string) => void): Pr
 }
 
 /** The string options whose value follows them (kept for parseCliArgs when --predictions is taken out). */
-const VALUE_FLAGS = new Set(['--out', '--layout', '--test-dir', '--ensemble', '--weights', '--check']);
+const VALUE_FLAGS = new Set([
+  '--out',
+  '--layout',
+  '--test-dir',
+  '--ensemble',
+  '--weights',
+  '--check',
+  '--scans',
+  '--run',
+  '--tta',
+  '--checkpoint',
+  '--work',
+]);
 
 /**
  * Takes every `--predictions X` / `--predictions=X` out of `argv` (repeatable; each may be a
@@ -140,6 +171,25 @@ export async function checkOutFolder(out: string): Promise<void> {
   }
 }
 
+/** The stages of `--scans` as lines, with a progress bar (ETA; a line per scan off a terminal) over the scans. */
+function stagePrinter(print: (line: string) => void): (event: StageEvent) => void {
+  let progress: ProgressReporter | undefined;
+  return (event) => {
+    const model = event.type === 'stage-start' && typeof event.detail?.model === 'string' ? ` ${event.detail.model}` : '';
+    if (event.type === 'stage-start') {
+      if (event.stage === 'segment' || event.stage === 'preprocess' || event.stage === 'predict')
+        progress = createProgress(`${event.stage}${model}`, event.total ?? 0);
+      else print(`submit: ${event.stage}`);
+    } else if (event.type === 'stage-progress') {
+      progress?.update(event.done, `${event.item ?? ''}${event.cached === true ? ' (cache)' : ''}`);
+    } else {
+      progress?.finish(event.outputs.join(', '));
+      progress = undefined;
+      for (const warning of event.warnings ?? []) print(`submit: warning: ${warning}`);
+    }
+  };
+}
+
 function countSummary(counts: readonly number[]): string {
   return `mild ${counts[0]}, moderate ${counts[1]}, severe ${counts[2]}, critical ${counts[3]}`;
 }
@@ -166,9 +216,54 @@ export async function main(
       ensemble: { type: 'string', parse: oneOf<CombineRule>(COMBINE_RULES) },
       weights: { type: 'string', parse: parseWeights },
       check: { type: 'string', parse: path, valueName: 'DIR' },
+      scans: { type: 'string', parse: path, valueName: 'TEST_DIR' },
+      run: { type: 'string', parse: path, valueName: 'RUN_DIR' },
+      tta: { type: 'string', parse: integerIn(0, 1000), valueName: 'N' },
+      checkpoint: { type: 'string', parse: oneOf<'latest' | 'best'>(['latest', 'best']) },
+      work: { type: 'string', parse: path, valueName: 'DIR' },
     },
   });
   const testDir = values['test-dir'];
+  const fromScans = ['scans', 'run', 'tta', 'checkpoint', 'work'] as const;
+  const given = fromScans.filter((k) => values[k] !== undefined);
+  if (given.length > 0) {
+    if (values.scans === undefined || values.run === undefined || values.out === undefined)
+      throw new UsageError(`--${given[0]} grades scans with a trained run: give --scans, --run and --out (see --help)`);
+    const clash =
+      paths.length > 0
+        ? '--predictions'
+        : values.check !== undefined
+          ? '--check'
+          : values.ensemble !== undefined
+            ? '--ensemble'
+            : values.weights !== undefined
+              ? '--weights'
+              : values['test-dir'] !== undefined
+                ? '--test-dir'
+                : undefined;
+    if (clash !== undefined)
+      throw new UsageError(
+        `--scans grades the scans with the run's own models and ensemble: ${clash} does not go with it (see --help)`,
+      );
+    await checkOutFolder(values.out);
+    const graded = await gradeScans({
+      scans: values.scans,
+      run: values.run,
+      out: values.out,
+      ...(values.work === undefined ? {} : { work: values.work }),
+      ...(values.checkpoint === undefined ? {} : { checkpoint: values.checkpoint }),
+      ...(values.tta === undefined ? {} : { tta: { passes: values.tta, seed: 0 } }),
+      ...(values.layout === undefined ? {} : { layout: values.layout }),
+      onEvent: stagePrinter(print),
+    });
+    const { submission } = graded;
+    for (const line of submission.warnings) warn(`submit: ${line}`);
+    for (const table of graded.tables) print(`submit: ${table.name}: ${table.path}`);
+    print(
+      `submit: ${submission.scans} scans of ${values.scans} graded with ${values.run} -> ${[...submission.files, submission.table].join(', ')} (${countSummary(submission.counts)})`,
+    );
+    return 0;
+  }
   if (values.check !== undefined) {
     const clash =
       paths.length > 0

@@ -8,6 +8,7 @@ import { writeCohort } from '@covsev/phantom';
 import { trainSegmentation } from '@covsev/segment';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type GradeCohortOptions, gradeCohort } from './gradeCohort.js';
+import { gradeScans, readTrainedRunPlan } from './gradeScans.js';
 import { runFolder } from './runFolder.js';
 
 let dir: string;
@@ -116,6 +117,34 @@ describe('gradeCohort', () => {
     expect(summary('preprocess')).toMatchObject({ scans: 12, cacheHits: 12 });
     expect([...second.classifiers.values()].map((c) => c.classifier.epochsRun)).toEqual([0, 0]);
     expect(await Promise.all(tables.map(csv))).toEqual(before);
+  });
+
+  it('gradeScans grades a test folder with the trained run, as the run graded its test split: the same submission, byte for byte', async () => {
+    const plan = await readTrainedRunPlan(options.run);
+    expect(plan).toEqual({
+      classifiers: ['cmc', 'infection-cmc'],
+      segmentation: options.segmentation,
+      ensemble: { members: ['cmc', 'infection-cmc'], rule: 'mean' },
+      tta: { passes: 1, seed: 0 },
+      engine: 'onnx',
+    });
+    const out = join(dir, 'submission-from-scans');
+    const graded = await gradeScans({ scans: join(options.cohort, 'test'), run: options.run, out });
+    const paths = runFolder(options.run);
+    expect(graded.work).toBe(join(options.run, 'graded', 'test'));
+    expect(graded.tables.map((t) => t.name)).toEqual(['cmc', 'infection-cmc', 'ensemble']);
+    // The masks were made again (another folder), from the same models: the same bytes.
+    for (const name of graded.submission.rows.map((r) => r.name))
+      expect(await readFile(join(graded.work, 'masks', 'infection', `${name}.nii.gz`))).toEqual(
+        await readFile(join(paths.masks, 'infection', `${name}.nii.gz`)),
+      );
+    expect(await csv(graded.submission.table)).toBe(await csv(join(paths.submission, 'predictions.csv')));
+    for (const file of ['mild.csv', 'moderate.csv', 'severe.csv', 'critical.csv'])
+      expect(await csv(join(out, file))).toBe(await csv(join(paths.submission, file)));
+    // A run folder that never trained a classifier is refused, naming its events file.
+    await expect(gradeScans({ scans: join(options.cohort, 'test'), run: join(dir, 'nowhere'), out })).rejects.toThrow(
+      /nowhere.*events\.jsonl.*pipeline run folder/,
+    );
   });
 
   it('can take the involvement baseline into the ensemble (soft probabilities), and refuses bad options before any stage runs', async () => {

@@ -33,6 +33,12 @@ import { type Submission, writeChallengeSubmission } from './stages/submission.j
 export const INVOLVEMENT_MODEL = 'involvement';
 /** The name of the ensemble's tables among the models of a run. */
 export const ENSEMBLE_MODEL = 'ensemble';
+/**
+ * The involvement baseline's softness (involvement units) when it is an ensemble member: a scan
+ * 5 points of involvement past a grade border still gives the neighbouring grade a share, so
+ * the baseline does not outvote the classifiers with one-hot rows.
+ */
+export const INVOLVEMENT_MEMBER_SOFTNESS = 0.05;
 
 /** One classifier of the ensemble: a name (its folder) and its training settings. */
 export interface GradedClassifierSpec {
@@ -63,7 +69,8 @@ export interface GradeCohortOptions extends PredictOptions {
   };
   /**
    * The involvement baseline's probabilities: one-hot (omitted) or soft with this width in
-   * involvement units (`involvementPrediction`); default 0.05 when it is an ensemble member.
+   * involvement units (`involvementPrediction`); default INVOLVEMENT_MEMBER_SOFTNESS when it is
+   * an ensemble member.
    */
   readonly involvementSoftness?: number;
   /** Every pipeline stage's events (also written to `<run>/events.jsonl`). */
@@ -184,7 +191,8 @@ export async function gradeCohort(options: GradeCohortOptions): Promise<GradedCo
   const members = options.ensemble?.members ?? options.classifiers.map((c) => c.name);
   if (segmentation !== undefined) {
     const involvement = new Map(segmentation.scans.map((r) => [r.name, segmentedInvolvement(r)]));
-    const softness = options.involvementSoftness ?? (members.includes(INVOLVEMENT_MODEL) ? 0.05 : undefined);
+    const softness =
+      options.involvementSoftness ?? (members.includes(INVOLVEMENT_MODEL) ? INVOLVEMENT_MEMBER_SOFTNESS : undefined);
     const folder = paths.model(INVOLVEMENT_MODEL);
     const baseline = async (s: Split) =>
       involvementStage(

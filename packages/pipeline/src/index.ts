@@ -18,8 +18,16 @@ export {
   type GradedCohort,
   type GradedModel,
   gradeCohort,
+  INVOLVEMENT_MEMBER_SOFTNESS,
   INVOLVEMENT_MODEL,
 } from './gradeCohort.js';
+export {
+  type GradedScans,
+  type GradeScansOptions,
+  gradeScans,
+  readTrainedRunPlan,
+  type TrainedRunPlan,
+} from './gradeScans.js';
 export { categoryOf, classIdOf, NUM_CLASSES, predictionRow } from './grades.js';
 export { MASK_ASPECT_TOLERANCE, maskOnGrid, readMaskOnGrid, readMasksOnGrid, scanFolders, scanShape } from './masks.js';
 export { type ClassifierRunConfig, classifierRunSchema, parseClassifierRun } from './runConfig.js';

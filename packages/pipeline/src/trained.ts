@@ -22,6 +22,8 @@ export type { CheckpointChoice };
 export interface LoadTrainedClassifierOptions {
   /** Default 'latest'. */
   readonly checkpoint?: CheckpointChoice;
+  /** A named classifier of a `gradeCohort` run (`<run>/runs/<model>`); default `<run>/runs/cmc`. */
+  readonly model?: string;
 }
 
 export interface LoadedClassifier {
@@ -65,12 +67,12 @@ export async function readClassifierGrid(run: string): Promise<Shape3> {
 }
 
 /**
- * The classifier a pipeline run trained (`<run>/runs/cmc`), ready to predict: its network built
+ * The classifier a pipeline run trained (`<run>/runs/cmc`, or `<run>/runs/<model>`), ready to predict: its network built
  * from the stored config with the checkpoint's weights, and the run's grid. Anything missing or
  * unreadable is a `CovsevInputError` naming the file.
  */
 export async function loadTrainedClassifier(run: string, options: LoadTrainedClassifierOptions = {}): Promise<LoadedClassifier> {
-  const classifierRun = runFolder(run).classifierRun;
+  const classifierRun = options.model === undefined ? runFolder(run).classifierRun : runFolder(run).model(options.model).run;
   const checkpoint = await loadChosenCheckpoint(classifierRun, options.checkpoint ?? 'latest', 'the classifier run');
   const parsed = cmcRunConfigSchema.safeParse(checkpoint.config);
   if (!parsed.success)

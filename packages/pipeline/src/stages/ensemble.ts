@@ -61,6 +61,7 @@ export async function ensembleStage(
   const stage = beginStage(context, 'ensemble', members[0]?.rows.length ?? 0, {
     rule,
     members: members.map((m) => m.name).join(', '),
+    ...(options.weights === undefined ? {} : { weights: options.weights.join(', ') }),
     ...(options.split === undefined ? {} : { split: options.split }),
   });
   const rows =
