@@ -6,8 +6,8 @@
  * The method's inference by default (docs/method.md, "TTA"): each scan is seen 3 times through a
  * seeded draw of the training augmentation, the softmax outputs averaged, the network on
  * onnxruntime (`predictCmcTta` in `@covsev/cmc`). `tta: { passes: 0 }` is the plain eval-mode
- * pass; `engine: 'tfjs'` keeps the network on tfjs. The ensemble of several models will join
- * here when it is built: it produces the same table.
+ * pass; `engine: 'tfjs'` keeps the network on tfjs. The ensemble of several models
+ * (`ensembleStage`) writes a table of the same format.
  *
  * With `resume`, the stage survives a crash (docs/sharding.md): after every `chunk` scans it
  * writes the rows done so far to `<out>.partial.csv` (atomically, `writePredictionCsv`); a
