@@ -23,3 +23,4 @@ export * from './onnx/index.js';
 export * from './parallel/index.js';
 export { loadTorchStateDict, type TorchStateDict } from './torchWeights.js';
 export * from './train/index.js';
+export * from './weights/index.js';
