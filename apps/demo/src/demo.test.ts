@@ -13,8 +13,14 @@ async function foreground(path: string): Promise<number> {
   return n;
 }
 
+// The whole method twice (two stage 1 models, two classifiers, the report): 25 s alone, but over
+// 120 s when CI runs every package's tests at once on 2 cores.
+const END_TO_END_TIMEOUT_MS = 480_000;
+
 describe('pnpm demo', () => {
-  it('runs end to end on a small phantom cohort; a second run reads everything from the cache', async () => {
+  it('runs end to end on a small phantom cohort; a second run reads everything from the cache', {
+    timeout: END_TO_END_TIMEOUT_MS,
+  }, async () => {
     const out = await mkdtemp(join(tmpdir(), 'covsev-demo-'));
     // A classifier run an earlier demo left in runs/cmc: trained on another cohort (this one is
     // made now), so it is moved aside, kept.

@@ -190,6 +190,11 @@ function stagePrinter(print: (line: string) => void): (event: StageEvent) => voi
   };
 }
 
+/** The first option given, of those that do not go with another one. */
+function firstGiven(options: readonly (readonly [string, unknown])[]): string | undefined {
+  return options.find(([, value]) => value !== undefined)?.[0];
+}
+
 function countSummary(counts: readonly number[]): string {
   return `mild ${counts[0]}, moderate ${counts[1]}, severe ${counts[2]}, critical ${counts[3]}`;
 }
@@ -229,18 +234,13 @@ export async function main(
   if (given.length > 0) {
     if (values.scans === undefined || values.run === undefined || values.out === undefined)
       throw new UsageError(`--${given[0]} grades scans with a trained run: give --scans, --run and --out (see --help)`);
-    const clash =
-      paths.length > 0
-        ? '--predictions'
-        : values.check !== undefined
-          ? '--check'
-          : values.ensemble !== undefined
-            ? '--ensemble'
-            : values.weights !== undefined
-              ? '--weights'
-              : values['test-dir'] !== undefined
-                ? '--test-dir'
-                : undefined;
+    const clash = firstGiven([
+      ['--predictions', paths.length > 0 ? paths : undefined],
+      ['--check', values.check],
+      ['--ensemble', values.ensemble],
+      ['--weights', values.weights],
+      ['--test-dir', values['test-dir']],
+    ]);
     if (clash !== undefined)
       throw new UsageError(
         `--scans grades the scans with the run's own models and ensemble: ${clash} does not go with it (see --help)`,
@@ -265,16 +265,12 @@ export async function main(
     return 0;
   }
   if (values.check !== undefined) {
-    const clash =
-      paths.length > 0
-        ? '--predictions'
-        : values.out !== undefined
-          ? '--out'
-          : values.ensemble !== undefined
-            ? '--ensemble'
-            : values.weights !== undefined
-              ? '--weights'
-              : undefined;
+    const clash = firstGiven([
+      ['--predictions', paths.length > 0 ? paths : undefined],
+      ['--out', values.out],
+      ['--ensemble', values.ensemble],
+      ['--weights', values.weights],
+    ]);
     if (clash !== undefined)
       throw new UsageError(`--check reads an existing submission: ${clash} does not go with it (see --help)`);
     return check(values.check, values.layout, testDir, print, warn);

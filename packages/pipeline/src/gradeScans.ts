@@ -15,7 +15,6 @@
  */
 import { basename, join } from 'node:path';
 import type { CombineRule } from '@covsev/ensemble';
-import { type CovsevEvent, readEvents } from '@covsev/events';
 import { CovsevInputError, type PredictionRow, type SubmissionLayout } from '@covsev/io';
 import { ENSEMBLE_MODEL, INVOLVEMENT_MODEL } from './gradeCohort.js';
 import { readMasksOnGrid, scanFolders } from './masks.js';
@@ -26,7 +25,7 @@ import { type PredictOptions, predictScans } from './stages/predict.js';
 import { preprocessScans } from './stages/preprocess.js';
 import { segmentCohort, segmentedInvolvement } from './stages/segment.js';
 import { type Submission, writeChallengeSubmission } from './stages/submission.js';
-import { type CheckpointChoice, type LoadedClassifier, loadTrainedClassifier } from './trained.js';
+import { type CheckpointChoice, type LoadedClassifier, loadTrainedClassifier, readPipelineEvents } from './trained.js';
 
 /** What a trained run grades with: its classifiers, stage 1's models, its ensemble. */
 export interface TrainedRunPlan {
@@ -45,16 +44,7 @@ export interface TrainedRunPlan {
 
 /** The plan of a trained run from its events; a run that trained no classifier is refused, naming the file. */
 export async function readTrainedRunPlan(run: string): Promise<TrainedRunPlan> {
-  const path = runFolder(run).events;
-  let events: CovsevEvent[];
-  try {
-    events = await readEvents(path);
-  } catch (error) {
-    throw new CovsevInputError(
-      path,
-      `cannot read the run's events (is ${run} a pipeline run folder?): ${(error as Error).message}`,
-    );
-  }
+  const { path, events } = await readPipelineEvents(run);
   const starts = events.flatMap((e) => (e.type === 'stage-start' ? [e] : []));
   const classifiers: (string | undefined)[] = [];
   for (const e of starts)

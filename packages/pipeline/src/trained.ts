@@ -40,22 +40,26 @@ export interface LoadedClassifier {
   readonly epoch: number;
 }
 
-/**
- * The classifier grid of a pipeline run: the `grid` of the `preprocess` stage that ran before
- * the run's last `train-classifier` stage (`<run>/events.jsonl`). A run without one is refused,
- * naming the file.
- */
-export async function readClassifierGrid(run: string): Promise<Shape3> {
+/** A pipeline run's events (`<run>/events.jsonl`); unreadable: a CovsevInputError naming the file. */
+export async function readPipelineEvents(run: string): Promise<{ path: string; events: CovsevEvent[] }> {
   const path = runFolder(run).events;
-  let events: CovsevEvent[];
   try {
-    events = await readEvents(path);
+    return { path, events: await readEvents(path) };
   } catch (error) {
     throw new CovsevInputError(
       path,
       `cannot read the run's events (is ${run} a pipeline run folder?): ${(error as Error).message}`,
     );
   }
+}
+
+/**
+ * The classifier grid of a pipeline run: the `grid` of the `preprocess` stage that ran before
+ * the run's last `train-classifier` stage (`<run>/events.jsonl`). A run without one is refused,
+ * naming the file.
+ */
+export async function readClassifierGrid(run: string): Promise<Shape3> {
+  const { path, events } = await readPipelineEvents(run);
   const lastTrain = events.findLastIndex((e) => e.type === 'stage-start' && e.stage === 'train-classifier');
   const before = lastTrain < 0 ? events : events.slice(0, lastTrain);
   const preprocess = before.findLast((e) => e.type === 'stage-start' && e.stage === 'preprocess');
