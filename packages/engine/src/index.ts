@@ -21,6 +21,16 @@ export {
 } from './module.js';
 export * from './onnx/index.js';
 export * from './parallel/index.js';
-export { loadTorchStateDict, type TorchStateDict } from './torchWeights.js';
+export {
+  formatLoadReport,
+  type LoadReport,
+  type LoadStateOptions,
+  loadTorchStateDict,
+  type ShapeMismatch,
+  StateDictMismatchError,
+  type TorchStateDict,
+  type TorchTensor,
+  torchTargets,
+} from './torchWeights.js';
 export * from './train/index.js';
 export * from './weights/index.js';

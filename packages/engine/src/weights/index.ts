@@ -1,4 +1,16 @@
 export {
+  inflate2dKernel,
+  loadPretrained,
+  type MappedWeights,
+  mapWeights,
+  meanStemKernel,
+  type PretrainedOptions,
+  type PretrainedResult,
+  type StemInit,
+  sha256Hex,
+  type WeightMap,
+} from './pretrained.js';
+export {
   decodeSafetensors,
   encodeSafetensors,
   parseSafetensorsHeader,
