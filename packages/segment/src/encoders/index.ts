@@ -36,4 +36,5 @@ export {
   type DenseNetEncoderOptions,
   DenseTransition,
 } from './densenet.js';
+export { ENCODER_WEIGHT_MAPS, TORCHVISION_DENSENET121_MAP, TORCHVISION_RESNET34_MAP } from './pretrained.js';
 export { conv3x3, RESNET34_LAYERS, ResNetEncoder, type ResNetEncoderOptions, resnetStageGeometry } from './resnet.js';
