@@ -48,6 +48,8 @@ export const cmcRunConfigSchema = z.object({
   variant: z.enum(CMC_VARIANTS).optional(),
   /** The weighted CE's reduction, stored only when not the default `'mean'` (old runs resume). */
   ceReduction: z.enum(CE_REDUCTIONS).optional(),
+  /** Batch-norm statistics recomputed each epoch (`trainCmc`'s option), stored only when off. */
+  preciseBatchNorm: z.literal(false).optional(),
 });
 
 export type CmcRunConfig = z.infer<typeof cmcRunConfigSchema>;
@@ -71,6 +73,8 @@ export const cmcTrainingSchema = cmcRunConfigSchema
      * `'weighted-mean'` (divided by the sum of the views' alpha, PyTorch's CrossEntropyLoss(weight)).
      */
     ceReduction: z.enum(CE_REDUCTIONS).optional(),
+    /** Recompute the batch-norm statistics over the training scans each epoch (default true). */
+    preciseBatchNorm: z.boolean().optional(),
     epochs: positiveInt,
     seed: z.number().int().min(0),
     /** Default 1e-4 (the paper's). */

@@ -2,11 +2,13 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '@covsev/engine';
+import { batchNormLayers, initBackend, recalibrateBatchNorm } from '@covsev/engine';
 import { Rng } from '@covsev/io';
+import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CmcScan } from '../input/cmcScan.js';
 import { scansToInput } from '../input/modelInput.js';
+import type { CmcNetwork } from '../models/cmcNetwork.js';
 import { predictCmc } from '../predict/predict.js';
 import { labelledScan } from './randomViews.test-helpers.js';
 import { describeCmcModel, trainCmc } from './trainer.js';
@@ -55,6 +57,52 @@ describe('trainCmc', () => {
     const probs = predictCmc(second.model, val, 1);
     expect(probs).toHaveLength(2);
     for (const p of probs) expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+  });
+
+  it('recomputes the batch-norm statistics over the training scans each epoch (precise BN), unless told not to', async () => {
+    const rng = Rng.fromSeed(3);
+    const train = [0, 1, 2, 3, 0].map((l, i) => scan(`ct_scan_${i}`, l, rng));
+    const common = {
+      train,
+      network: { backbone: { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } as const },
+      inChannels: 1 as const,
+      batchSize: 2,
+      seed: 5,
+      epochs: 1,
+    };
+    const statistics = (model: CmcNetwork) =>
+      batchNormLayers(model).flatMap((b) => [...b.runningMean.dataSync(), ...b.runningVar.dataSync()]);
+    const precise = await trainCmc({ ...common, runDir: await mkdtemp(join(tmpdir(), 'covsev-cmc-precise-')) });
+    const stored = statistics(precise.model);
+    // The same weights, the statistics recomputed here: passes of 2, 2 and 1 scans; the last,
+    // of one scan, is left out (batch norm needs two values).
+    recalibrateBatchNorm(precise.model, 2, (i) => {
+      const input = scansToInput(train.slice(2 * i, 2 * i + 2), 1);
+      tf.tidy(() => {
+        precise.model.apply(input, { training: true });
+      });
+      input.tensor.dispose();
+    });
+    const recomputed = statistics(precise.model);
+    expect(stored.length).toBeGreaterThan(0);
+    stored.forEach((v, i) => {
+      expect(v).toBeCloseTo(recomputed[i] as number, 4);
+    });
+    // Off: the statistics are training's exponential average, and the run config says so.
+    const runDir = await mkdtemp(join(tmpdir(), 'covsev-cmc-momentum-'));
+    const plain = await trainCmc({ ...common, runDir, preciseBatchNorm: false });
+    const start = JSON.parse((await readFile(join(runDir, 'events.jsonl'), 'utf8')).split('\n')[0] as string);
+    expect(start.config.preciseBatchNorm).toBe(false);
+    const before = statistics(plain.model);
+    recalibrateBatchNorm(plain.model, 2, (i) => {
+      const input = scansToInput(train.slice(2 * i, 2 * i + 2), 1);
+      tf.tidy(() => {
+        plain.model.apply(input, { training: true });
+      });
+      input.tensor.dispose();
+    });
+    const after = statistics(plain.model);
+    expect(Math.max(...before.map((v, i) => Math.abs(v - (after[i] as number))))).toBeGreaterThan(1e-3);
   });
 
   it('trains on worker threads (gradients, views) to the same losses as on this thread', async () => {

@@ -24,6 +24,7 @@ import {
   Adam,
   type JsonValue,
   type RngStreams,
+  recalibrateBatchNorm,
   runTraining,
   stepSchedule,
   type TrainEvent,
@@ -32,6 +33,7 @@ import {
 } from '@covsev/engine';
 import { classificationReport, confusionMatrix, macroF1 } from '@covsev/eval';
 import { type Rng, SEVERITY_CLASSES, type ViewParams } from '@covsev/io';
+import * as tf from '@tensorflow/tfjs';
 import type { CmcScan } from '../input/cmcScan.js';
 import { scansToInput } from '../input/modelInput.js';
 import { drawMixup } from '../losses/mixup.js';
@@ -73,6 +75,15 @@ export interface TrainCmcOptions {
    * only when not the default, so runs made before the option resume.
    */
   readonly ceReduction?: CeReduction;
+  /**
+   * Recompute the batch-norm running statistics at the end of every epoch, before validation and
+   * the checkpoint, as the plain mean over the training scans (un-augmented, `batchSize` scans
+   * per pass; `recalibrateBatchNorm`). Default true. Without it the statistics are the
+   * exponential average of the last few dozen steps' augmented and mixed views, and with small
+   * batches the validation Macro F1 swung by up to 0.5 between neighbouring epochs at lr 1e-5
+   * (docs/method.md, "Training"). Stored in the run config only when false.
+   */
+  readonly preciseBatchNorm?: boolean;
   readonly epochs: number;
   /** Scans per step (each gives two views); at least 2 (batch norm needs two values). */
   readonly batchSize: number;
@@ -181,6 +192,7 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
   const lr = options.lr ?? 1e-4;
   const workers = options.workers ?? 0;
   const ceReduction = options.ceReduction ?? DEFAULT_CE_REDUCTION;
+  const preciseBatchNorm = options.preciseBatchNorm ?? true;
   if (ceReduction !== 'mean' && ceReduction !== 'weighted-mean')
     throw new RangeError(`ceReduction must be 'mean' or 'weighted-mean', got ${JSON.stringify(ceReduction)}`);
   if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a whole number >= 0, got ${workers}`);
@@ -197,6 +209,7 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
     ...(storesCmcVariant(variant) ? { variant } : {}),
     // Only when not the default, so runs made before the option resume.
     ...(ceReduction === DEFAULT_CE_REDUCTION ? {} : { ceReduction }),
+    ...(preciseBatchNorm ? {} : { preciseBatchNorm }),
   });
   let parallel: CmcDataParallel | undefined;
   const viewWorkers = options.viewWorkers ?? 0;
@@ -313,6 +326,26 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
           for (const v of stepViews) v.tensor.dispose();
         }
       },
+      ...(preciseBatchNorm
+        ? {
+            // The running statistics from every training scan, before validation and the checkpoint
+            // (a final pass of a single scan is left out: batch norm needs two values).
+            afterEpoch: ({ model }) => {
+              const passes =
+                train.length % batchSize === 1 ? Math.floor(train.length / batchSize) : Math.ceil(train.length / batchSize);
+              recalibrateBatchNorm(model.model, passes, (i) => {
+                const input = scansToInput(train.slice(i * batchSize, (i + 1) * batchSize), inChannels);
+                try {
+                  tf.tidy(() => {
+                    model.model.apply(input, { training: true });
+                  });
+                } finally {
+                  input.tensor.dispose();
+                }
+              });
+            },
+          }
+        : {}),
       ...(options.val === undefined || options.val.length === 0
         ? {}
         : {

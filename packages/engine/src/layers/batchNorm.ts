@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ForwardContext, Module, NamedVariable } from '../module.js';
+import { Container, type ForwardContext, type Module, type NamedVariable } from '../module.js';
 import { attr, type OnnxGraphBuilder, type OnnxValue } from '../onnx/graph.js';
 import { type Activation, isVolume5, volume } from './volume.js';
 
@@ -40,6 +40,8 @@ export class BatchNorm implements Module {
   readonly runningMean: tf.Variable<tf.Rank.R1>;
   readonly runningVar: tf.Variable<tf.Rank.R1>;
   readonly numBatchesTracked: tf.Variable<tf.Rank.R0>;
+  /** Batches averaged so far while recalibrating (`beginRecalibration`); undefined otherwise. */
+  private recalibrated: number | undefined;
 
   constructor(options: BatchNormOptions) {
     const c = options.channels;
@@ -124,12 +126,33 @@ export class BatchNorm implements Module {
   }
 
   private updateRunningStatistics(mean: tf.Tensor, variance: tf.Tensor, m: number): void {
+    const recalibrating = this.recalibrated !== undefined;
+    // Recalibrating, the k-th batch enters with weight 1/k: the statistics are the plain mean
+    // over the batches (PyTorch's momentum=None); otherwise the exponential average.
+    if (this.recalibrated !== undefined) this.recalibrated++;
+    const mo = this.recalibrated !== undefined ? 1 / this.recalibrated : this.momentum;
     tf.tidy(() => {
-      const mo = this.momentum;
       this.runningMean.assign(tf.add(tf.mul(this.runningMean, 1 - mo), tf.mul(mean, mo)));
       this.runningVar.assign(tf.add(tf.mul(this.runningVar, 1 - mo), tf.mul(variance, (mo * m) / (m - 1))));
-      this.numBatchesTracked.assign(tf.add(this.numBatchesTracked, 1));
+      if (!recalibrating) this.numBatchesTracked.assign(tf.add(this.numBatchesTracked, 1));
     });
+  }
+
+  /**
+   * Starts recomputing the running statistics from the batches that follow ("precise BN"): each
+   * training-mode batch until `endRecalibration` enters the mean and (unbiased) variance with
+   * weight 1/k, so they end as the plain mean over those batches; `num_batches_tracked` is left
+   * as it is. See `recalibrateBatchNorm`.
+   */
+  beginRecalibration(): void {
+    this.recalibrated = 0;
+  }
+
+  /** Ends a recalibration; returns the batches it averaged (the momentum applies again). */
+  endRecalibration(): number {
+    const n = this.recalibrated ?? 0;
+    this.recalibrated = undefined;
+    return n;
   }
 
   /** The eval-mode map as y = scale * x + shift, per channel (what export folds into a conv). */
@@ -168,4 +191,31 @@ export class BatchNorm implements Module {
     );
     return { ...input, name: out };
   }
+}
+
+/** Every BatchNorm of a module tree, in the order of its children. */
+export function batchNormLayers(module: Module): BatchNorm[] {
+  if (module instanceof BatchNorm) return [module];
+  if (module instanceof Container) return module.children().flatMap(([, child]) => batchNormLayers(child));
+  return [];
+}
+
+/**
+ * Recomputes every batch norm's running statistics of `model` as the plain mean over `batches`
+ * training-mode forward passes ("precise BN"): the exponential average that training leaves
+ * follows the last few dozen batches (momentum 0.1), and with small batches of augmented, mixed
+ * views it swings from one step to the next, and so does everything predicted in eval mode.
+ * `forward(i)` runs batch i through the model with `{ training: true }` (no gradient needed).
+ * Returns the number of batch-norm layers; a model without any is left alone.
+ */
+export function recalibrateBatchNorm(model: Module, batches: number, forward: (index: number) => void): number {
+  const layers = batchNormLayers(model);
+  if (layers.length === 0 || batches < 1) return layers.length;
+  for (const layer of layers) layer.beginRecalibration();
+  try {
+    for (let i = 0; i < batches; i++) forward(i);
+  } finally {
+    for (const layer of layers) layer.endRecalibration();
+  }
+  return layers.length;
 }

@@ -1,5 +1,5 @@
 export { AvgPool3d, type AvgPool3dOptions, avgPoolGradCountsPadding } from './avgPool3d.js';
-export { BatchNorm, type BatchNormOptions } from './batchNorm.js';
+export { BatchNorm, type BatchNormOptions, batchNormLayers, recalibrateBatchNorm } from './batchNorm.js';
 export { concatChannels, concatOnnx } from './concat.js';
 export { Conv1kk, type Conv1kkOptions, dilatedConv2d, hwioToOihw } from './conv1kk.js';
 export { Flatten } from './flatten.js';

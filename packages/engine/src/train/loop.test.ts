@@ -312,6 +312,45 @@ describe('the control channel', () => {
   });
 });
 
+describe('afterEpoch', () => {
+  it('runs after the last step of each epoch, before evaluate and the checkpoint, whose weights hold what it did', async () => {
+    const calls: string[] = [];
+    const options = {
+      ...tinyRunOptions({ runDir, epochs: 2, stepsPerEpoch: 2 }),
+      afterEpoch: ({ epoch, model }: { epoch: number; model: { variables: Map<string, tf.Variable> } }) => {
+        calls.push(`after ${epoch}`);
+        // Marks the weights, as a batch-norm recalibration changes buffers.
+        const [first] = model.variables.values();
+        first?.assign(tf.fill(first.shape, epoch + 10));
+      },
+      evaluate: ({ epoch, model }: { epoch: number; model: { variables: Map<string, tf.Variable> } }) => {
+        const [first] = model.variables.values();
+        calls.push(`evaluate ${epoch} sees ${first?.dataSync()[0]}`);
+        return { score: epoch };
+      },
+    };
+    const wrapped = {
+      ...options,
+      trainStep: (ctx: { epoch: number; step: number }) => {
+        calls.push(`step ${ctx.epoch}.${ctx.step}`);
+        return options.trainStep(ctx as Parameters<typeof options.trainStep>[0]);
+      },
+    };
+    const result = await runTraining(wrapped);
+    disposeTinyModel(result.model);
+    expect(calls).toEqual([
+      'step 0.0',
+      'step 0.1',
+      'after 0',
+      'evaluate 0 sees 10',
+      'step 1.0',
+      'step 1.1',
+      'after 1',
+      'evaluate 1 sees 11',
+    ]);
+  });
+});
+
 describe('richer events and the best checkpoint', () => {
   it('tracks the best epoch by the monitored metric (ties by the tie-break), keeps it in checkpoints/best, and logs samples, memory, config hash, model and report', async () => {
     const score = [0.5, 0.9, 0.9, 0.3, 0.2];

@@ -130,6 +130,11 @@ export interface RunTrainingOptions<M extends TrainModel> {
   init(ctx: { rngs: RngStreams; seed: number }): M | Promise<M>;
   /** One optimisation step: compute the loss and gradients, call `model.optimizer.step`. */
   trainStep(ctx: StepContext<M>): StepOutput | Promise<StepOutput>;
+  /**
+   * Runs after each epoch's last step, before `evaluate` and the epoch's checkpoint: what the
+   * model needs before it is validated and saved (e.g. `recalibrateBatchNorm`).
+   */
+  afterEpoch?(ctx: EpochContext<M>): void | Promise<void>;
   /** Validation after each epoch; its metrics (and report) go into the `epoch` event and the checkpoint. */
   evaluate?(ctx: EpochContext<M>): Record<string, number> | EvaluateResult | Promise<Record<string, number> | EvaluateResult>;
   /** The learning rate per 0-based epoch (e.g. `stepSchedule`); without one the optimiser's lr stays. */
@@ -365,6 +370,7 @@ export async function runTraining<M extends TrainModel>(options: RunTrainingOpti
       where = { epoch };
       const metrics: Record<string, number> = { loss: lossSum / stepsPerEpoch };
       let report: ClassReportSummary | undefined;
+      await options.afterEpoch?.({ model, epoch, lr, rngs });
       if (options.evaluate !== undefined) {
         const evaluated = await options.evaluate({ model, epoch, lr, rngs });
         if (isEvaluateResult(evaluated)) {
