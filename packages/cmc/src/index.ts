@@ -36,7 +36,14 @@ export {
   cmcTrainingSchema,
   resNeSt3dConfigSchema,
 } from './train/runConfig.js';
-export { classCounts, describeCmcModel, type TrainCmcOptions, type TrainCmcResult, trainCmc } from './train/trainer.js';
+export {
+  classCounts,
+  describeCmcModel,
+  recalibrateCmcStatistics,
+  type TrainCmcOptions,
+  type TrainCmcResult,
+  trainCmc,
+} from './train/trainer.js';
 export { type CmcStepLosses, type CmcStepOptions, cmcTrainStep, stepEventLosses } from './train/trainStep.js';
 export {
   CMC_VARIANT_SPECS,

@@ -2,16 +2,15 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { batchNormLayers, initBackend, recalibrateBatchNorm } from '@covsev/engine';
+import { batchNormLayers, initBackend } from '@covsev/engine';
 import { Rng } from '@covsev/io';
-import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CmcScan } from '../input/cmcScan.js';
 import { scansToInput } from '../input/modelInput.js';
 import type { CmcNetwork } from '../models/cmcNetwork.js';
 import { predictCmc } from '../predict/predict.js';
 import { labelledScan } from './randomViews.test-helpers.js';
-import { describeCmcModel, trainCmc } from './trainer.js';
+import { describeCmcModel, recalibrateCmcStatistics, trainCmc } from './trainer.js';
 
 const scan = (name: string, label: number, rng: Rng, withMask = false): CmcScan => labelledScan(name, label, rng, withMask);
 
@@ -76,13 +75,7 @@ describe('trainCmc', () => {
     const stored = statistics(precise.model);
     // The same weights, the statistics recomputed here: passes of 2, 2 and 1 scans; the last,
     // of one scan, is left out (batch norm needs two values).
-    recalibrateBatchNorm(precise.model, 2, (i) => {
-      const input = scansToInput(train.slice(2 * i, 2 * i + 2), 1);
-      tf.tidy(() => {
-        precise.model.apply(input, { training: true });
-      });
-      input.tensor.dispose();
-    });
+    expect(recalibrateCmcStatistics(precise.model, train, 1, 2)).toBe(2);
     const recomputed = statistics(precise.model);
     expect(stored.length).toBeGreaterThan(0);
     stored.forEach((v, i) => {
@@ -94,13 +87,7 @@ describe('trainCmc', () => {
     const start = JSON.parse((await readFile(join(runDir, 'events.jsonl'), 'utf8')).split('\n')[0] as string);
     expect(start.config.preciseBatchNorm).toBe(false);
     const before = statistics(plain.model);
-    recalibrateBatchNorm(plain.model, 2, (i) => {
-      const input = scansToInput(train.slice(2 * i, 2 * i + 2), 1);
-      tf.tidy(() => {
-        plain.model.apply(input, { training: true });
-      });
-      input.tensor.dispose();
-    });
+    recalibrateCmcStatistics(plain.model, train, 1, 2);
     const after = statistics(plain.model);
     expect(Math.max(...before.map((v, i) => Math.abs(v - (after[i] as number))))).toBeGreaterThan(1e-3);
   });

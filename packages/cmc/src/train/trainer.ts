@@ -328,21 +328,9 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
       },
       ...(preciseBatchNorm
         ? {
-            // The running statistics from every training scan, before validation and the checkpoint
-            // (a final pass of a single scan is left out: batch norm needs two values).
+            // The running statistics from every training scan, before validation and the checkpoint.
             afterEpoch: ({ model }) => {
-              const passes =
-                train.length % batchSize === 1 ? Math.floor(train.length / batchSize) : Math.ceil(train.length / batchSize);
-              recalibrateBatchNorm(model.model, passes, (i) => {
-                const input = scansToInput(train.slice(i * batchSize, (i + 1) * batchSize), inChannels);
-                try {
-                  tf.tidy(() => {
-                    model.model.apply(input, { training: true });
-                  });
-                } finally {
-                  input.tensor.dispose();
-                }
-              });
+              recalibrateCmcStatistics(model.model, train, inChannels, batchSize);
             },
           }
         : {}),
@@ -370,6 +358,32 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
     });
     return { model: result.model.model, epochsRun: result.epochsRun, stopped: result.stopped };
   }
+}
+
+/**
+ * The network's batch-norm statistics recomputed as the plain mean over `scans` (un-augmented,
+ * `batchSize` scans per training-mode pass, no gradient; a final pass of a single scan is left
+ * out, batch norm needs two values): what `trainCmc` does after every epoch (`preciseBatchNorm`).
+ * Returns the number of passes.
+ */
+export function recalibrateCmcStatistics(
+  model: CmcNetwork,
+  scans: readonly CmcScan[],
+  inChannels: 1 | 2,
+  batchSize: number,
+): number {
+  const passes = scans.length % batchSize === 1 ? Math.floor(scans.length / batchSize) : Math.ceil(scans.length / batchSize);
+  recalibrateBatchNorm(model, passes, (i) => {
+    const input = scansToInput(scans.slice(i * batchSize, (i + 1) * batchSize), inChannels);
+    try {
+      tf.tidy(() => {
+        model.apply(input, { training: true });
+      });
+    } finally {
+      input.tensor.dispose();
+    }
+  });
+  return passes;
 }
 
 const sameShape = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((n, i) => n === b[i]);

@@ -10,9 +10,9 @@
 import { spawnSync } from 'node:child_process';
 import { disposeModule, initBackend, loadTorchStateDict } from '@covsev/engine';
 import { Rng } from '@covsev/io';
-import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DENSENET121_BLOCKS, DenseNetEncoder } from './densenet.js';
+import { expectFeaturesMatch } from './featureParity.test-helpers.js';
 
 const PYTHON = '/usr/bin/python3';
 const HAVE_TORCH = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
@@ -90,17 +90,6 @@ interface TorchResult {
   features: { shape: [number, number, number, number]; data: number[] }[];
 }
 
-/** NHWC host data to NCHW. */
-function toNchw(data: ArrayLike<number>, [n, h, w, c]: readonly number[]): Float32Array {
-  const [N, H, W, C] = [n, h, w, c] as [number, number, number, number];
-  const out = new Float32Array(data.length);
-  for (let b = 0; b < N; b++)
-    for (let y = 0; y < H; y++)
-      for (let x = 0; x < W; x++)
-        for (let k = 0; k < C; k++) out[((b * C + k) * H + y) * W + x] = data[((b * H + y) * W + x) * C + k] as number;
-  return out;
-}
-
 beforeAll(async () => {
   await initBackend({ prefer: 'wasm', log: false });
 });
@@ -134,27 +123,8 @@ describe.skipIf(!HAVE_TORCH)(SUITE, () => {
         rng: Rng.fromSeed(1),
       });
       loadTorchStateDict(encoder, new Map(Object.entries(ref.state)));
-      // The input travels NHWC here: x was NCHW for torch.
-      const nhwc = new Float32Array(x.length);
-      for (let b = 0; b < n; b++)
-        for (let k = 0; k < cin; k++)
-          for (let p = 0; p < h * w; p++) nhwc[(b * h * w + p) * cin + k] = x[(b * cin + k) * h * w + p] as number;
-      const input = tf.tensor4d(nhwc, [n, h, w, cin]);
-      const features = encoder.features(input, { training: false });
-      expect(features.length).toBe(6);
-      features.forEach((f, i) => {
-        const expected = ref.features[i] as TorchResult['features'][number];
-        expect([i, [f.shape[0], f.shape[3], f.shape[1], f.shape[2]]]).toEqual([i, expected.shape]);
-        const got = toNchw(f.dataSync(), f.shape);
-        let worst = 0;
-        let scale = 1;
-        for (let j = 0; j < got.length; j++) {
-          worst = Math.max(worst, Math.abs((got[j] as number) - (expected.data[j] as number)));
-          scale = Math.max(scale, Math.abs(expected.data[j] as number));
-        }
-        expect(worst, `feature ${i}`).toBeLessThan(1e-4 * scale);
-      });
-      tf.dispose([input, ...features]);
+      expect(ref.features).toHaveLength(6);
+      expectFeaturesMatch(encoder, x, [n, cin, h, w], ref.features);
       disposeModule(encoder);
     });
   }

@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { disposeModule, initBackend, loadPretrained } from '@covsev/engine';
 import { Rng } from '@covsev/io';
-import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { SegmentationEncoder } from '../models/contract.js';
 import { DENSENET121_BLOCKS, DenseNetEncoder } from './densenet.js';
+import { expectFeaturesMatch } from './featureParity.test-helpers.js';
 import { TORCHVISION_DENSENET121_MAP, TORCHVISION_RESNET34_MAP } from './pretrained.js';
 import { RESNET34_LAYERS, ResNetEncoder } from './resnet.js';
 
@@ -41,17 +41,6 @@ describe('torchvision name maps', () => {
   });
 });
 
-/** NHWC host data to NCHW. */
-function toNchw(data: ArrayLike<number>, [n, h, w, c]: readonly number[]): Float32Array {
-  const [N, H, W, C] = [n, h, w, c] as [number, number, number, number];
-  const out = new Float32Array(data.length);
-  for (let b = 0; b < N; b++)
-    for (let y = 0; y < H; y++)
-      for (let x = 0; x < W; x++)
-        for (let k = 0; k < C; k++) out[((b * C + k) * H + y) * W + x] = data[((b * H + y) * W + x) * C + k] as number;
-  return out;
-}
-
 interface TwinOutput {
   features: { shape: number[]; data: number[] }[];
   keys: string[];
@@ -68,26 +57,7 @@ const [N, H, W] = [2, 64, 64];
 const X = Float32Array.from({ length: N * 3 * H * W }, (_, i) => Math.sin(0.37 * i) * Math.cos(0.011 * i));
 
 function compareFeatures(encoder: SegmentationEncoder, ref: TwinOutput): void {
-  const nhwc = new Float32Array(X.length);
-  for (let b = 0; b < N; b++)
-    for (let k = 0; k < 3; k++)
-      for (let p = 0; p < H * W; p++) nhwc[(b * H * W + p) * 3 + k] = X[(b * 3 + k) * H * W + p] as number;
-  const input = tf.tensor4d(nhwc, [N, H, W, 3]);
-  const features = encoder.features(input, { training: false });
-  expect(features.length).toBe(ref.features.length);
-  features.forEach((f, i) => {
-    const expected = ref.features[i] as TwinOutput['features'][number];
-    expect([i, [f.shape[0], f.shape[3], f.shape[1], f.shape[2]]]).toEqual([i, expected.shape]);
-    const got = toNchw(f.dataSync(), f.shape);
-    let worst = 0;
-    let scale = 1;
-    for (let j = 0; j < got.length; j++) {
-      worst = Math.max(worst, Math.abs((got[j] as number) - (expected.data[j] as number)));
-      scale = Math.max(scale, Math.abs(expected.data[j] as number));
-    }
-    expect(worst, `feature ${i}`).toBeLessThan(1e-4 * scale);
-  });
-  tf.dispose([input, ...features]);
+  expectFeaturesMatch(encoder, X, [N, 3, H, W], ref.features);
 }
 
 beforeAll(async () => {
