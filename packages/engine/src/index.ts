@@ -30,6 +30,7 @@ export {
   StateDictMismatchError,
   type TorchStateDict,
   type TorchTensor,
+  torchStateDict,
   torchTargets,
 } from './torchWeights.js';
 export * from './train/index.js';

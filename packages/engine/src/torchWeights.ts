@@ -96,6 +96,8 @@ interface Target {
   /** PyTorch's shape of it. */
   readonly torchShape: number[];
   readonly assign: (data: ArrayLike<number>) => void;
+  /** The values now, in PyTorch's layout. */
+  readonly read: () => Float32Array;
 }
 
 /** Every variable of `model` with its PyTorch shape and its assignment, in `state_dict` order. */
@@ -105,6 +107,7 @@ export function torchTargets(model: Module): Target[] {
     name,
     torchShape: [...variable.shape],
     assign: (data) => variable.assign(tf.tensor(Float32Array.from(data), variable.shape)),
+    read: () => Float32Array.from(variable.dataSync()),
   });
   const visit = (module: Module, prefix: string): void => {
     const own = [...module.parameters(), ...module.buffers()];
@@ -120,12 +123,26 @@ export function torchTargets(model: Module): Target[] {
       const full = `${prefix}${name}`;
       if (module instanceof Conv1kk && name === 'weight') {
         const [kh, kw, ig, o] = variable.shape as [number, number, number, number];
-        out.push({ name: full, torchShape: [o, ig, kh, kw], assign: (data) => module.setTorchWeight(data) });
+        out.push({
+          name: full,
+          torchShape: [o, ig, kh, kw],
+          assign: (data) => module.setTorchWeight(data),
+          read: () => module.torchWeight(),
+        });
       } else out.push(plain(full, variable));
     }
   };
   visit(model, '');
   return out;
+}
+
+/**
+ * The model's variables as PyTorch would hold them (`state_dict` order and names, convolution
+ * kernels `[out, in/groups, kh, kw]`, a 1 x k x k kernel as its 2D kernel): the inverse of
+ * {@link loadTorchStateDict}, e.g. to write a checkpoint in a source's names (tests, fixtures).
+ */
+export function torchStateDict(model: Module): Map<string, { shape: number[]; data: Float32Array }> {
+  return new Map(torchTargets(model).map((t) => [t.name, { shape: [...t.torchShape], data: t.read() }]));
 }
 
 /**

@@ -351,6 +351,34 @@ describe('afterEpoch', () => {
   });
 });
 
+describe('fresh', () => {
+  it('runs once on a fresh start, before run-start and the first step, and not on a resume (its weights are in the checkpoint)', async () => {
+    const calls: string[] = [];
+    const options = (epochs: number) => {
+      const base = tinyRunOptions({ runDir, epochs, stepsPerEpoch: 1, onEvent: (e: TrainEvent) => calls.push(e.type) });
+      return {
+        ...base,
+        fresh: ({ model }: { model: { variables: Map<string, tf.Variable> } }) => {
+          calls.push('fresh');
+          const [first] = model.variables.values();
+          first?.assign(tf.fill(first.shape, 3));
+        },
+        trainStep: (ctx: { model: { variables: Map<string, tf.Variable> } }) => {
+          const [first] = ctx.model.variables.values();
+          calls.push(`step sees ${first?.dataSync()[0]}`);
+          return base.trainStep(ctx as Parameters<typeof base.trainStep>[0]);
+        },
+      };
+    };
+    disposeTinyModel((await runTraining(options(1))).model);
+    expect(calls.slice(0, 3)).toEqual(['fresh', 'run-start', 'step sees 3']);
+    calls.length = 0;
+    // The finished run restored from its checkpoint: no fresh start.
+    disposeTinyModel((await runTraining(options(1))).model);
+    expect(calls).toEqual(['run-start', 'run-end']);
+  });
+});
+
 describe('richer events and the best checkpoint', () => {
   it('tracks the best epoch by the monitored metric (ties by the tie-break), keeps it in checkpoints/best, and logs samples, memory, config hash, model and report', async () => {
     const score = [0.5, 0.9, 0.9, 0.3, 0.2];

@@ -128,6 +128,12 @@ export interface RunTrainingOptions<M extends TrainModel> {
   runtime?: JsonValue;
   /** Builds the model (draw initial weights from `rngs.init`); on resume its weights are then replaced. */
   init(ctx: { rngs: RngStreams; seed: number }): M | Promise<M>;
+  /**
+   * Runs once on a fresh start (no checkpoint to resume), after `init` and before the `run-start`
+   * event and the first step: what only a new run's weights need (pretrained weights). A resume
+   * skips it: the checkpoint has the weights.
+   */
+  fresh?(ctx: { model: M; rngs: RngStreams }): void | Promise<void>;
   /** One optimisation step: compute the loss and gradients, call `model.optimizer.step`. */
   trainStep(ctx: StepContext<M>): StepOutput | Promise<StepOutput>;
   /**
@@ -225,6 +231,7 @@ export async function runTraining<M extends TrainModel>(options: RunTrainingOpti
       allowConfigChange: options.allowConfigChange ?? false,
       onWarning,
     });
+    if (resume.resumedFrom === undefined) await options.fresh?.({ model, rngs });
     const saved = resume.checkpoint;
     const resumeStep = resume.step ?? 0;
     if (saved?.trainerState !== undefined && options.trainerState !== undefined) options.trainerState.restore(saved.trainerState);

@@ -1,4 +1,5 @@
 export {
+  checkPinnedSha256,
   inflate2dKernel,
   loadPretrained,
   type MappedWeights,
@@ -9,6 +10,7 @@ export {
   type StemInit,
   sha256Hex,
   type WeightMap,
+  weightsFileSha256,
 } from './pretrained.js';
 export {
   decodeSafetensors,

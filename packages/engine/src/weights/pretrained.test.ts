@@ -11,8 +11,16 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BatchNorm, Conv1kk } from '../layers/index.js';
 import { disposeModule, Sequential, variableMap } from '../module.js';
-import { StateDictMismatchError } from '../torchWeights.js';
-import { inflate2dKernel, loadPretrained, mapWeights, meanStemKernel, sha256Hex, type WeightMap } from './pretrained.js';
+import { StateDictMismatchError, torchStateDict } from '../torchWeights.js';
+import {
+  inflate2dKernel,
+  loadPretrained,
+  mapWeights,
+  meanStemKernel,
+  sha256Hex,
+  type WeightMap,
+  weightsFileSha256,
+} from './pretrained.js';
 import { encodeSafetensors, readSafetensors, type SafetensorsInput, writeSafetensors } from './safetensors.js';
 
 beforeAll(async () => {
@@ -210,6 +218,50 @@ describe('loadPretrained', () => {
     expect(partial.report.mismatched.map((x) => x.name)).toEqual(['body.weight']);
     expect([...(variableMap(m).get('stem.1.weight')?.dataSync() ?? [])]).toEqual([1, 2, 3, 4]);
     disposeModule(m);
+  });
+
+  it('weightsFileSha256: the hash loadPretrained returns; a differing pin or an absent file is refused naming the file', async () => {
+    const path = await file('hashed.safetensors');
+    const good = sha256Hex(encodeSafetensors(checkpoint()));
+    expect(await weightsFileSha256(path)).toBe(good);
+    expect(await weightsFileSha256(path, `sha256:${good.toUpperCase()}`)).toBe(good);
+    const bad = `${good.slice(0, 63)}${good.endsWith('0') ? '1' : '0'}`;
+    await expect(weightsFileSha256(path, bad)).rejects.toThrow(
+      `${path}: SHA-256 mismatch: the file is ${good}, the run pins ${bad}`,
+    );
+    await expect(weightsFileSha256(join(dir, 'absent.safetensors'))).rejects.toThrow(
+      /absent.safetensors: cannot read the weights file/,
+    );
+  });
+
+  it('torchStateDict writes a model in PyTorch layout that loads back exactly (2D kernels for 1 x k x k convs)', async () => {
+    const a = net();
+    const state = torchStateDict(a);
+    expect(state.get('body.weight')?.shape).toEqual([4, 4, 3, 3]);
+    expect([...(state.get('body.weight')?.data ?? [])]).toEqual(torchWeight(a, 'body'));
+    const renamed = [...state].map(([name, t]) => ({
+      name: name
+        .replace(/^stem\.0\./, 'conv1.')
+        .replace(/^stem\.1\./, 'bn1.')
+        .replace(/^body\./, 'layer.'),
+      shape: t.shape,
+      data: t.data,
+    }));
+    const path = await file('roundtrip.safetensors', renamed);
+    const b = new Sequential({
+      stem: new Sequential([
+        new Conv1kk({ inChannels: 2, outChannels: 4, kernel: 7, stride: 2, padding: 3, bias: false, rng: Rng.fromSeed(9) }),
+        new BatchNorm({ channels: 4 }),
+      ]),
+      body: new Conv1kk({ inChannels: 4, outChannels: 4, kernel: 3, padding: 1, bias: false, rng: Rng.fromSeed(9) }),
+    });
+    expect(torchWeight(b, 'body')).not.toEqual(torchWeight(a, 'body'));
+    const result = await loadPretrained(b, path, { map: MAP });
+    expect(result.stem).toBe('loaded');
+    expect(torchWeight(b, 'stem')).toEqual(torchWeight(a, 'stem'));
+    expect(torchWeight(b, 'body')).toEqual(torchWeight(a, 'body'));
+    disposeModule(a);
+    disposeModule(b);
   });
 
   it('a truncated file is refused with the file and the tensor named', async () => {

@@ -6,6 +6,7 @@
  * the file and records the hash this returns.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { CovsevInputError } from '@covsev/io/core';
 import type { Module } from '../module.js';
@@ -138,6 +139,36 @@ export function mapWeights(
   return { state, names, stem };
 }
 
+/**
+ * Refuses a file whose SHA-256 (`actual`, hex) is not the pinned one (hex, any case, optionally
+ * `sha256:`-prefixed), naming the file and both hashes; a pin that is not 64 hex digits is refused too.
+ */
+export function checkPinnedSha256(path: string, actual: string, pin: string): void {
+  const want = pin
+    .trim()
+    .toLowerCase()
+    .replace(/^sha256:/, '');
+  if (!/^[0-9a-f]{64}$/.test(want)) throw new CovsevInputError(path, `the pinned SHA-256 '${pin}' is not 64 hex digits`);
+  if (want !== actual)
+    throw new CovsevInputError(path, `SHA-256 mismatch: the file is ${actual}, the run pins ${want}; the model was not touched`);
+}
+
+/**
+ * The SHA-256 (hex) of a weights file, read as a stream, checked against `pin` when given: what a
+ * trainer records in its run config before training starts (and pins `loadPretrained` to).
+ */
+export async function weightsFileSha256(path: string, pin?: string): Promise<string> {
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  } catch (cause) {
+    throw new CovsevInputError(path, `cannot read the weights file (${(cause as Error).message})`, { cause });
+  }
+  const sha256 = hash.digest('hex');
+  if (pin !== undefined) checkPinnedSha256(path, sha256, pin);
+  return sha256;
+}
+
 /** Hex SHA-256 of bytes. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -158,19 +189,7 @@ export async function loadPretrained(model: Module, path: string, options: Pretr
     throw new CovsevInputError(path, `cannot read the weights file (${(cause as Error).message})`, { cause });
   }
   const sha256 = sha256Hex(bytes);
-  if (options.sha256 !== undefined) {
-    const want = options.sha256
-      .trim()
-      .toLowerCase()
-      .replace(/^sha256:/, '');
-    if (!/^[0-9a-f]{64}$/.test(want))
-      throw new CovsevInputError(path, `the pinned SHA-256 '${options.sha256}' is not 64 hex digits`);
-    if (want !== sha256)
-      throw new CovsevInputError(
-        path,
-        `SHA-256 mismatch: the file is ${sha256}, the run pins ${want}; the model was not touched`,
-      );
-  }
+  if (options.sha256 !== undefined) checkPinnedSha256(path, sha256, options.sha256);
   const file = decodeSafetensors(bytes, path);
   const stemInit = options.stemInit ?? 'random';
   const mapped = mapWeights(model, file.tensors, options.map, stemInit, path);
