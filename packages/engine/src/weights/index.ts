@@ -12,6 +12,7 @@ export {
   type WeightMap,
   weightsFileSha256,
 } from './pretrained.js';
+export { describeSkippedWeights, type PretrainedInit, pretrainedRunConfig } from './runInit.js';
 export {
   decodeSafetensors,
   encodeSafetensors,

@@ -2,14 +2,16 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend, NonFiniteLossError } from '@covsev/engine';
-import { CovsevInputError, makeVolume } from '@covsev/io';
+import { disposeModule, initBackend, NonFiniteLossError, sha256Hex, torchStateDict, writeSafetensors } from '@covsev/engine';
+import { CovsevInputError, makeVolume, Rng } from '@covsev/io';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type CtSegScan, loadCtSegCohort } from '../data/ctSegCohort.js';
 import { phantomCtSegCohort } from '../data/phantomCohort.test-helpers.js';
 import { buildSliceSet } from '../data/slices.js';
 import { defaultInputSpec } from '../modelCard.js';
+import { EncoderDecoderModel } from '../models/common.js';
 import type { SegmentationModel } from '../models/contract.js';
+import { createSegmentationModel } from '../models/factory.js';
 import { loadTrainedSegmentation } from './loadTrained.js';
 import { scoreSliceSet, trainSegmentation } from './trainer.js';
 
@@ -211,5 +213,121 @@ describe('trainSegmentation', () => {
     expect(run.split.train).toHaveLength(3);
     expect(run.split.train).not.toContain(run.split.val[0]);
     expect((await loadTrainedSegmentation(runDir)).split).toEqual(run.split);
+  });
+});
+
+/**
+ * A torchvision-named ResNet-34 checkpoint at the tiny width: the encoder of a fresh model (seed
+ * `seed`) in PyTorch's layout (covsev's encoder names are torchvision's), plus an ImageNet head
+ * the map drops. Without `conv1.weight` when `dropStem`.
+ */
+async function encoderCheckpoint(path: string, seed: number, dropStem = false): Promise<Map<string, Float32Array>> {
+  const net = createSegmentationModel({ ...tiny, inChannels: 1 }, { rng: Rng.fromSeed(seed) });
+  if (!(net instanceof EncoderDecoderModel)) throw new Error('not an encoder-decoder model');
+  const state = torchStateDict(net.encoder);
+  disposeModule(net);
+  if (dropStem) state.delete('conv1.weight');
+  await writeSafetensors(path, [
+    ...[...state].map(([name, t]) => ({ name, shape: t.shape, data: t.data })),
+    { name: 'fc.weight', shape: [10, 32], data: new Float32Array(320) },
+    { name: 'fc.bias', shape: [10], data: new Float32Array(10) },
+  ]);
+  return new Map([...state].map(([name, t]) => [name, t.data]));
+}
+
+describe('trainSegmentation init (ImageNet weights into the encoder)', () => {
+  const stopAtStart = (runDir: string) => (e: { type: string }) => {
+    // Stop before the first step: the checkpoint (and the returned model) hold the weights after init.
+    if (e.type === 'run-start')
+      appendFileSync(join(runDir, 'control.jsonl'), `${JSON.stringify({ id: 'stop-0', command: 'stop', time: Date.now() })}\n`);
+  };
+
+  it('loads the file into the encoder before the first step, records its SHA-256 in the config and run-start; a resume with another file is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'covsev-seg-init-'));
+    const file = join(dir, 'resnet34.safetensors');
+    const want = await encoderCheckpoint(file, 11);
+    const sha256 = sha256Hex(await readFile(file));
+    const runDir = join(dir, 'run');
+    const warnings: string[] = [];
+    const started = await trainSegmentation({
+      ...common(),
+      runDir,
+      init: { path: file, sha256: `sha256:${sha256.toUpperCase()}` },
+      onEvent: stopAtStart(runDir),
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(started.stopped).toBe(true);
+    expect(started.pretrained).toMatchObject({
+      path: file,
+      sha256,
+      map: 'torchvision-resnet34',
+      dropped: ['fc.weight', 'fc.bias'],
+    });
+    expect(started.pretrained?.stem).toBe('loaded');
+    expect(started.pretrained?.report.loaded.length).toBe(want.size);
+    expect(warnings).toEqual([]);
+    const encoder = (started.model as EncoderDecoderModel).encoder;
+    const got = torchStateDict(encoder);
+    expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+    for (const [name, data] of want) expect(got.get(name)?.data, name).toEqual(data);
+    const events = await readLog(runDir);
+    expect(events[0]).toMatchObject({
+      type: 'run-start',
+      config: { init: { sha256, map: 'torchvision-resnet34' } },
+      runtime: { init: file },
+    });
+    expect(events[0].config.init).toEqual({ sha256, map: 'torchvision-resnet34' });
+    const state = JSON.parse(await readFile(join(runDir, 'checkpoints', 'epoch-0', 'state.json'), 'utf8'));
+    expect(state.config.init.sha256).toBe(sha256);
+
+    // Another file on resume: refused by the config comparison, before a step.
+    const other = join(dir, 'other.safetensors');
+    await encoderCheckpoint(other, 12);
+    const refused = await trainSegmentation({ ...common(), runDir, init: { path: other } }).catch((e) => e);
+    expect(refused).toBeInstanceOf(CovsevInputError);
+    expect(refused.message).toMatch(/was written with a different config \(init differ\)/);
+    // The same file resumes from the checkpoint (not loaded again) and trains.
+    const resumed = await trainSegmentation({ ...common(), runDir, epochs: 2, init: { path: file } });
+    expect(resumed.epochsRun).toBe(2);
+    expect(resumed.pretrained).toBeUndefined();
+    expect((await readLog(runDir)).filter((e) => e.type === 'step').length).toBe(4);
+  });
+
+  it('a wrong pin stops before the run folder is written, naming the file; partial reports what it skipped', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'covsev-seg-init-bad-'));
+    const file = join(dir, 'nostem.safetensors');
+    const want = await encoderCheckpoint(file, 13, true);
+    const runDir = join(dir, 'run');
+    const pin = '0'.repeat(64);
+    const refused = await trainSegmentation({ ...common(), runDir, init: { path: file, sha256: pin } }).catch((e) => e);
+    expect(refused).toBeInstanceOf(CovsevInputError);
+    expect(refused.message).toContain(
+      `${file}: SHA-256 mismatch: the file is ${sha256Hex(await readFile(file))}, the run pins ${pin}`,
+    );
+    expect(existsSync(join(runDir, 'checkpoints'))).toBe(false);
+    expect(existsSync(join(runDir, 'events.jsonl'))).toBe(false);
+
+    // Strict: the missing stem is refused before the first step, with nothing saved.
+    const strict = await trainSegmentation({ ...common(), runDir, init: { path: file } }).catch((e) => e);
+    expect(strict.message).toContain(`${file}: the weights do not fit`);
+    expect(strict.message).toContain('missing (in the model, not in the file): conv1.weight');
+    expect(existsSync(join(runDir, 'checkpoints'))).toBe(false);
+
+    const partialDir = join(dir, 'partial');
+    const warnings: string[] = [];
+    const partial = await trainSegmentation({
+      ...common(),
+      runDir: partialDir,
+      init: { path: file, partial: true },
+      onEvent: stopAtStart(partialDir),
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(partial.pretrained?.report.missing).toEqual(['conv1.weight']);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`${file}: partial load (torchvision-resnet34): ${want.size} tensors loaded, 1 missing`);
+    expect(warnings[0]).toContain('missing (in the model, not in the file): conv1.weight');
+    expect((await readLog(partialDir))[0].config.init).toMatchObject({ partial: true });
+    const got = torchStateDict((partial.model as EncoderDecoderModel).encoder);
+    expect(got.get('layer1.0.conv1.weight')?.data).toEqual(want.get('layer1.0.conv1.weight'));
   });
 });

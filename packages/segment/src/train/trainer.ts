@@ -26,6 +26,11 @@
  * <runDir>/checkpoints/best/     the epoch with the highest valIoU (with validation scans)
  * ```
  *
+ * Initial weights (`init`): the paper starts the encoder from ImageNet. A torchvision checkpoint
+ * as safetensors (`ENCODER_WEIGHT_MAPS`, engine README "Pretrained weights") is loaded into the
+ * encoder on a fresh start; its SHA-256 is in the run config (`init`, only when given, so older
+ * run folders resume) and the `run-start` event, its path in the event's `runtime`.
+ *
  * Every random draw comes from the run's streams (`data`: the epoch's slice order; `augment`: the
  * augmentation; `init`: the weights), and a mid-epoch checkpoint stores the epoch's order, so a run
  * killed and resumed ends with the weights of an uninterrupted one. A NaN or infinite loss stops
@@ -38,16 +43,22 @@ import { join } from 'node:path';
 import {
   type BestEpoch,
   canonicalJson,
+  describeSkippedWeights,
   explainHeapExhaustion,
   type JsonValue,
+  loadPretrained,
   NonFiniteLossError,
   namedGrads,
+  type PretrainedInit,
+  type PretrainedResult,
+  pretrainedRunConfig,
   type RngStreams,
   runTraining,
   SGD,
   stepSchedule,
   type TrainEvent,
   type TrainModel,
+  weightsFileSha256,
 } from '@covsev/engine';
 import { SegmentationMetricAccumulator } from '@covsev/eval';
 import { CovsevInputError } from '@covsev/io';
@@ -55,9 +66,11 @@ import type * as tf from '@tensorflow/tfjs';
 import { SEGMENTATION_BATCH_SIZE, sliceBatch } from '../data/batch.js';
 import { type CtSegScan, loadCtSegCohort, splitCtSegScans } from '../data/ctSegCohort.js';
 import { buildSliceSet, type SliceSet } from '../data/slices.js';
+import { ENCODER_WEIGHT_MAPS } from '../encoders/pretrained.js';
 import { TfjsSegmenter } from '../infer/segmenter.js';
 import { diceBceLoss, diceLoss } from '../losses/dice.js';
 import { defaultInputSpec, type InputSpec, type ModelCard, type SegmentationTask } from '../modelCard.js';
+import { EncoderDecoderModel } from '../models/common.js';
 import type { SegmentationModel, SegmentationModelOptions } from '../models/contract.js';
 import { createSegmentationModel, parseSegmentationModelConfig } from '../models/factory.js';
 import { SEGMENTATION_CARD_FILE } from '../onnx/exportSegmentationOnnx.js';
@@ -97,7 +110,16 @@ export interface TrainSegmentationOptions {
   /** Every k-th slice of each scan; default 1 (all). */
   readonly sliceStep?: number;
   readonly seed: number;
+  /**
+   * ImageNet weights for the encoder (the paper's start; a torchvision checkpoint as safetensors,
+   * `ENCODER_WEIGHT_MAPS` of the encoder), loaded on a fresh start before the first step (a resume
+   * restores its checkpoint). The file's SHA-256 goes into the run config, so a resume with another
+   * file is refused; a pinned `sha256` that differs stops before training; a `partial` load says
+   * what it skipped through `onWarning`. The CT stem (1 channel) follows `stemInit` (default random).
+   */
+  readonly init?: PretrainedInit;
   readonly onEvent?: (event: TrainEvent) => void;
+  /** Told what recovery did (a corrupt checkpoint skipped) and what a partial `init` skipped; default `console.warn`. */
   readonly onWarning?: (message: string) => void;
   /** Obey `<runDir>/control.jsonl`; default true. */
   readonly control?: boolean;
@@ -113,6 +135,8 @@ export interface TrainSegmentationResult {
   readonly stopped: boolean;
   /** The best epoch by valIoU so far (with validation scans). */
   readonly best?: BestEpoch;
+  /** What `init` loaded, on a fresh start (absent on a resume: the checkpoint had the weights). */
+  readonly pretrained?: PretrainedResult;
 }
 
 interface SegmentationTrainModel extends TrainModel {
@@ -223,6 +247,10 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
   };
   // Before any data is read: a run folder of another model is refused at once.
   await checkCardForResume(runDir, card);
+  // The initial weights' hash, for the config (a wrong pin stops here, before the run folder is touched).
+  const init = options.init;
+  const initMap = ENCODER_WEIGHT_MAPS[architecture.encoder];
+  const initSha256 = init === undefined ? undefined : await weightsFileSha256(init.path, init.sha256);
 
   // The scans themselves are not kept: only their prepared slices (a cohort's CT can be large).
   const { split, trainSet, valSet } = await prepareSliceSets(options, input, sliceStep);
@@ -242,7 +270,11 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
     sliceStep,
     train: split.train,
     val: split.val,
+    // Only with init, so runs made before the option resume.
+    ...(init === undefined || initSha256 === undefined ? {} : { init: pretrainedRunConfig(init, initSha256, initMap) }),
   } satisfies Record<string, JsonValue>;
+  const onWarning = options.onWarning ?? ((message: string) => console.warn(`covsev: ${message}`));
+  let pretrained: PretrainedResult | undefined;
 
   const lossOf = (logits: tf.Tensor4D, target: tf.Tensor4D): tf.Scalar =>
     lossName === 'dice' ? diceLoss(logits, target, { mode: 'binary' }) : diceBceLoss(logits, target, { mode: 'binary' });
@@ -274,7 +306,8 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
     },
     ...(options.control === undefined ? {} : { control: options.control }),
     ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
-    ...(options.onWarning === undefined ? {} : { onWarning: options.onWarning }),
+    onWarning,
+    ...(init === undefined ? {} : { runtime: { init: init.path } }),
     init: async ({ rngs }) => {
       const net = createSegmentationModel(architecture, { rng: rngs.init });
       if (input.size[0] % net.sizeDivisor !== 0 || input.size[1] % net.sizeDivisor !== 0)
@@ -289,6 +322,23 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
       for (const { name, variable } of net.buffers()) variables.set(name, variable);
       return { net, trainable, variables, optimizer: new SGD(trainable, { lr, momentum, weightDecay }) };
     },
+    ...(init === undefined
+      ? {}
+      : {
+          // ImageNet weights into the encoder, once, on a fresh start (pinned to the hash in the config).
+          fresh: async ({ model }) => {
+            if (!(model.net instanceof EncoderDecoderModel))
+              throw new RangeError(`trainSegmentation: init loads into an encoder; ${model.net.name} has none`);
+            pretrained = await loadPretrained(model.net.encoder, init.path, {
+              map: initMap,
+              ...(initSha256 === undefined ? {} : { sha256: initSha256 }),
+              ...(init.partial === undefined ? {} : { partial: init.partial }),
+              ...(init.stemInit === undefined ? {} : { stemInit: init.stemInit }),
+            });
+            const skipped = describeSkippedWeights(pretrained);
+            if (skipped !== undefined) onWarning(skipped);
+          },
+        }),
     trainStep: ({ model, step, rngs }) => {
       if (step === 0 || order.length !== slicesPerEpoch) order = drawOrder(rngs);
       const indices = order.slice(step * batchSize, (step + 1) * batchSize);
@@ -338,6 +388,7 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
     epochsRun: result.epochsRun,
     stopped: result.stopped,
     ...(result.best === undefined ? {} : { best: result.best }),
+    ...(pretrained === undefined ? {} : { pretrained }),
   };
 }
 
