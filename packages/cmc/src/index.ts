@@ -34,6 +34,7 @@ export {
   cmcNetworkOptionsSchema,
   cmcRunConfigSchema,
   cmcTrainingSchema,
+  pretrainedInitSchema,
   resNeSt3dConfigSchema,
 } from './train/runConfig.js';
 export {

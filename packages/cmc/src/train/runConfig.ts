@@ -50,9 +50,39 @@ export const cmcRunConfigSchema = z.object({
   ceReduction: z.enum(CE_REDUCTIONS).optional(),
   /** Batch-norm statistics recomputed each epoch (`trainCmc`'s option), stored only when off. */
   preciseBatchNorm: z.literal(false).optional(),
+  /**
+   * The backbone's initial weights (`trainCmc`'s `init`), stored only when given: the file's
+   * SHA-256 and the map, `partial` / `stemInit` when not the default (engine `pretrainedRunConfig`).
+   */
+  init: z
+    .object({
+      sha256: z.string().regex(/^[0-9a-f]{64}$/),
+      map: z.string(),
+      partial: z.literal(true).optional(),
+      stemInit: z.literal('mean').optional(),
+    })
+    .strict()
+    .optional(),
 });
 
 export type CmcRunConfig = z.infer<typeof cmcRunConfigSchema>;
+
+/** A run's initial weights as a user gives them (engine `PretrainedInit`). */
+export const pretrainedInitSchema = z
+  .object({
+    /** A safetensors file (the ResNeSt release's or timm's resnest50d, converted). */
+    path: z.string().min(1),
+    /** Pins the file's SHA-256: a mismatch stops the run before training. */
+    sha256: z
+      .string()
+      .regex(/^(sha256:)?[0-9a-fA-F]{64}$/, 'a SHA-256 is 64 hex digits (optionally prefixed sha256:)')
+      .optional(),
+    /** Load what fits and report what was skipped (default strict). */
+    partial: z.boolean().optional(),
+    /** The stem's first conv (RGB in the file): `random` (default) or `mean`. */
+    stemInit: z.enum(['random', 'mean']).optional(),
+  })
+  .strict();
 
 /**
  * How to train a CMC classifier: the settings of `trainCmc` a user chooses (a command line, a
@@ -85,6 +115,8 @@ export const cmcTrainingSchema = cmcRunConfigSchema
     workers: z.number().int().min(0).optional(),
     /** Threads making the augmented views one step ahead (0: this thread). */
     viewWorkers: z.number().int().min(0).optional(),
+    /** ImageNet weights for the 3D ResNeSt backbone (inflated), loaded on a fresh start. */
+    init: pretrainedInitSchema.optional(),
   })
   .strict()
   .superRefine((value, ctx) => {

@@ -2,12 +2,21 @@ import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { batchNormLayers, initBackend } from '@covsev/engine';
-import { Rng } from '@covsev/io';
+import {
+  batchNormLayers,
+  disposeModule,
+  initBackend,
+  type SafetensorsInput,
+  sha256Hex,
+  torchStateDict,
+  writeSafetensors,
+} from '@covsev/engine';
+import { CovsevInputError, Rng } from '@covsev/io';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CmcScan } from '../input/cmcScan.js';
 import { scansToInput } from '../input/modelInput.js';
-import type { CmcNetwork } from '../models/cmcNetwork.js';
+import { CmcNetwork } from '../models/cmcNetwork.js';
+import { resnestKey } from '../models/pretrained.js';
 import { predictCmc } from '../predict/predict.js';
 import { labelledScan } from './randomViews.test-helpers.js';
 import { describeCmcModel, recalibrateCmcStatistics, trainCmc } from './trainer.js';
@@ -264,5 +273,139 @@ describe('trainCmc', () => {
         seed: 1,
       }),
     ).rejects.toThrow(/batchSize must be at least 2/);
+  });
+});
+
+const TINY_BACKBONE = { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } as const;
+const STEM_SOURCE: Record<string, string> = {
+  'stem.0': 'conv1.0',
+  'stem.1': 'conv1.1',
+  'stem.3': 'conv1.3',
+  'stem.4': 'conv1.4',
+  'stem.6': 'conv1.6',
+  'stem.7': 'bn1',
+};
+/** covsev's backbone name -> the ResNeSt release's (the inverse of `resnestKey`). */
+function resnestSourceName(name: string): string {
+  const dot = name.lastIndexOf('.');
+  const stem = STEM_SOURCE[name.slice(0, dot)];
+  if (stem) return `${stem}${name.slice(dot)}`;
+  const m = /^layers\.(\d+)\.(\d+)\.(.*)$/.exec(name) as RegExpExecArray;
+  const [, layer, block, rest] = m as unknown as [string, string, string, string];
+  const down = /^downsample\.(\d+)\.(.*)$/.exec(rest);
+  const tail = down && layer === '0' && block === '0' ? `downsample.${Number(down[1]) + 1}.${down[2]}` : rest;
+  return `layer${Number(layer) + 1}.${block}.${tail}`;
+}
+
+/**
+ * A ResNeSt-release-named checkpoint of the tiny backbone: a fresh network's backbone (seed
+ * `seed`) in PyTorch's 2D layout (1 x k x k kernels as k x k), plus the ImageNet head the map
+ * drops; `edit` changes the tensor list. Returns the values by covsev name.
+ */
+async function resnestCheckpoint(
+  path: string,
+  seed: number,
+  edit: (tensors: SafetensorsInput[]) => SafetensorsInput[] = (t) => t,
+): Promise<Map<string, Float32Array>> {
+  const net = new CmcNetwork({ backbone: TINY_BACKBONE, inChannels: 1 }, Rng.fromSeed(seed));
+  const state = torchStateDict(net.backbone);
+  disposeModule(net);
+  const tensors: SafetensorsInput[] = [...state].map(([name, t]) => {
+    expect(resnestKey(resnestSourceName(name)), name).toBe(name);
+    return { name: resnestSourceName(name), shape: t.shape, data: t.data };
+  });
+  tensors.push({ name: 'fc.weight', shape: [1000, 64], data: new Float32Array(64_000) });
+  await writeSafetensors(path, edit(tensors));
+  return new Map([...state].map(([name, t]) => [name, t.data]));
+}
+
+describe('trainCmc init (ImageNet ResNeSt weights into the 3D backbone)', () => {
+  const rng = Rng.fromSeed(6);
+  const train = [0, 1, 2, 3].map((l) => scan(`ct_scan_${l}`, l, rng));
+  const common = { train, network: { backbone: TINY_BACKBONE }, inChannels: 1 as const, batchSize: 2, seed: 4, epochs: 1 };
+  const stopAtStart = (runDir: string) => (e: { type: string }) => {
+    // Stop before the first step: the returned model holds the weights after init.
+    if (e.type === 'run-start')
+      appendFileSync(join(runDir, 'control.jsonl'), `${JSON.stringify({ id: 'stop-0', command: 'stop', time: Date.now() })}\n`);
+  };
+  const runStart = async (runDir: string) =>
+    JSON.parse((await readFile(join(runDir, 'events.jsonl'), 'utf8')).split('\n')[0] as string);
+
+  it('loads the inflated file into the backbone before the first step, records its SHA-256; a resume with another file is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'covsev-cmc-init-'));
+    const file = join(dir, 'resnest50.safetensors');
+    const want = await resnestCheckpoint(file, 21);
+    const sha256 = sha256Hex(await readFile(file));
+    const runDir = join(dir, 'run');
+    const warnings: string[] = [];
+    const started = await trainCmc({
+      ...common,
+      runDir,
+      init: { path: file, sha256 },
+      onEvent: stopAtStart(runDir),
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(started.stopped).toBe(true);
+    expect(started.pretrained).toMatchObject({ sha256, map: 'resnest50', dropped: ['fc.weight'], stem: 'loaded' });
+    expect(warnings).toEqual([]);
+    const got = torchStateDict(started.model.backbone);
+    expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+    for (const [name, data] of want) expect(got.get(name)?.data, name).toEqual(data);
+    const start = await runStart(runDir);
+    expect(start.config.init).toEqual({ sha256, map: 'resnest50' });
+    expect(start.runtime).toEqual({ workers: 0, viewWorkers: 0, init: file });
+
+    const other = join(dir, 'other.safetensors');
+    await resnestCheckpoint(other, 22);
+    const refused = await trainCmc({ ...common, runDir, init: { path: other } }).catch((e) => e);
+    expect(refused).toBeInstanceOf(CovsevInputError);
+    expect(refused.message).toMatch(/was written with a different config \(init differ\)/);
+    const resumed = await trainCmc({ ...common, runDir, init: { path: file } });
+    expect(resumed.epochsRun).toBe(1);
+    expect(resumed.pretrained).toBeUndefined();
+  });
+
+  it('a wrong pin stops before the run folder is written; partial reports the skipped tensors; the mean stem is recorded', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'covsev-cmc-init-bad-'));
+    const file = join(dir, 'rgb.safetensors');
+    // The release's RGB 3 x 3 stem, and a tensor covsev has no layer for.
+    const want = await resnestCheckpoint(file, 23, (tensors) =>
+      tensors
+        .map((t) =>
+          t.name === 'conv1.0.weight'
+            ? { ...t, shape: [t.shape[0] as number, 3, 3, 3], data: new Float32Array((t.shape[0] as number) * 27).fill(0.5) }
+            : t,
+        )
+        .concat([{ name: 'layer1.0.extra', shape: [2], data: [1, 2] }]),
+    );
+    const runDir = join(dir, 'run');
+    const pin = 'f'.repeat(64);
+    const refused = await trainCmc({ ...common, runDir, init: { path: file, sha256: pin } }).catch((e) => e);
+    expect(refused).toBeInstanceOf(CovsevInputError);
+    expect(refused.message).toContain(
+      `${file}: SHA-256 mismatch: the file is ${sha256Hex(await readFile(file))}, the run pins ${pin}`,
+    );
+    await expect(stat(runDir)).rejects.toThrow(/ENOENT/);
+
+    const warnings: string[] = [];
+    const partial = await trainCmc({
+      ...common,
+      runDir,
+      init: { path: file, partial: true, stemInit: 'mean' },
+      onEvent: stopAtStart(runDir),
+      onWarning: (m) => warnings.push(m),
+    });
+    expect(partial.pretrained?.report.unexpected).toEqual(['layers.0.0.extra']);
+    expect(partial.pretrained?.stem).toBe('mean');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`${file}: partial load (resnest50)`);
+    expect(warnings[0]).toContain('unexpected (in the file, not in the model): layers.0.0.extra');
+    const got = torchStateDict(partial.model.backbone);
+    // The mean of an all-0.5 RGB 3 x 3 kernel, centred in the 7 x 7 stem: 0.5 inside, 0 around.
+    const stem = got.get('stem.0.weight')?.data as Float32Array;
+    expect(stem[3 * 7 + 3]).toBeCloseTo(0.5, 6);
+    expect(stem[0]).toBe(0);
+    expect(got.get('layers.3.0.conv1.weight')?.data).toEqual(want.get('layers.3.0.conv1.weight'));
+    expect((await runStart(runDir)).config.init).toMatchObject({ partial: true, stemInit: 'mean' });
   });
 });

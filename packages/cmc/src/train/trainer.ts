@@ -18,11 +18,21 @@
  * default), `lung-cmc`, `infection-cmc`. A class without a training scan is refused by name
  * (`emptyClasses: 'weight-one'` weights it as one scan instead), and a NaN or infinite loss stops
  * the run before its optimiser step, the last good checkpoint kept (`NonFiniteLossError`).
+ *
+ * Initial weights (`init`): the paper starts the backbone from ImageNet. A 2D ResNeSt-50
+ * checkpoint as safetensors is inflated into the 3D ResNeSt (`RESNEST50_MAP`) on a fresh start;
+ * its SHA-256 is in the run config (`init`, only when given) and the `run-start` event, its path in
+ * the event's `runtime`.
  */
 
 import {
   Adam,
+  describeSkippedWeights,
   type JsonValue,
+  loadPretrained,
+  type PretrainedInit,
+  type PretrainedResult,
+  pretrainedRunConfig,
   type RngStreams,
   recalibrateBatchNorm,
   runTraining,
@@ -30,6 +40,7 @@ import {
   type TrainEvent,
   type TrainModel,
   type Volume5,
+  weightsFileSha256,
 } from '@covsev/engine';
 import { classificationReport, confusionMatrix, macroF1 } from '@covsev/eval';
 import { type Rng, SEVERITY_CLASSES, type ViewParams } from '@covsev/io';
@@ -39,6 +50,7 @@ import { scansToInput } from '../input/modelInput.js';
 import { drawMixup } from '../losses/mixup.js';
 import { type CeReduction, DEFAULT_CE_REDUCTION, inverseFrequencyWeights } from '../losses/weightedCrossEntropy.js';
 import { CmcNetwork, type CmcNetworkConfig } from '../models/cmcNetwork.js';
+import { RESNEST50_MAP } from '../models/pretrained.js';
 import { argmax, predictCmc } from '../predict/predict.js';
 import { CmcDataParallel } from './dataParallel.js';
 import { cmcRunConfigSchema } from './runConfig.js';
@@ -102,7 +114,18 @@ export interface TrainCmcOptions {
    * absent: this thread, in turn with the steps. The views are the same bytes either way.
    */
   readonly viewWorkers?: number;
+  /**
+   * ImageNet weights for the 3D ResNeSt backbone (the paper's start): a ResNeSt-50 checkpoint (the
+   * release's or timm's resnest50d) as safetensors, `RESNEST50_MAP`, its 2D kernels inflated to
+   * 1 x k x k and the stem by `stemInit` (default random). Loaded on a fresh start before the first
+   * step (a resume restores its checkpoint). The file's SHA-256 is stored in the run config (only
+   * when given), so a resume with another file is refused; a pinned `sha256` that differs stops
+   * before training; a `partial` load says what it skipped through `onWarning`.
+   */
+  readonly init?: PretrainedInit;
   readonly onEvent?: (event: TrainEvent) => void;
+  /** Told what recovery did (a corrupt checkpoint skipped) and what a partial `init` skipped; default `console.warn`. */
+  readonly onWarning?: (message: string) => void;
   /** Obey `<runDir>/control.jsonl` (stop, checkpoint); default true. */
   readonly control?: boolean;
 }
@@ -150,6 +173,8 @@ export interface TrainCmcResult {
   readonly epochsRun: number;
   /** True when a `stop` command of the control channel ended the run early (a later call resumes it). */
   readonly stopped: boolean;
+  /** What `init` loaded, on a fresh start (absent on a resume: the checkpoint had the weights). */
+  readonly pretrained?: PretrainedResult;
 }
 
 interface CmcTrainModel extends TrainModel {
@@ -196,6 +221,9 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
   if (ceReduction !== 'mean' && ceReduction !== 'weighted-mean')
     throw new RangeError(`ceReduction must be 'mean' or 'weighted-mean', got ${JSON.stringify(ceReduction)}`);
   if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`workers must be a whole number >= 0, got ${workers}`);
+  // The initial weights' hash, for the config (a wrong pin stops here, before the run folder is touched).
+  const init = options.init;
+  const initSha256 = init === undefined ? undefined : await weightsFileSha256(init.path, init.sha256);
   // What the run stores and a resume compares (keys in the order stored before the schema).
   const config = cmcRunConfigSchema.parse({
     network: options.network,
@@ -210,7 +238,11 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
     // Only when not the default, so runs made before the option resume.
     ...(ceReduction === DEFAULT_CE_REDUCTION ? {} : { ceReduction }),
     ...(preciseBatchNorm ? {} : { preciseBatchNorm }),
+    // Only when given, so runs made before the option resume.
+    ...(init === undefined || initSha256 === undefined ? {} : { init: pretrainedRunConfig(init, initSha256, RESNEST50_MAP) }),
   });
+  const onWarning = options.onWarning ?? ((message: string) => console.warn(`covsev: ${message}`));
+  let pretrained: PretrainedResult | undefined;
   let parallel: CmcDataParallel | undefined;
   const viewWorkers = options.viewWorkers ?? 0;
   const views = viewWorkers > 0 ? ViewPool.start(viewWorkers) : undefined;
@@ -273,13 +305,14 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
       stepsPerEpoch,
       seed: options.seed,
       config,
-      runtime: { workers, viewWorkers },
+      runtime: { workers, viewWorkers, ...(init === undefined ? {} : { init: init.path }) },
       label: describeCmcModel(options.network, inChannels, variant),
       kind: 'classifier',
       trainerState,
       ...(options.control === undefined ? {} : { control: options.control }),
       schedule: stepSchedule({ baseLr: lr, epochs: options.epochs }),
       ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+      onWarning,
       init: async ({ rngs }: { rngs: RngStreams }) => {
         const model = new CmcNetwork({ ...options.network, inChannels }, rngs.init);
         const variables = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
@@ -288,6 +321,21 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
         if (workers > 0) parallel = await CmcDataParallel.start(model, { workers });
         return { model, variables, optimizer: new Adam(trainable, { lr, weightDecay: options.weightDecay ?? 1e-5 }) };
       },
+      ...(init === undefined
+        ? {}
+        : {
+            // ImageNet weights into the backbone, once, on a fresh start (pinned to the hash in the config).
+            fresh: async ({ model }: { model: CmcTrainModel }) => {
+              pretrained = await loadPretrained(model.model.backbone, init.path, {
+                map: RESNEST50_MAP,
+                ...(initSha256 === undefined ? {} : { sha256: initSha256 }),
+                ...(init.partial === undefined ? {} : { partial: init.partial }),
+                ...(init.stemInit === undefined ? {} : { stemInit: init.stemInit }),
+              });
+              const skipped = describeSkippedWeights(pretrained);
+              if (skipped !== undefined) onWarning(skipped);
+            },
+          }),
       trainStep: async ({ model, step, rngs }) => {
         if (step === 0) {
           order = rngs.data.permutation(train.length);
@@ -356,7 +404,12 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
             },
           }),
     });
-    return { model: result.model.model, epochsRun: result.epochsRun, stopped: result.stopped };
+    return {
+      model: result.model.model,
+      epochsRun: result.epochsRun,
+      stopped: result.stopped,
+      ...(pretrained === undefined ? {} : { pretrained }),
+    };
   }
 }
 

@@ -119,6 +119,8 @@ export async function trainClassifier(
     ...training,
     runDir: inputs.runDir,
     train: classifierScans(inputs.train, inputs.volumes, inputs.masks),
+    // What a partial `init` skipped (and a corrupt checkpoint passed over), said as the stage goes.
+    onWarning: (message) => stage.progress(startEpoch, `warning: ${message}`),
     val: classifierScans(inputs.val ?? [], inputs.volumes, inputs.masks),
     onEvent: (event) => {
       if (event.type === 'run-start') {
