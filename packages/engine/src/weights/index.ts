@@ -1,3 +1,4 @@
+export { formatWeightsInspection, type InspectedTensor, inspectWeights, type WeightsInspection } from './inspect.js';
 export {
   checkPinnedSha256,
   inflate2dKernel,

@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { BatchNorm, Conv1kk } from '../layers/index.js';
 import { disposeModule, Sequential, variableMap } from '../module.js';
 import { StateDictMismatchError, torchStateDict } from '../torchWeights.js';
+import { formatWeightsInspection, inspectWeights } from './inspect.js';
 import {
   inflate2dKernel,
   loadPretrained,
@@ -262,6 +263,41 @@ describe('loadPretrained', () => {
     expect(torchWeight(b, 'body')).toEqual(torchWeight(a, 'body'));
     disposeModule(a);
     disposeModule(b);
+  });
+
+  it('inspectWeights lists each tensor with its covsev layer and says whether a strict load would succeed', async () => {
+    const ok = await inspectWeights(net(), await file('inspect.safetensors'), MAP);
+    expect(ok.strict).toBe(true);
+    expect(ok.tensors.map((t) => [t.name, t.status, t.target])).toEqual([
+      ['conv1.weight', 'stem kept', 'stem.0.weight'],
+      ['bn1.weight', 'loads', 'stem.1.weight'],
+      ['bn1.bias', 'loads', 'stem.1.bias'],
+      ['bn1.running_mean', 'loads', 'stem.1.running_mean'],
+      ['bn1.running_var', 'loads', 'stem.1.running_var'],
+      ['bn1.num_batches_tracked', 'loads', 'stem.1.num_batches_tracked'],
+      ['layer.weight', 'loads', 'body.weight'],
+      ['fc.weight', 'dropped', null],
+      ['fc.bias', 'dropped', null],
+    ]);
+    const lines = formatWeightsInspection(ok);
+    expect(lines[0]).toMatch(/inspect.safetensors: 9 tensors, sha256 [0-9a-f]{64}, map toy, into /);
+    expect(lines).toContain('  bn1.num_batches_tracked  I64   []  -> stem.1.num_batches_tracked');
+    expect(lines).toContain('  conv1.weight             F32   [4, 3, 3, 3]  -> stem.0.weight (stem kept)');
+    expect(lines).toContain('  fc.bias                  F32   [10]  dropped');
+    expect(lines.at(-1)).toMatch(/^strict load into .*: would succeed, 6 tensors \(stem: random\)$/);
+
+    const tensors = checkpoint()
+      .filter((t) => t.name !== 'bn1.bias')
+      .map((t) => (t.name === 'layer.weight' ? { name: t.name, shape: [4, 4, 2, 2], data: vals(64, () => 1) } : t));
+    tensors.push({ name: 'layer.extra', shape: [2], data: [1, 2] });
+    const bad = await inspectWeights(net(), await file('inspect-bad.safetensors', tensors), MAP, 'mean');
+    expect(bad.strict).toBe(false);
+    expect(bad.tensors.find((t) => t.name === 'layer.extra')?.status).toBe('no match');
+    expect(bad.tensors.find((t) => t.name === 'layer.weight')?.status).toBe('wrong shape');
+    const text = formatWeightsInspection(bad);
+    expect(text).toContain('  conv1.weight             F32   [4, 3, 3, 3]  -> stem.0.weight (stem: mean of its input channels)');
+    expect(text.join('\n')).toContain('would fail (3 faults; --partial loads the 5 that fit)');
+    expect(text).toContain('missing (in the model, not in the file): stem.1.bias');
   });
 
   it('a truncated file is refused with the file and the tensor named', async () => {
