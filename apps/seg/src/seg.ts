@@ -1,7 +1,7 @@
 /**
- * `pnpm seg -- train|eval|predict ...`: parses the command line and calls `@covsev/segment`
+ * `pnpm seg -- train|eval|predict|inspect ...`: parses the command line and calls `@covsev/segment`
  * (`loadCtSegCohort`, `trainSegmentation`, `openSegmenter`, `evaluateOnCohort`, `formatTable2`,
- * `segmentScans`). No segmentation logic lives here: options in, a function
+ * `segmentScans`, `inspectEncoderWeights`). No segmentation logic lives here: options in, a function
  * called, lines printed.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -19,10 +19,12 @@ import {
   positiveInteger,
   runCli,
   runSubcommand,
+  safetensorsPath,
+  sha256Digest,
   UsageError,
   type ValueCheck,
 } from '@covsev/cli';
-import { formatBackendInfo, initBackend } from '@covsev/engine';
+import { formatBackendInfo, formatWeightsInspection, initBackend, type StemInit } from '@covsev/engine';
 import type { TrainEvent } from '@covsev/events';
 import { CovsevInputError, compareScanNames, HU_WINDOWS, type HuWindowName } from '@covsev/io';
 import {
@@ -33,6 +35,7 @@ import {
   type EncoderName,
   evaluateOnCohort,
   formatTable2,
+  inspectEncoderWeights,
   loadCtSegCohort,
   openSegmenter,
   type ScanToSegment,
@@ -48,7 +51,8 @@ import {
 export const USAGE = `usage: pnpm seg -- <command> [options]   (pnpm seg -- <command> --help for its options)
   train    train a lung or lesion model on a COVID-19-CT-Seg folder into a run folder (best model also as ONNX)
   eval     Table 2 (mIoU and foreground IoU, lung and infection) of trained models on held-out scans
-  predict  lung and infection masks (NIfTI + PNG overlays) for a folder of scans, the input of stage 2`;
+  predict  lung and infection masks (NIfTI + PNG overlays) for a folder of scans, the input of stage 2
+  inspect  a safetensors checkpoint's tensors and the encoder layer each maps to (ImageNet weights for --init)`;
 
 export const TRAIN_USAGE = `usage: pnpm seg -- train --task lung|lesion --cohort DIR --run DIR [options]
   --task T              lung (M1, raw slices) or lesion (M2, lung-masked slices, eq. 1)
@@ -65,7 +69,14 @@ export const TRAIN_USAGE = `usage: pnpm seg -- train --task lung|lesion --cohort
   --val-scans N         scans held out for validation (default 20 %, at least 1)
   --slice-step K        every K-th slice of each scan (default 1)
   --slices-per-epoch N  training slices per epoch (default all)
-  --seed S              (default 0)`;
+  --seed S              (default 0)
+  --init FILE           start the encoder from ImageNet weights: a torchvision resnet34 / densenet121
+                        checkpoint as .safetensors (convert a .pth: packages/engine/README.md); its
+                        SHA-256 goes into the run config, so a resume needs the same file
+  --init-sha256 HEX     refuse the --init file unless its SHA-256 is HEX (64 hex digits)
+  --partial             load what of --init fits and list what was skipped (default: strict, all or nothing)
+  --stem-init M         random|mean: the CT stem (1 channel) from the RGB one: kept random (default) or
+                        the RGB kernel averaged (engine README, "The stem's first conv")`;
 
 export const EVAL_USAGE = `usage: pnpm seg -- eval --cohort DIR [--lung RUN] [--lesion RUN] [options]
   --cohort DIR          a COVID-19-CT-Seg folder (the scans to score)
@@ -86,7 +97,50 @@ export const PREDICT_USAGE = `usage: pnpm seg -- predict --scans DIR --out DIR [
   --no-cache            recompute every scan (default: masks already made by the same models are reused)
   --no-overlays         no PNG overlays`;
 
+export const INSPECT_USAGE = `usage: pnpm seg -- inspect FILE.safetensors [options]
+  FILE.safetensors      a torchvision checkpoint converted to safetensors
+  --encoder E           ${ENCODER_NAMES.join('|')} (default resnet34)
+  --width W             the encoder's channel multiplier in (0, 1] (default 1, torchvision's sizes)
+  --stem-init M         random|mean (default random), as train --stem-init
+  Lists every tensor (name, dtype, shape) and the encoder layer it maps to (or dropped, no match,
+  wrong shape), then whether train --init would load it strictly; exit 1 when it would not.`;
+
 type Print = (line: string) => void;
+
+const stemInitChoice = oneOf<StemInit>(['random', 'mean']);
+
+/** `--init` and its companions as `trainSegmentation`'s `init` (the companions need `--init`). */
+function initOption(values: {
+  init: string | undefined;
+  'init-sha256': string | undefined;
+  partial: boolean;
+  'stem-init': StemInit | undefined;
+}): { path: string; sha256?: string; partial?: boolean; stemInit?: StemInit } | undefined {
+  if (values.init === undefined) {
+    for (const [flag, given] of [
+      ['--init-sha256', values['init-sha256'] !== undefined],
+      ['--partial', values.partial],
+      ['--stem-init', values['stem-init'] !== undefined],
+    ] as const)
+      if (given) throw new UsageError(`${flag} goes with --init FILE (the ImageNet weights it applies to)`);
+    return undefined;
+  }
+  return {
+    path: values.init,
+    ...(values['init-sha256'] === undefined ? {} : { sha256: values['init-sha256'] }),
+    ...(values.partial ? { partial: true } : {}),
+    ...(values['stem-init'] === undefined ? {} : { stemInit: values['stem-init'] }),
+  };
+}
+
+/** The run's initial weights, from the `run-start` event (config `init`, runtime `init`). */
+function describeInit(config: unknown, runtime: unknown): string | undefined {
+  const init = (config as { init?: { sha256: string; map: string; partial?: boolean; stemInit?: string } } | null)?.init;
+  if (init === undefined) return undefined;
+  const path = (runtime as { init?: string } | undefined)?.init;
+  const options = [init.map, init.partial ? 'partial' : '', init.stemInit ? `stem ${init.stemInit}` : ''].filter(Boolean);
+  return `init: ${path ?? 'weights'} (${options.join(', ')}), sha256 ${init.sha256}`;
+}
 
 /** A finite number in (0, 1]. */
 const widthValue: ValueCheck<number> = (text, flag) => {
@@ -120,6 +174,8 @@ function trainingPrinter(print: Print): (event: TrainEvent) => void {
     if (event.type === 'run-start') {
       stepsPerEpoch = event.stepsPerEpoch;
       started = performance.now();
+      const init = describeInit(event.config, event.runtime);
+      if (init !== undefined) print(`   ${init}${event.resumedFrom === undefined ? '' : ' (the checkpoint has the weights)'}`);
       print(
         `   ${event.startEpoch > 0 ? `resuming at epoch ${event.startEpoch + 1}` : 'starting'}: ${event.epochs} epochs x ${event.stepsPerEpoch} steps`,
       );
@@ -163,8 +219,13 @@ async function train(argv: readonly string[], print: Print): Promise<number> {
       'slice-step': { type: 'string', parse: positiveInteger, default: 1 },
       'slices-per-epoch': { type: 'string', parse: positiveInteger },
       seed: { type: 'string', parse: nonNegativeInteger, default: 0 },
+      init: { type: 'string', parse: safetensorsPath, valueName: 'FILE' },
+      'init-sha256': { type: 'string', parse: sha256Digest, valueName: 'HEX' },
+      partial: { type: 'boolean' },
+      'stem-init': { type: 'string', parse: stemInitChoice },
     },
   });
+  const init = initOption(values);
   const t0 = performance.now();
   const scans = await loadCtSegCohort(values.cohort);
   print(`train: ${values.task} model on ${scans.length} scans of ${values.cohort}`);
@@ -183,6 +244,7 @@ async function train(argv: readonly string[], print: Print): Promise<number> {
     seed: values.seed,
     ...(values['val-scans'] === undefined ? {} : { valScans: values['val-scans'] }),
     ...(values['slices-per-epoch'] === undefined ? {} : { slicesPerEpoch: values['slices-per-epoch'] }),
+    ...(init === undefined ? {} : { init }),
     onEvent: trainingPrinter(print),
     onWarning: (message) => print(`   warning: ${message}`),
   });
@@ -331,7 +393,32 @@ async function predict(argv: readonly string[], print: Print): Promise<number> {
   return 0;
 }
 
-const COMMANDS = { train, eval: evaluate, predict } as const;
+async function inspect(argv: readonly string[], print: Print): Promise<number> {
+  const { values, positionals } = parseCliArgs(argv, {
+    usage: INSPECT_USAGE,
+    positionals: true,
+    options: {
+      encoder: { type: 'string', parse: oneOf<EncoderName>(ENCODER_NAMES), default: 'resnet34' as EncoderName },
+      width: { type: 'string', parse: widthValue, default: 1 },
+      'stem-init': { type: 'string', parse: stemInitChoice, default: 'random' as StemInit },
+    },
+  });
+  if (positionals.length !== 1)
+    throw new UsageError(
+      `inspect takes one FILE.safetensors, got ${positionals.length === 0 ? 'none' : positionals.join(' ')} (see --help)`,
+    );
+  const file = safetensorsPath(positionals[0] as string, 'FILE');
+  await initBackend({ log: () => {} });
+  const inspection = await inspectEncoderWeights(file, {
+    encoder: values.encoder,
+    width: values.width,
+    stemInit: values['stem-init'],
+  });
+  for (const line of formatWeightsInspection(inspection)) print(line);
+  return inspection.strict ? 0 : 1;
+}
+
+const COMMANDS = { train, eval: evaluate, predict, inspect } as const;
 
 /** `pnpm seg` without `runCli`: throws `UsageError` / `HelpRequested` / `CovsevInputError`. */
 export function main(argv: readonly string[], print: Print = console.log): Promise<number> {

@@ -8,6 +8,8 @@ import {
   parseCliArgs,
   path,
   positiveInteger,
+  safetensorsPath,
+  sha256Digest,
   UsageError,
 } from './args.js';
 
@@ -95,5 +97,14 @@ describe('value checks', () => {
     expect(path('a/b', '--out')).toBe('a/b');
     expect(() => path('', '--out')).toThrow(UsageError);
     expect(() => path('a\0b', '--out')).toThrow(/NUL/);
+  });
+
+  it('sha256Digest takes 64 hex digits (sha256: prefix, any case); safetensorsPath takes .safetensors files only', () => {
+    const hex = 'aB'.repeat(32);
+    expect(sha256Digest(` sha256:${hex} `, '--init-sha256')).toBe(`sha256:${hex}`);
+    expect(() => sha256Digest('abc', '--init-sha256')).toThrow('--init-sha256 expects a SHA-256 (64 hex digits');
+    expect(() => sha256Digest(`${hex.slice(1)}g`, '--init-sha256')).toThrow(UsageError);
+    expect(safetensorsPath('w/resnet34.safetensors', '--init')).toBe('w/resnet34.safetensors');
+    expect(() => safetensorsPath('resnet34.pth', '--init')).toThrow(/--init expects a .safetensors file \(convert a .pth/);
   });
 });

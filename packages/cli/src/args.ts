@@ -183,3 +183,21 @@ export const path: ValueCheck<string> = (text, flag) => {
   if (text.includes('\0')) throw new UsageError(`${flag} expects a path, got text with a NUL character`);
   return text;
 };
+
+/** A SHA-256 digest: 64 hex digits, optionally `sha256:`-prefixed (any case); returned trimmed. */
+export const sha256Digest: ValueCheck<string> = (text, flag) => {
+  const digest = text.trim();
+  if (!/^(sha256:)?[0-9a-fA-F]{64}$/.test(digest))
+    throw new UsageError(`${flag} expects a SHA-256 (64 hex digits, optionally prefixed sha256:), got "${text}"`);
+  return digest;
+};
+
+/** A `.safetensors` weights file (a `.pth` is converted first: packages/engine/README.md, "Pretrained weights"). */
+export const safetensorsPath: ValueCheck<string> = (text, flag) => {
+  const file = path(text, flag);
+  if (!/\.safetensors$/i.test(file))
+    throw new UsageError(
+      `${flag} expects a .safetensors file (convert a .pth with the one-line recipe in packages/engine/README.md, "Pretrained weights"), got "${text}"`,
+    );
+  return file;
+};

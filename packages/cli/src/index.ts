@@ -14,6 +14,8 @@ export {
   path,
   positiveInteger,
   type StringOption,
+  safetensorsPath,
+  sha256Digest,
   UsageError,
   type ValueCheck,
 } from './args.js';

@@ -36,5 +36,10 @@ export {
   type DenseNetEncoderOptions,
   DenseTransition,
 } from './densenet.js';
-export { ENCODER_WEIGHT_MAPS, TORCHVISION_DENSENET121_MAP, TORCHVISION_RESNET34_MAP } from './pretrained.js';
+export {
+  ENCODER_WEIGHT_MAPS,
+  inspectEncoderWeights,
+  TORCHVISION_DENSENET121_MAP,
+  TORCHVISION_RESNET34_MAP,
+} from './pretrained.js';
 export { conv3x3, RESNET34_LAYERS, ResNetEncoder, type ResNetEncoderOptions, resnetStageGeometry } from './resnet.js';
