@@ -2,11 +2,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { makeVolume, readPredictionCsv, writeNifti } from '@covsev/io';
+import { createResNeSt3d, resnestSourceKey } from '@covsev/cmc';
+import { disposeModule, initBackend, sha256Hex, torchStateDict, writeSafetensors } from '@covsev/engine';
+import { makeVolume, Rng, readPredictionCsv, writeNifti } from '@covsev/io';
 import { writeCohort } from '@covsev/phantom';
 import { loadCohort, mergePredictionParts, partTablePath, scanFolders } from '@covsev/pipeline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CAM_USAGE, cmc, PREDICT_USAGE, TRAIN_USAGE, USAGE } from './cmc.js';
+import { CAM_USAGE, cmc, INSPECT_USAGE, PREDICT_USAGE, TRAIN_USAGE, USAGE } from './cmc.js';
 
 let dir: string;
 let cohort: string;
@@ -257,6 +259,12 @@ describe('pnpm cmc: bad options', () => {
       /--class must be one of Mild, Moderate, Severe, Critical/,
     ],
     [['cam', '--run', 'r', '--scan', 's'], /--out PNG is required/],
+    [[...base, '--init', 'resnest50.pth'], /--init expects a .safetensors file/],
+    [[...base, '--init', 'w.safetensors', '--init-sha256', 'xyz'], /--init-sha256 expects a SHA-256/],
+    [[...base, '--stem-init', 'mean'], /--stem-init goes with --init FILE/],
+    [[...base, '--init', 'w.safetensors', '--stem-init', 'rgb'], /--stem-init must be one of random, mean/],
+    [['inspect'], /inspect takes one FILE.safetensors, got none/],
+    [['inspect', 'w.safetensors', '--in-channels', '3'], /--in-channels must be in 1\.\.2/],
     [['fit'], /unknown command "fit"/],
     [[], /a command is required/],
   ])('%j: exit 2, the option named', async (argv, message) => {
@@ -272,10 +280,92 @@ describe('pnpm cmc: bad options', () => {
       [['train', '--help'], TRAIN_USAGE],
       [['predict', '--help'], PREDICT_USAGE],
       [['cam', '-h'], CAM_USAGE],
+      [['inspect', '--help'], INSPECT_USAGE],
     ] as const) {
       const { code, out } = await run(argv);
       expect(code).toBe(0);
       expect(out).toEqual([usage]);
     }
+  });
+});
+
+describe('pnpm cmc: ImageNet weights (--init, inspect)', () => {
+  /** resnest-tiny-3d's backbone (seed 4) in the ResNeSt release's names and 2D kernels, with its ImageNet head. */
+  async function checkpoint(path: string): Promise<string> {
+    await initBackend({ prefer: 'wasm', log: () => {} });
+    const backbone = createResNeSt3d('resnest-tiny-3d', 1, Rng.fromSeed(4));
+    const tensors = [...torchStateDict(backbone)].map(([name, t]) => ({
+      name: resnestSourceKey(name),
+      shape: t.shape,
+      data: t.data,
+    }));
+    disposeModule(backbone);
+    tensors.push({ name: 'fc.weight', shape: [1000, 8], data: new Float32Array(8000) });
+    await writeSafetensors(path, tensors);
+    return path;
+  }
+
+  it('inspect lists each tensor and its 3D ResNeSt layer; a strict load fits resnest-tiny-3d, not resnest50-3d (exit 1)', async () => {
+    const file = await checkpoint(join(dir, 'resnest-tiny.safetensors'));
+    const r = await run(['inspect', file, '--backbone', 'resnest-tiny-3d']);
+    expect(r.err).toEqual([]);
+    expect(r.code).toBe(0);
+    expect(r.out[0]).toMatch(/resnest-tiny.safetensors: \d+ tensors, sha256 [0-9a-f]{64}, map resnest50, into /);
+    expect(r.out).toContainEqual(expect.stringMatching(/^ {2}conv1\.0\.weight +F32 +\[\d+, 1, 7, 7\] +-> stem\.0\.weight$/));
+    expect(r.out).toContainEqual(
+      expect.stringMatching(
+        /^ {2}layer1\.0\.downsample\.1\.weight +F32 +\[\d+, \d+, 1, 1\] +-> layers\.0\.0\.downsample\.0\.weight$/,
+      ),
+    );
+    expect(r.out).toContainEqual(expect.stringMatching(/^ {2}fc\.weight +F32 +\[1000, 8\] +dropped$/));
+    expect(r.out.at(-1)).toMatch(/^strict load into .*: would succeed, \d+ tensors$/);
+    const two = await run(['inspect', file, '--backbone', 'resnest-tiny-3d', '--in-channels', '2']);
+    expect(two.code).toBe(0);
+    expect(two.out.join('\n')).toMatch(/conv1\.0\.weight .* -> stem\.0\.weight \(stem kept\)/);
+    expect(two.out.at(-1)).toMatch(/would succeed, \d+ tensors \(stem: random\)$/);
+    const wide = await run(['inspect', file]);
+    expect(wide.code).toBe(1);
+    expect(wide.out.join('\n')).toMatch(/would fail \(\d+ faults/);
+  });
+
+  it('train --init: the backbone from the file, its SHA-256 said at run start; a wrong --init-sha256 stops before training', async () => {
+    const file = await checkpoint(join(dir, 'resnest-init.safetensors'));
+    const sha256 = sha256Hex(await readFile(file));
+    const args = (runDir: string) => [
+      'train',
+      '--cohort',
+      cohort,
+      '--run',
+      runDir,
+      '--grid',
+      '16x32x32',
+      '--backbone',
+      'resnest-tiny-3d',
+      '--epochs',
+      '1',
+      '--batch',
+      '2',
+      '--empty-classes',
+      'weight-one',
+      '--tta',
+      '0',
+      '--engine',
+      'tfjs',
+      '--init',
+      file,
+    ];
+    const runDir = join(dir, 'init-run');
+    const trained = await run([...args(runDir), '--init-sha256', `sha256:${sha256}`]);
+    expect(trained.err).toEqual([]);
+    expect(trained.code).toBe(0);
+    expect(trained.out).toContain(`   init: ${file} (resnest50), sha256 ${sha256}`);
+    const start = JSON.parse((await readFile(join(runDir, 'runs', 'cmc', 'events.jsonl'), 'utf8')).split('\n')[0] as string);
+    expect(start.config.init).toEqual({ sha256, map: 'resnest50' });
+
+    const refusedDir = join(dir, 'init-refused');
+    const refused = await run([...args(refusedDir), '--init-sha256', '0'.repeat(64)]);
+    expect(refused.code).toBe(2);
+    expect(refused.err.join('\n')).toContain(`${file}: SHA-256 mismatch: the file is ${sha256}, the run pins ${'0'.repeat(64)}`);
+    expect(existsSync(join(refusedDir, 'runs', 'cmc', 'checkpoints'))).toBe(false);
   });
 });

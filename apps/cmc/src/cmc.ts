@@ -1,8 +1,8 @@
 /**
- * `pnpm cmc -- train|predict|cam ...`: parses the command line and calls `@covsev/pipeline`
+ * `pnpm cmc -- train|predict|cam|inspect ...`: parses the command line and calls `@covsev/pipeline`
  * (`classifyCohort`, `loadTrainedClassifier`, `scanFolders`, `readMasksOnGrid`,
  * `readMaskOnGrid`, `preprocessScans`, `predictScans`) and `@covsev/cmc` (`classActivationVolume`,
- * `writeCamMontage`). No pipeline logic lives here: options in, a function called, lines printed.
+ * `writeCamMontage`, `inspectResNeStWeights`). No pipeline logic lives here: options in, a function called, lines printed.
  */
 import { basename } from 'node:path';
 import {
@@ -18,6 +18,8 @@ import {
   positiveInteger,
   runCli,
   runSubcommand,
+  safetensorsPath,
+  sha256Digest,
   UsageError,
   type ValueCheck,
 } from '@covsev/cli';
@@ -26,10 +28,12 @@ import {
   type CmcVariant,
   classActivationVolume,
   cmcVariantSpec,
+  inspectResNeStWeights,
   RESNEST3D_CONFIGS,
   type ResNeSt3dName,
   writeCamMontage,
 } from '@covsev/cmc';
+import { formatWeightsInspection, initBackend } from '@covsev/engine';
 import type { StageEvent, TrainEvent } from '@covsev/events';
 import { SEVERITY_CLASSES, type Shape3 } from '@covsev/io';
 import {
@@ -52,7 +56,8 @@ import {
 export const USAGE = `usage: pnpm cmc -- <command> [options]   (pnpm cmc -- <command> --help for its options)
   train    train the CMC classifier on a COV19-CT-DB cohort into a run folder (then predict val/test, submission)
   predict  a prediction table for a folder of scans, from a trained run
-  cam      a class activation map montage (PNG) of one scan, from a trained run`;
+  cam      a class activation map montage (PNG) of one scan, from a trained run
+  inspect  a safetensors ResNeSt-50 checkpoint's tensors and the 3D ResNeSt layer each maps to (for --init)`;
 
 export const TRAIN_USAGE = `usage: pnpm cmc -- train --cohort DIR --run DIR [options]
   --cohort DIR          a COV19-CT-DB cohort (label CSVs, train/ val/ test/)
@@ -69,7 +74,15 @@ export const TRAIN_USAGE = `usage: pnpm cmc -- train --cohort DIR --run DIR [opt
   --workers W           gradient worker threads, 0: the main thread (default 0)
   --empty-classes M     refuse|weight-one: a grade without training scans (default refuse)
   --tta N               augmented passes per scan when predicting val/test, 0: plain pass (default 3)
-  --engine E            onnx|tfjs for those predictions (default onnx)`;
+  --engine E            onnx|tfjs for those predictions (default onnx)
+  --init FILE           start the backbone from ImageNet weights: the ResNeSt release's resnest50 or
+                        timm's resnest50d as .safetensors (convert a .pth: packages/engine/README.md),
+                        2D kernels inflated to 1 x k x k; its SHA-256 goes into the run config, so a
+                        resume needs the same file (fine-tune at the default --lr 1e-4, the paper's)
+  --init-sha256 HEX     refuse the --init file unless its SHA-256 is HEX (64 hex digits)
+  --partial             load what of --init fits and list what was skipped (default: strict, all or nothing)
+  --stem-init M         random|mean: the stem's first conv (1 or 2 channels, 7 x 7) from the file's RGB
+                        one: kept random (default) or the RGB kernel averaged and centred`;
 
 export const PREDICT_USAGE = `usage: pnpm cmc -- predict --run DIR --scans DIR --out PRED.csv [options]
   --run DIR             a trained run folder (pnpm cmc -- train)
@@ -92,6 +105,49 @@ export const CAM_USAGE = `usage: pnpm cmc -- cam --run DIR --scan DIR --out PNG 
   --class C             ${SEVERITY_CLASSES.join('|')} (default: the predicted class)
   --mask NIFTI          the scan's mask (outline; the input channel of lung-cmc / infection-cmc runs)
   --checkpoint C        latest|best (default latest)`;
+
+export const INSPECT_USAGE = `usage: pnpm cmc -- inspect FILE.safetensors [options]
+  FILE.safetensors      a ResNeSt-50 checkpoint (the release's or timm's resnest50d) converted to safetensors
+  --backbone NAME       ${Object.keys(RESNEST3D_CONFIGS).join('|')} (default resnest50-3d)
+  --in-channels C       1 (CT) or 2 ([mask, CT]: lung-cmc, infection-cmc) (default 1)
+  --stem-init M         random|mean (default random), as train --stem-init
+  Lists every tensor (name, dtype, shape) and the 3D ResNeSt layer it maps to (or dropped, no match,
+  wrong shape), then whether train --init would load it strictly; exit 1 when it would not.`;
+
+const stemInitChoice = oneOf<'random' | 'mean'>(['random', 'mean']);
+
+/** `--init` and its companions as the training settings' `init` (the companions need `--init`). */
+function initOption(values: {
+  init: string | undefined;
+  'init-sha256': string | undefined;
+  partial: boolean;
+  'stem-init': 'random' | 'mean' | undefined;
+}): { path: string; sha256?: string; partial?: boolean; stemInit?: 'random' | 'mean' } | undefined {
+  if (values.init === undefined) {
+    for (const [flag, given] of [
+      ['--init-sha256', values['init-sha256'] !== undefined],
+      ['--partial', values.partial],
+      ['--stem-init', values['stem-init'] !== undefined],
+    ] as const)
+      if (given) throw new UsageError(`${flag} goes with --init FILE (the ImageNet weights it applies to)`);
+    return undefined;
+  }
+  return {
+    path: values.init,
+    ...(values['init-sha256'] === undefined ? {} : { sha256: values['init-sha256'] }),
+    ...(values.partial ? { partial: true } : {}),
+    ...(values['stem-init'] === undefined ? {} : { stemInit: values['stem-init'] }),
+  };
+}
+
+/** The run's initial weights, from the `run-start` event (config `init`, runtime `init`). */
+function describeInit(config: unknown, runtime: unknown): string | undefined {
+  const init = (config as { init?: { sha256: string; map: string; partial?: boolean; stemInit?: string } } | null)?.init;
+  if (init === undefined) return undefined;
+  const path = (runtime as { init?: string } | undefined)?.init;
+  const options = [init.map, init.partial ? 'partial' : '', init.stemInit ? `stem ${init.stemInit}` : ''].filter(Boolean);
+  return `init: ${path ?? 'weights'} (${options.join(', ')}), sha256 ${init.sha256}`;
+}
 
 /** `DxHxW` (three positive integers), e.g. `64x256x256`. */
 export const gridShape: ValueCheck<Shape3> = (text, flag) => {
@@ -147,6 +203,8 @@ function progressPrinter(print: Print): { onEvent: (e: StageEvent) => void; onTr
     },
     onTrainEvent: (event) => {
       if (event.type === 'run-start') {
+        const init = describeInit(event.config, event.runtime);
+        if (init !== undefined) print(`   ${init}${event.resumedFrom === undefined ? '' : ' (the checkpoint has the weights)'}`);
         for (const line of describeRunStart(event)) print(`   ${line}`);
         stepsPerEpoch = event.stepsPerEpoch;
         if (event.startEpoch < event.epochs) training = createProgress('train', event.epochs * stepsPerEpoch);
@@ -191,8 +249,13 @@ async function train(argv: readonly string[], print: Print): Promise<number> {
       'empty-classes': { type: 'string', parse: oneOf(['refuse', 'weight-one']), default: 'refuse' as 'refuse' | 'weight-one' },
       tta: { type: 'string', parse: integerIn(0, 1000), default: 3 },
       engine: { type: 'string', parse: engineChoice, default: 'onnx' as 'onnx' | 'tfjs' },
+      init: { type: 'string', parse: safetensorsPath, valueName: 'FILE' },
+      'init-sha256': { type: 'string', parse: sha256Digest, valueName: 'HEX' },
+      partial: { type: 'boolean' },
+      'stem-init': { type: 'string', parse: stemInitChoice },
     },
   });
+  const init = initOption(values);
   const spec = cmcVariantSpec(values.variant);
   if (spec.mask !== undefined && values.masks === undefined)
     throw new UsageError(
@@ -214,6 +277,7 @@ async function train(argv: readonly string[], print: Print): Promise<number> {
         seed: values.seed,
         workers: values.workers,
         emptyClasses: values['empty-classes'],
+        ...(init === undefined ? {} : { init }),
       },
     },
     'the command line',
@@ -354,7 +418,36 @@ async function cam(argv: readonly string[], print: Print): Promise<number> {
   return 0;
 }
 
-const COMMANDS = { train, predict, cam } as const;
+async function inspect(argv: readonly string[], print: Print): Promise<number> {
+  const { values, positionals } = parseCliArgs(argv, {
+    usage: INSPECT_USAGE,
+    positionals: true,
+    options: {
+      backbone: {
+        type: 'string',
+        parse: oneOf(Object.keys(RESNEST3D_CONFIGS) as ResNeSt3dName[]),
+        default: 'resnest50-3d' as ResNeSt3dName,
+      },
+      'in-channels': { type: 'string', parse: integerIn(1, 2), default: 1 },
+      'stem-init': { type: 'string', parse: stemInitChoice, default: 'random' as 'random' | 'mean' },
+    },
+  });
+  if (positionals.length !== 1)
+    throw new UsageError(
+      `inspect takes one FILE.safetensors, got ${positionals.length === 0 ? 'none' : positionals.join(' ')} (see --help)`,
+    );
+  const file = safetensorsPath(positionals[0] as string, 'FILE');
+  await initBackend({ log: () => {} });
+  const inspection = await inspectResNeStWeights(file, {
+    backbone: values.backbone,
+    inChannels: values['in-channels'] as 1 | 2,
+    stemInit: values['stem-init'],
+  });
+  for (const line of formatWeightsInspection(inspection)) print(line);
+  return inspection.strict ? 0 : 1;
+}
+
+const COMMANDS = { train, predict, cam, inspect } as const;
 
 /** `pnpm cmc` without `runCli`: throws `UsageError` / `HelpRequested` / `CovsevInputError`. */
 export function main(argv: readonly string[], print: Print = console.log): Promise<number> {

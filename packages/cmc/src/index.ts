@@ -4,7 +4,7 @@ export { CMC_FULL_SHAPE, CMC_INTENSITY, scansToInput, scansToNcdhw } from './inp
 export { SplitAttention3d, type SplitAttention3dOptions } from './layers/splitAttention3d.js';
 export * from './losses/index.js';
 export { CmcNetwork, type CmcNetworkConfig, isBackbone } from './models/cmcNetwork.js';
-export { RESNEST50_MAP, resnestKey } from './models/pretrained.js';
+export { inspectResNeStWeights, RESNEST50_MAP, resnestKey, resnestSourceKey } from './models/pretrained.js';
 export { createResNeSt3d, RESNEST3D_CONFIGS, ResNeSt3d, type ResNeSt3dConfig, type ResNeSt3dName } from './models/resnest3d.js';
 export { cmcOnnxSession, releaseCmcOnnxSessions } from './predict/onnxSession.js';
 export {

@@ -21,7 +21,9 @@
  * covsev's (the paper's) is 7 x 7, so only `stemInit: 'mean'` (centred) or the default random stem
  * fit it.
  */
-import type { WeightMap } from '@covsev/engine';
+import { disposeModule, inspectWeights, type StemInit, type WeightMap, type WeightsInspection } from '@covsev/engine';
+import { Rng } from '@covsev/io';
+import { createResNeSt3d, type ResNeSt3dName } from './resnest3d.js';
 
 const STEM: Record<string, string> = {
   'conv1.0': 'stem.0',
@@ -47,6 +49,24 @@ export function resnestKey(key: string): string | null {
   return `layers.${Number(layer) - 1}.${block}.${tail}`;
 }
 
+const STEM_SOURCE = Object.fromEntries(Object.entries(STEM).map(([from, to]) => [to, from]));
+
+/**
+ * covsev's backbone name to the release's (the inverse of {@link resnestKey}): a covsev backbone
+ * written as a release-named checkpoint (tests, fixtures; `torchStateDict` gives the 2D kernels).
+ */
+export function resnestSourceKey(name: string): string {
+  const dot = name.lastIndexOf('.');
+  const stem = STEM_SOURCE[name.slice(0, dot)];
+  if (stem) return `${stem}${name.slice(dot)}`;
+  const m = /^layers\.(\d+)\.(\d+)\.(.*)$/.exec(name);
+  if (!m) return name;
+  const [, layer, block, rest] = m as unknown as [string, string, string, string];
+  const down = /^downsample\.(\d+)\.(.*)$/.exec(rest);
+  const tail = down && layer === '0' && block === '0' ? `downsample.${Number(down[1]) + 1}.${down[2]}` : rest;
+  return `layer${Number(layer) + 1}.${block}.${tail}`;
+}
+
 /** ResNeSt-50 (release or timm `resnest50d`) onto `ResNeSt3d` (any depth / width with these names). */
 export const RESNEST50_MAP: WeightMap = {
   name: 'resnest50',
@@ -55,3 +75,19 @@ export const RESNEST50_MAP: WeightMap = {
   stem: 'stem.0.weight',
   inflate: true,
 };
+
+/**
+ * What a ResNeSt-50 checkpoint holds and where each tensor goes in covsev's 3D ResNeSt (the
+ * `pnpm cmc -- inspect` command): engine's `inspectWeights` on a throwaway backbone.
+ */
+export async function inspectResNeStWeights(
+  path: string,
+  options: { readonly backbone: ResNeSt3dName; readonly inChannels: 1 | 2; readonly stemInit?: StemInit },
+): Promise<WeightsInspection> {
+  const backbone = createResNeSt3d(options.backbone, options.inChannels, Rng.fromSeed(0));
+  try {
+    return await inspectWeights(backbone, path, RESNEST50_MAP, options.stemInit ?? 'random');
+  } finally {
+    disposeModule(backbone);
+  }
+}

@@ -16,7 +16,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { CmcScan } from '../input/cmcScan.js';
 import { scansToInput } from '../input/modelInput.js';
 import { CmcNetwork } from '../models/cmcNetwork.js';
-import { resnestKey } from '../models/pretrained.js';
+import { resnestKey, resnestSourceKey } from '../models/pretrained.js';
 import { predictCmc } from '../predict/predict.js';
 import { labelledScan } from './randomViews.test-helpers.js';
 import { describeCmcModel, recalibrateCmcStatistics, trainCmc } from './trainer.js';
@@ -277,26 +277,6 @@ describe('trainCmc', () => {
 });
 
 const TINY_BACKBONE = { layers: [1, 1, 1, 1], base: 8, stemWidth: 8, radix: 2 } as const;
-const STEM_SOURCE: Record<string, string> = {
-  'stem.0': 'conv1.0',
-  'stem.1': 'conv1.1',
-  'stem.3': 'conv1.3',
-  'stem.4': 'conv1.4',
-  'stem.6': 'conv1.6',
-  'stem.7': 'bn1',
-};
-/** covsev's backbone name -> the ResNeSt release's (the inverse of `resnestKey`). */
-function resnestSourceName(name: string): string {
-  const dot = name.lastIndexOf('.');
-  const stem = STEM_SOURCE[name.slice(0, dot)];
-  if (stem) return `${stem}${name.slice(dot)}`;
-  const m = /^layers\.(\d+)\.(\d+)\.(.*)$/.exec(name) as RegExpExecArray;
-  const [, layer, block, rest] = m as unknown as [string, string, string, string];
-  const down = /^downsample\.(\d+)\.(.*)$/.exec(rest);
-  const tail = down && layer === '0' && block === '0' ? `downsample.${Number(down[1]) + 1}.${down[2]}` : rest;
-  return `layer${Number(layer) + 1}.${block}.${tail}`;
-}
-
 /**
  * A ResNeSt-release-named checkpoint of the tiny backbone: a fresh network's backbone (seed
  * `seed`) in PyTorch's 2D layout (1 x k x k kernels as k x k), plus the ImageNet head the map
@@ -311,8 +291,8 @@ async function resnestCheckpoint(
   const state = torchStateDict(net.backbone);
   disposeModule(net);
   const tensors: SafetensorsInput[] = [...state].map(([name, t]) => {
-    expect(resnestKey(resnestSourceName(name)), name).toBe(name);
-    return { name: resnestSourceName(name), shape: t.shape, data: t.data };
+    expect(resnestKey(resnestSourceKey(name)), name).toBe(name);
+    return { name: resnestSourceKey(name), shape: t.shape, data: t.data };
   });
   tensors.push({ name: 'fc.weight', shape: [1000, 64], data: new Float32Array(64_000) });
   await writeSafetensors(path, edit(tensors));
