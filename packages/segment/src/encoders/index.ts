@@ -2,9 +2,11 @@
  * The encoder registry (docs/method.md, "Segmentation": ResNet-34 or DenseNet-121), by torchvision
  * name; an unknown name lists the valid ones.
  */
-import type { Rng } from '@covsev/io';
+import { disposeModule, inspectWeights, type StemInit, type WeightsInspection } from '@covsev/engine';
+import { Rng } from '@covsev/io';
 import { ENCODER_NAMES, type EncoderName, type SegmentationEncoder } from '../models/contract.js';
 import { DENSENET121_BLOCKS, DenseNetEncoder } from './densenet.js';
+import { ENCODER_WEIGHT_MAPS } from './pretrained.js';
 import { RESNET34_LAYERS, ResNetEncoder } from './resnet.js';
 
 export interface EncoderOptions {
@@ -28,6 +30,27 @@ export function getEncoder(name: EncoderName, options: EncoderOptions): Segmenta
   return build(options);
 }
 
+/**
+ * What a torchvision checkpoint holds and where each tensor goes in covsev's `encoder` (the
+ * `pnpm seg -- inspect` command): engine's `inspectWeights` on a throwaway encoder of 1 (CT)
+ * input channel, or `inChannels`, at `width`.
+ */
+export async function inspectEncoderWeights(
+  path: string,
+  options: { readonly encoder: EncoderName; readonly width?: number; readonly inChannels?: number; readonly stemInit?: StemInit },
+): Promise<WeightsInspection> {
+  const encoder = getEncoder(options.encoder, {
+    inChannels: options.inChannels ?? 1,
+    width: options.width ?? 1,
+    rng: Rng.fromSeed(0),
+  });
+  try {
+    return await inspectWeights(encoder, path, ENCODER_WEIGHT_MAPS[options.encoder], options.stemInit ?? 'random');
+  } finally {
+    disposeModule(encoder);
+  }
+}
+
 export {
   DENSENET121_BLOCKS,
   DenseBlock,
@@ -36,10 +59,5 @@ export {
   type DenseNetEncoderOptions,
   DenseTransition,
 } from './densenet.js';
-export {
-  ENCODER_WEIGHT_MAPS,
-  inspectEncoderWeights,
-  TORCHVISION_DENSENET121_MAP,
-  TORCHVISION_RESNET34_MAP,
-} from './pretrained.js';
+export { ENCODER_WEIGHT_MAPS, TORCHVISION_DENSENET121_MAP, TORCHVISION_RESNET34_MAP } from './pretrained.js';
 export { conv3x3, RESNET34_LAYERS, ResNetEncoder, type ResNetEncoderOptions, resnetStageGeometry } from './resnet.js';

@@ -10,10 +10,8 @@
  * encoder under `encoder.`: load into the encoder module, not the model. The stem (`conv1` /
  * `features.conv0`) is RGB; covsev's CT encoders take 1 channel, so it follows `stemInit`.
  */
-import { disposeModule, inspectWeights, type StemInit, type WeightMap, type WeightsInspection } from '@covsev/engine';
-import { Rng } from '@covsev/io';
+import type { WeightMap } from '@covsev/engine';
 import type { EncoderName } from '../models/contract.js';
-import { getEncoder } from './index.js';
 
 /** torchvision's `resnet34` (e.g. `resnet34-b627a593.pth` converted to safetensors). */
 export const TORCHVISION_RESNET34_MAP: WeightMap = {
@@ -43,24 +41,3 @@ export const ENCODER_WEIGHT_MAPS: Record<EncoderName, WeightMap> = {
   resnet34: TORCHVISION_RESNET34_MAP,
   densenet121: TORCHVISION_DENSENET121_MAP,
 };
-
-/**
- * What a torchvision checkpoint holds and where each tensor goes in covsev's `encoder` (the
- * `pnpm seg -- inspect` command): engine's `inspectWeights` on a throwaway encoder of 1 (CT)
- * input channel, or `inChannels`, at `width`.
- */
-export async function inspectEncoderWeights(
-  path: string,
-  options: { readonly encoder: EncoderName; readonly width?: number; readonly inChannels?: number; readonly stemInit?: StemInit },
-): Promise<WeightsInspection> {
-  const encoder = getEncoder(options.encoder, {
-    inChannels: options.inChannels ?? 1,
-    width: options.width ?? 1,
-    rng: Rng.fromSeed(0),
-  });
-  try {
-    return await inspectWeights(encoder, path, ENCODER_WEIGHT_MAPS[options.encoder], options.stemInit ?? 'random');
-  } finally {
-    disposeModule(encoder);
-  }
-}
