@@ -86,8 +86,11 @@ describe('gradeCohort', () => {
       expect(row.category).toBe(categoryFromInvolvement(Math.min(1, involvement.get(row.name) as number)));
       expect([...row.probabilities].sort()).toEqual([0, 0, 0, 1]);
     }
-    // The submission is the ensemble's test table.
+    // The submission is the ensemble's test table, with each scan's stage 1 involvement.
     expect(first.submission?.rows.map((r) => r.category)).toEqual(first.ensemble.testPredictions.map((r) => r.category));
+    const submitted = await readPredictionCsv(join(paths.submission, 'predictions.csv'));
+    expect(submitted.length).toBeGreaterThan(0);
+    for (const row of submitted) expect(row.involvement).toBeCloseTo(Math.min(1, involvement.get(row.name) as number), 5);
 
     // The stages in order, each classifier named in its events.
     const events = (await readEvents(paths.events)).filter((e): e is StageStartEvent => e.type === 'stage-start');

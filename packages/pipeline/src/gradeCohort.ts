@@ -5,7 +5,7 @@
  *     -> preprocess (every scan on the classifier grid)
  *     -> for each classifier: train-classifier, predict (val, test; with TTA)
  *     -> involvement (the baseline from stage 1's masks, Table 1's thresholds)
- *     -> ensemble (val, test) -> submission (test)
+ *     -> ensemble (val, test) -> submission (test; `predictions.csv` with stage 1's involvement)
  *
  * The method's ensemble is the mean of plain CMC and infection-aware CMC; `gradeCohort` takes
  * any classifiers of Table 3 (`variant`), each with its own name, run and tables
@@ -101,6 +101,17 @@ export interface GradedCohort {
   readonly stopped: boolean;
 }
 
+/**
+ * The submitted rows with each scan's involvement estimate from stage 1 (`predictions.csv`'s
+ * `involvement` column), where the run segmented its scans.
+ */
+export function withInvolvement(rows: readonly PredictionRow[], involvement: ReadonlyMap<string, number>): PredictionRow[] {
+  return rows.map((r) => {
+    const v = involvement.get(r.name);
+    return v === undefined ? r : { ...r, involvement: v };
+  });
+}
+
 /** Checks the options before anything runs: names, variants, masks, ensemble members. */
 function checkOptions(options: GradeCohortOptions): void {
   if (options.classifiers.length === 0) throw new RangeError('gradeCohort: no classifiers given');
@@ -189,8 +200,8 @@ export async function gradeCohort(options: GradeCohortOptions): Promise<GradedCo
 
   const split = (s: Split) => splitScans(cohort, s);
   const members = options.ensemble?.members ?? options.classifiers.map((c) => c.name);
+  const involvement = new Map(segmentation?.scans.map((r) => [r.name, segmentedInvolvement(r)]) ?? []);
   if (segmentation !== undefined) {
-    const involvement = new Map(segmentation.scans.map((r) => [r.name, segmentedInvolvement(r)]));
     const softness =
       options.involvementSoftness ?? (members.includes(INVOLVEMENT_MODEL) ? INVOLVEMENT_MEMBER_SOFTNESS : undefined);
     const folder = paths.model(INVOLVEMENT_MODEL);
@@ -239,7 +250,11 @@ export async function gradeCohort(options: GradeCohortOptions): Promise<GradedCo
     test.length === 0
       ? undefined
       : await writeChallengeSubmission(
-          { predictions: ensembleTest, outDir: paths.submission, expectedScans: test.map((s) => s.name) },
+          {
+            predictions: withInvolvement(ensembleTest, involvement),
+            outDir: paths.submission,
+            expectedScans: test.map((s) => s.name),
+          },
           context,
         );
   return {

@@ -16,7 +16,7 @@
 import { basename, join } from 'node:path';
 import type { CombineRule } from '@covsev/ensemble';
 import { CovsevInputError, type PredictionRow, type SubmissionLayout } from '@covsev/io';
-import { ENSEMBLE_MODEL, INVOLVEMENT_MODEL } from './gradeCohort.js';
+import { ENSEMBLE_MODEL, INVOLVEMENT_MODEL, withInvolvement } from './gradeCohort.js';
 import { readMasksOnGrid, scanFolders } from './masks.js';
 import { runFolder } from './runFolder.js';
 import type { StageContext } from './stage.js';
@@ -208,9 +208,10 @@ export async function gradeScans(options: GradeScansOptions): Promise<GradedScan
     );
     tables.push({ name: ENSEMBLE_MODEL, path, rows: submitted });
   }
+  const involvement = new Map(segmentation?.scans.map((r) => [r.name, segmentedInvolvement(r)]) ?? []);
   const submission = await writeChallengeSubmission(
     {
-      predictions: submitted,
+      predictions: withInvolvement(submitted, involvement),
       outDir: options.out,
       testDir: options.scans,
       ...(options.layout === undefined ? {} : { layout: options.layout }),

@@ -19,6 +19,36 @@ describe('prediction tables', () => {
     back.forEach((r, i) => r.probabilities.forEach((p, k) => expect(p).toBeCloseTo(rows[i]?.probabilities[k] ?? NaN, 8)));
   });
 
+  it("carries each scan's involvement in an optional column: written only when a row has one, blank where unknown, checked on reading", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'covsev-pred-'));
+    const path = join(dir, 'p.csv');
+    const rows: PredictionRow[] = [
+      { name: 'ct_scan_3', category: 2, probabilities: [0.1, 0.6, 0.2, 0.1], involvement: 0.3141592653 },
+      { name: 'ct_scan_4', category: 4, probabilities: [0.05, 0.05, 0.3, 0.6] },
+    ];
+    await writePredictionCsv(path, rows);
+    const text = await readFile(path, 'utf8');
+    expect(text.split('\n')[0]).toBe('name,category,p_mild,p_moderate,p_severe,p_critical,involvement');
+    expect(text.split('\n')[1]?.endsWith(',0.314159')).toBe(true);
+    expect(text.split('\n')[2]?.endsWith('0.600000000,')).toBe(true);
+    const back = await readPredictionCsv(path);
+    expect(back[0]?.involvement).toBe(0.314159);
+    expect('involvement' in (back[1] as object)).toBe(false);
+    // Without any involvement the table has its six columns, as before.
+    await writePredictionCsv(
+      path,
+      rows.map(({ name, category, probabilities }) => ({ name, category, probabilities })),
+    );
+    expect((await readFile(path, 'utf8')).split('\n')[0]).toBe(HEADER);
+    await expect(writePredictionCsv(path, [{ ...(rows[0] as PredictionRow), involvement: 1.5 }])).rejects.toThrow(
+      /p\.csv:2: involvement: 1\.5 is not a fraction in \[0, 1\]/,
+    );
+    await writeFile(path, `${HEADER},involvement\nct_scan_1,1,1,0,0,0,-0.2\n`);
+    await expect(readPredictionCsv(path)).rejects.toThrow(/p\.csv:2: involvement: "-0\.2" is not a fraction in \[0, 1\]/);
+    await writeFile(path, `${HEADER},involvement\nct_scan_1,1,1,0,0,0,lots\n`);
+    await expect(readPredictionCsv(path)).rejects.toThrow(/p\.csv:2: involvement: "lots"/);
+  });
+
   it('refuses probabilities that do not sum to one, naming file and line', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'covsev-pred-'));
     const path = join(dir, 'bad.csv');

@@ -15,6 +15,11 @@ export interface PredictionRow {
   readonly name: string;
   readonly category: SeverityCategory;
   readonly probabilities: readonly [number, number, number, number];
+  /**
+   * The scan's estimated involvement (infected lung voxels / lung voxels from stage 1's masks,
+   * 0..1), when known: the optional `involvement` column (docs/formats.md, "Prediction table").
+   */
+  readonly involvement?: number;
 }
 
 /** How far a row's four probabilities may sum from 1 (docs/formats.md, "Prediction table"). */
@@ -22,6 +27,8 @@ export const PROBABILITY_SUM_TOLERANCE = 1e-3;
 
 const PROB_COLUMNS = SEVERITY_CLASSES.map((c) => `p_${c.toLowerCase()}`) as [string, string, string, string];
 const COLUMNS = ['name', 'category', ...PROB_COLUMNS];
+/** The optional column after the six: the scan's estimated involvement, blank where unknown. */
+const INVOLVEMENT_COLUMN = 'involvement';
 
 /** A plain decimal number, with an optional exponent: no hex, no `Infinity`/`NaN`, no blank. */
 const DECIMAL = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -36,7 +43,8 @@ function clampRounding(p: number): number {
 /**
  * Writes a prediction table (comma-separated, header `name,category,p_mild,...`), atomically,
  * probabilities to 9 significant digits (an excursion of at most 1e-6 outside [0, 1], float32
- * rounding, is clamped). A scan name that breaks the scan-name rule is refused (CovsevInputError
+ * rounding, is clamped); with an `involvement` column (6 significant digits, blank where a row
+ * has none) when any row has one. A scan name that breaks the scan-name rule is refused (CovsevInputError
  * naming the file and the line it would have taken), and nothing is written.
  */
 export async function writePredictionCsv(path: string, rows: readonly PredictionRow[]): Promise<void> {
@@ -49,8 +57,17 @@ export function predictionCsvText(path: string, rows: readonly PredictionRow[]):
     const problem = scanNameProblem(r.name);
     if (problem !== undefined) throw new CovsevInputError(path, problem, { line: index + 2 });
   });
-  const data = rows.map((r) => [r.name, r.category, ...r.probabilities.map((p) => clampRounding(p).toPrecision(9))]);
-  return `${Papa.unparse({ fields: COLUMNS, data }, { newline: '\n' })}\n`;
+  const withInvolvement = rows.some((r) => r.involvement !== undefined);
+  const data = rows.map((r, index) => {
+    const cells: (string | number)[] = [r.name, r.category, ...r.probabilities.map((p) => clampRounding(p).toPrecision(9))];
+    if (!withInvolvement) return cells;
+    const v = r.involvement;
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 1))
+      throw new CovsevInputError(path, `${INVOLVEMENT_COLUMN}: ${v} is not a fraction in [0, 1]`, { line: index + 2 });
+    return [...cells, v === undefined ? '' : Number(v.toPrecision(6)).toString()];
+  });
+  const fields = withInvolvement ? [...COLUMNS, INVOLVEMENT_COLUMN] : COLUMNS;
+  return `${Papa.unparse({ fields, data }, { newline: '\n' })}\n`;
 }
 
 /**
@@ -60,7 +77,8 @@ export function predictionCsvText(path: string, rows: readonly PredictionRow[]):
  * trimmed. `name` follows the scan-name rule and appears once; `category` is exactly one of
  * `1`, `2`, `3`, `4`; each probability is a decimal number (an exponent is allowed, hex,
  * `Infinity`, `NaN` and blanks are not) in [0, 1], and the four sum to 1 within
- * `PROBABILITY_SUM_TOLERANCE`. Blank lines are skipped; lines are the file's own.
+ * `PROBABILITY_SUM_TOLERANCE`. An `involvement` column, when there, holds blanks or decimal
+ * fractions in [0, 1]. Blank lines are skipped; lines are the file's own.
  */
 export async function readPredictionCsv(path: string): Promise<PredictionRow[]> {
   let text: string;
@@ -78,6 +96,9 @@ export async function readPredictionCsv(path: string): Promise<PredictionRow[]> 
   const doubled = COLUMNS.filter((c) => fields.indexOf(c) !== fields.lastIndexOf(c));
   if (doubled.length > 0) throw new CovsevInputError(path, `columns given twice: ${doubled.join(', ')}`, { line: headerLine });
   const at = COLUMNS.map((c) => fields.indexOf(c));
+  const involvementAt = fields.indexOf(INVOLVEMENT_COLUMN);
+  if (involvementAt !== fields.lastIndexOf(INVOLVEMENT_COLUMN))
+    throw new CovsevInputError(path, `columns given twice: ${INVOLVEMENT_COLUMN}`, { line: headerLine });
   const seen = new Map<string, number>();
   return body.map(({ fields: cells, line }) => {
     const fail = (problem: string): never => {
@@ -105,6 +126,12 @@ export async function readPredictionCsv(path: string): Promise<PredictionRow[]> 
     const previous = seen.get(name);
     if (previous !== undefined) fail(`duplicate scan name "${name}" (first on line ${previous})`);
     seen.set(name, line);
-    return { name, category: Number(categoryText) as SeverityCategory, probabilities };
+    const row = { name, category: Number(categoryText) as SeverityCategory, probabilities };
+    const involvementText = involvementAt < 0 ? '' : (cells[involvementAt] as string);
+    if (involvementText === '') return row;
+    const involvement = Number(involvementText);
+    if (!DECIMAL.test(involvementText) || !(involvement >= 0 && involvement <= 1))
+      fail(`${INVOLVEMENT_COLUMN}: ${JSON.stringify(involvementText)} is not a fraction in [0, 1]`);
+    return { ...row, involvement };
   });
 }
