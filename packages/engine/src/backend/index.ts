@@ -1,3 +1,14 @@
+export type { BackendDiagnosis, DoctorBackend, DoctorProbes, DoctorReason, DoctorReport, DoctorSystem } from './doctor.js';
+export {
+  CUDA_PATH,
+  cudaReasons,
+  diagnoseBackends,
+  diagnoseThisMachine,
+  formatDoctorReport,
+  MIN_DRIVER_CUDA11,
+  realProbes,
+  realSystem,
+} from './doctor.js';
 export type { NativePackage, NativeProbe } from './packages.js';
 export { probeNative, tfjsCoreDir } from './packages.js';
 export type { BackendInfo, BackendName, ConvEngine, InitBackendOptions, SkippedBackend } from './select.js';

@@ -121,12 +121,24 @@ export function cudaProviderInstalled(): boolean {
   try {
     const listed = ort.listSupportedBackends?.() ?? [];
     if (!listed.some((b) => b.name === 'cuda')) return false;
-    const index = createRequire(import.meta.url).resolve('onnxruntime-node');
-    const bin = join(dirname(index), '..', 'bin', 'napi-v6', process.platform, process.arch);
-    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-    return existsSync(join(bin, lib));
+    const bin = onnxRuntimeBinDir();
+    return bin !== undefined && existsSync(join(bin, ONNX_CUDA_PROVIDER_LIBRARY));
   } catch {
     return false;
+  }
+}
+
+/** The file name of onnxruntime-node's CUDA provider library on this platform. */
+export const ONNX_CUDA_PROVIDER_LIBRARY =
+  process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+
+/** onnxruntime-node's folder of native binaries for this platform; undefined when not installed. */
+export function onnxRuntimeBinDir(): string | undefined {
+  try {
+    const index = createRequire(import.meta.url).resolve('onnxruntime-node');
+    return join(dirname(index), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return undefined;
   }
 }
 
