@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import {
   type CliStreams,
   createProgress,
+  describePretrainedInit,
   integerIn,
   nonNegativeInteger,
   numberIn,
@@ -16,10 +17,12 @@ import {
   parseCliArgs,
   path,
   positiveInteger,
+  pretrainedInitOption,
   runCli,
   runSubcommand,
   safetensorsPath,
   sha256Digest,
+  stemInitChoice,
   UsageError,
   type ValueCheck,
 } from '@covsev/cli';
@@ -114,41 +117,6 @@ export const INSPECT_USAGE = `usage: pnpm cmc -- inspect FILE.safetensors [optio
   Lists every tensor (name, dtype, shape) and the 3D ResNeSt layer it maps to (or dropped, no match,
   wrong shape), then whether train --init would load it strictly; exit 1 when it would not.`;
 
-const stemInitChoice = oneOf<'random' | 'mean'>(['random', 'mean']);
-
-/** `--init` and its companions as the training settings' `init` (the companions need `--init`). */
-function initOption(values: {
-  init: string | undefined;
-  'init-sha256': string | undefined;
-  partial: boolean;
-  'stem-init': 'random' | 'mean' | undefined;
-}): { path: string; sha256?: string; partial?: boolean; stemInit?: 'random' | 'mean' } | undefined {
-  if (values.init === undefined) {
-    for (const [flag, given] of [
-      ['--init-sha256', values['init-sha256'] !== undefined],
-      ['--partial', values.partial],
-      ['--stem-init', values['stem-init'] !== undefined],
-    ] as const)
-      if (given) throw new UsageError(`${flag} goes with --init FILE (the ImageNet weights it applies to)`);
-    return undefined;
-  }
-  return {
-    path: values.init,
-    ...(values['init-sha256'] === undefined ? {} : { sha256: values['init-sha256'] }),
-    ...(values.partial ? { partial: true } : {}),
-    ...(values['stem-init'] === undefined ? {} : { stemInit: values['stem-init'] }),
-  };
-}
-
-/** The run's initial weights, from the `run-start` event (config `init`, runtime `init`). */
-function describeInit(config: unknown, runtime: unknown): string | undefined {
-  const init = (config as { init?: { sha256: string; map: string; partial?: boolean; stemInit?: string } } | null)?.init;
-  if (init === undefined) return undefined;
-  const path = (runtime as { init?: string } | undefined)?.init;
-  const options = [init.map, init.partial ? 'partial' : '', init.stemInit ? `stem ${init.stemInit}` : ''].filter(Boolean);
-  return `init: ${path ?? 'weights'} (${options.join(', ')}), sha256 ${init.sha256}`;
-}
-
 /** `DxHxW` (three positive integers), e.g. `64x256x256`. */
 export const gridShape: ValueCheck<Shape3> = (text, flag) => {
   const parts = text.trim().split(/x/i);
@@ -203,7 +171,7 @@ function progressPrinter(print: Print): { onEvent: (e: StageEvent) => void; onTr
     },
     onTrainEvent: (event) => {
       if (event.type === 'run-start') {
-        const init = describeInit(event.config, event.runtime);
+        const init = describePretrainedInit(event.config, event.runtime);
         if (init !== undefined) print(`   ${init}${event.resumedFrom === undefined ? '' : ' (the checkpoint has the weights)'}`);
         for (const line of describeRunStart(event)) print(`   ${line}`);
         stepsPerEpoch = event.stepsPerEpoch;
@@ -255,7 +223,7 @@ async function train(argv: readonly string[], print: Print): Promise<number> {
       'stem-init': { type: 'string', parse: stemInitChoice },
     },
   });
-  const init = initOption(values);
+  const init = pretrainedInitOption(values);
   const spec = cmcVariantSpec(values.variant);
   if (spec.mask !== undefined && values.masks === undefined)
     throw new UsageError(

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import {
   type CliStreams,
   createProgress,
+  describePretrainedInit,
   integerIn,
   nonNegativeInteger,
   numberIn,
@@ -17,10 +18,12 @@ import {
   parseCliArgs,
   path,
   positiveInteger,
+  pretrainedInitOption,
   runCli,
   runSubcommand,
   safetensorsPath,
   sha256Digest,
+  stemInitChoice,
   UsageError,
   type ValueCheck,
 } from '@covsev/cli';
@@ -107,41 +110,6 @@ export const INSPECT_USAGE = `usage: pnpm seg -- inspect FILE.safetensors [optio
 
 type Print = (line: string) => void;
 
-const stemInitChoice = oneOf<StemInit>(['random', 'mean']);
-
-/** `--init` and its companions as `trainSegmentation`'s `init` (the companions need `--init`). */
-function initOption(values: {
-  init: string | undefined;
-  'init-sha256': string | undefined;
-  partial: boolean;
-  'stem-init': StemInit | undefined;
-}): { path: string; sha256?: string; partial?: boolean; stemInit?: StemInit } | undefined {
-  if (values.init === undefined) {
-    for (const [flag, given] of [
-      ['--init-sha256', values['init-sha256'] !== undefined],
-      ['--partial', values.partial],
-      ['--stem-init', values['stem-init'] !== undefined],
-    ] as const)
-      if (given) throw new UsageError(`${flag} goes with --init FILE (the ImageNet weights it applies to)`);
-    return undefined;
-  }
-  return {
-    path: values.init,
-    ...(values['init-sha256'] === undefined ? {} : { sha256: values['init-sha256'] }),
-    ...(values.partial ? { partial: true } : {}),
-    ...(values['stem-init'] === undefined ? {} : { stemInit: values['stem-init'] }),
-  };
-}
-
-/** The run's initial weights, from the `run-start` event (config `init`, runtime `init`). */
-function describeInit(config: unknown, runtime: unknown): string | undefined {
-  const init = (config as { init?: { sha256: string; map: string; partial?: boolean; stemInit?: string } } | null)?.init;
-  if (init === undefined) return undefined;
-  const path = (runtime as { init?: string } | undefined)?.init;
-  const options = [init.map, init.partial ? 'partial' : '', init.stemInit ? `stem ${init.stemInit}` : ''].filter(Boolean);
-  return `init: ${path ?? 'weights'} (${options.join(', ')}), sha256 ${init.sha256}`;
-}
-
 /** A finite number in (0, 1]. */
 const widthValue: ValueCheck<number> = (text, flag) => {
   const n = numberIn(0, 1)(text, flag);
@@ -174,7 +142,7 @@ function trainingPrinter(print: Print): (event: TrainEvent) => void {
     if (event.type === 'run-start') {
       stepsPerEpoch = event.stepsPerEpoch;
       started = performance.now();
-      const init = describeInit(event.config, event.runtime);
+      const init = describePretrainedInit(event.config, event.runtime);
       if (init !== undefined) print(`   ${init}${event.resumedFrom === undefined ? '' : ' (the checkpoint has the weights)'}`);
       print(
         `   ${event.startEpoch > 0 ? `resuming at epoch ${event.startEpoch + 1}` : 'starting'}: ${event.epochs} epochs x ${event.stepsPerEpoch} steps`,
@@ -225,7 +193,7 @@ async function train(argv: readonly string[], print: Print): Promise<number> {
       'stem-init': { type: 'string', parse: stemInitChoice },
     },
   });
-  const init = initOption(values);
+  const init = pretrainedInitOption(values);
   const t0 = performance.now();
   const scans = await loadCtSegCohort(values.cohort);
   print(`train: ${values.task} model on ${scans.length} scans of ${values.cohort}`);
