@@ -166,6 +166,8 @@ export async function gradeCohort(options: GradeCohortOptions): Promise<GradedCo
 
   const classifiers = new Map<string, ClassifierOutcome>();
   const models: GradedModel[] = [];
+  // What every outcome returns (the maps and lists fill as the stages run).
+  const graded = { cohort, ...(segmentation === undefined ? {} : { segmentation }), preprocessed, classifiers, models };
   for (const spec of options.classifiers) {
     const mask = cmcVariantSpec(resolveCmcVariant(spec.training).variant).mask;
     const outcome = await trainAndPredict(
@@ -185,15 +187,7 @@ export async function gradeCohort(options: GradeCohortOptions): Promise<GradedCo
     classifiers.set(spec.name, outcome);
     if (outcome.stopped) {
       const none: GradedModel = { name: ENSEMBLE_MODEL, valPredictions: [], testPredictions: [], valMacroF1: Number.NaN };
-      return {
-        cohort,
-        ...(segmentation === undefined ? {} : { segmentation }),
-        preprocessed,
-        classifiers,
-        models,
-        ensemble: none,
-        stopped: true,
-      };
+      return { ...graded, ensemble: none, stopped: true };
     }
     models.push({ name: spec.name, ...outcome });
   }
@@ -257,14 +251,5 @@ export async function gradeCohort(options: GradeCohortOptions): Promise<GradedCo
           },
           context,
         );
-  return {
-    cohort,
-    ...(segmentation === undefined ? {} : { segmentation }),
-    preprocessed,
-    classifiers,
-    models,
-    ensemble,
-    ...(submission === undefined ? {} : { submission }),
-    stopped: false,
-  };
+  return { ...graded, ensemble, ...(submission === undefined ? {} : { submission }), stopped: false };
 }

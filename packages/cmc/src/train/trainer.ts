@@ -27,9 +27,8 @@
 
 import {
   Adam,
-  describeSkippedWeights,
   type JsonValue,
-  loadPretrained,
+  loadRunInit,
   type PretrainedInit,
   type PretrainedResult,
   pretrainedRunConfig,
@@ -326,14 +325,7 @@ export async function trainCmc(options: TrainCmcOptions): Promise<TrainCmcResult
         : {
             // ImageNet weights into the backbone, once, on a fresh start (pinned to the hash in the config).
             fresh: async ({ model }: { model: CmcTrainModel }) => {
-              pretrained = await loadPretrained(model.model.backbone, init.path, {
-                map: RESNEST50_MAP,
-                ...(initSha256 === undefined ? {} : { sha256: initSha256 }),
-                ...(init.partial === undefined ? {} : { partial: init.partial }),
-                ...(init.stemInit === undefined ? {} : { stemInit: init.stemInit }),
-              });
-              const skipped = describeSkippedWeights(pretrained);
-              if (skipped !== undefined) onWarning(skipped);
+              pretrained = await loadRunInit(model.model.backbone, init, RESNEST50_MAP, initSha256 as string, onWarning);
             },
           }),
       trainStep: async ({ model, step, rngs }) => {

@@ -13,7 +13,7 @@ export {
   type WeightMap,
   weightsFileSha256,
 } from './pretrained.js';
-export { describeSkippedWeights, type PretrainedInit, pretrainedRunConfig } from './runInit.js';
+export { describeSkippedWeights, loadRunInit, type PretrainedInit, pretrainedRunConfig } from './runInit.js';
 export {
   decodeSafetensors,
   encodeSafetensors,

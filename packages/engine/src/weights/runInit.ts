@@ -3,9 +3,11 @@
  * backbone on a fresh start, what the run stores of it (compared on resume) and what it says of a
  * partial load. `trainSegmentation` and `trainCmc` take a {@link PretrainedInit} as `init`.
  */
+
+import type { Module } from '../module.js';
 import { formatLoadReport } from '../torchWeights.js';
 import type { JsonObject } from '../train/json.js';
-import type { PretrainedResult, StemInit, WeightMap } from './pretrained.js';
+import { loadPretrained, type PretrainedResult, type StemInit, type WeightMap } from './pretrained.js';
 
 /** Where a run's initial weights come from. */
 export interface PretrainedInit {
@@ -38,4 +40,26 @@ export function describeSkippedWeights(result: PretrainedResult): string | undef
   const { missing, unexpected, mismatched } = result.report;
   if (missing.length + unexpected.length + mismatched.length === 0) return undefined;
   return `${result.path}: partial load (${result.map}): ${result.report.loaded.length} tensors loaded, ${missing.length} missing, ${unexpected.length} unexpected, ${mismatched.length} with the wrong shape skipped\n${formatLoadReport(result.report)}`;
+}
+
+/**
+ * Loads a run's initial weights into `target` (an encoder, a backbone) on a fresh start, pinned to
+ * the SHA-256 the run recorded; what a partial load skipped goes to `onWarning`.
+ */
+export async function loadRunInit(
+  target: Module,
+  init: PretrainedInit,
+  map: WeightMap,
+  sha256: string,
+  onWarning: (message: string) => void,
+): Promise<PretrainedResult> {
+  const result = await loadPretrained(target, init.path, {
+    map,
+    sha256,
+    ...(init.partial === undefined ? {} : { partial: init.partial }),
+    ...(init.stemInit === undefined ? {} : { stemInit: init.stemInit }),
+  });
+  const skipped = describeSkippedWeights(result);
+  if (skipped !== undefined) onWarning(skipped);
+  return result;
 }

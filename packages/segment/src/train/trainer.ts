@@ -43,10 +43,9 @@ import { join } from 'node:path';
 import {
   type BestEpoch,
   canonicalJson,
-  describeSkippedWeights,
   explainHeapExhaustion,
   type JsonValue,
-  loadPretrained,
+  loadRunInit,
   NonFiniteLossError,
   namedGrads,
   type PretrainedInit,
@@ -329,14 +328,7 @@ export async function trainSegmentation(options: TrainSegmentationOptions): Prom
           fresh: async ({ model }) => {
             if (!(model.net instanceof EncoderDecoderModel))
               throw new RangeError(`trainSegmentation: init loads into an encoder; ${model.net.name} has none`);
-            pretrained = await loadPretrained(model.net.encoder, init.path, {
-              map: initMap,
-              ...(initSha256 === undefined ? {} : { sha256: initSha256 }),
-              ...(init.partial === undefined ? {} : { partial: init.partial }),
-              ...(init.stemInit === undefined ? {} : { stemInit: init.stemInit }),
-            });
-            const skipped = describeSkippedWeights(pretrained);
-            if (skipped !== undefined) onWarning(skipped);
+            pretrained = await loadRunInit(model.net.encoder, init, initMap, initSha256 as string, onWarning);
           },
         }),
     trainStep: ({ model, step, rngs }) => {
