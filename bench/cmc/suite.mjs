@@ -57,10 +57,9 @@ const fmtTime = (s) =>
  * `exactInfection` is kept for the CAM outline. Returns the splits and, with stage 1, its pooled
  * IoU against the exact masks over the whole cohort.
  */
-async function makeCohort({ train, val, test, seed, grid, stage1 }) {
-  const total = train + val + test;
+export async function makeCohort({ train, val, test, seed, grid, stage1, splits = ['train', 'val', 'test'] }) {
   const plan = planCohort({
-    scans: total,
+    scans: train + val + test,
     seed,
     slices: [2 * grid[0], 3 * grid[0]],
     rows: 2 * grid[1],
@@ -81,7 +80,10 @@ async function makeCohort({ train, val, test, seed, grid, stage1 }) {
     }
   };
   const t0 = Date.now();
-  for (const [k, p] of plan.entries()) {
+  // Only the wanted splits are generated (the plan, and so every scan's seed, is the whole cohort's).
+  const wanted = plan.filter((p) => splits.includes(p.split));
+  const total = wanted.length;
+  for (const [k, p] of wanted.entries()) {
     const scan = generateScan(p.spec, p.seed);
     const image = resampleVolume(applyHuWindow(scan.ct, HU_WINDOWS.cov19ctdb), grid, { mode: 'linear', output: 'same' });
     const binary = (m) => {
@@ -126,7 +128,7 @@ async function makeCohort({ train, val, test, seed, grid, stage1 }) {
 }
 
 /** The scans a variant trains on: published labels, and its mask where it takes one. */
-function asCmcScans(entries, variant) {
+export function asCmcScans(entries, variant) {
   const mask = CMC_VARIANT_SPECS[variant].mask;
   return entries.map((e) => ({
     name: e.name,
@@ -186,41 +188,81 @@ function enlarge(volume, f, mode, output) {
   return resampleVolume(volume, [d, h * f, w * f], { mode, output });
 }
 
+/** The layers whose maps the bench scores: 4 is the paper's CAM, 3, 2 and 1 Grad-CAM on finer grids. */
+export const CAM_LAYERS = [4, 3, 2, 1];
+
+/** The montage file of a grade at a layer: cam-<grade>.png (layer 4), gradcam-layer<L>-<grade>.png. */
+const camFile = (layer, grade) =>
+  layer === 4 ? `cam-${grade.toLowerCase()}.png` : `gradcam-layer${layer}-${grade.toLowerCase()}.png`;
+
 /**
- * The infection-aware model's CAMs: the share of CAM mass on the lesions over every test scan,
- * and a montage (bench/out/cam-<grade>.png) of the first test scan of each exact grade.
+ * The infection-aware model's class activation maps at each of CAM_LAYERS: the share of the map's
+ * mass on the lesions over every test scan, and a montage (bench/out/cam-<grade>.png,
+ * gradcam-layer<L>-<grade>.png) of the first test scan of each exact grade.
  */
-async function writeCams(model, entries, inChannels, outDir) {
-  const lifts = [];
-  const shares = [];
-  const pictures = [];
-  for (const e of entries) {
-    const scan = { image: e.image, mask: e.infection };
-    const activation = classActivationVolume(model, scan, { inChannels });
-    const { share, lift } = camOnLesions(activation.cam, e.exactInfection);
-    shares.push(share);
-    lifts.push(lift);
-    const grade = SEVERITY_CLASSES[e.exact];
-    if (!pictures.some((p) => p.grade === grade)) {
-      const path = join(outDir, `cam-${grade.toLowerCase()}.png`);
-      const f = 4;
-      const cam = enlarge(activation.cam, f, 'linear', 'float32');
-      await writeCamMontage(
-        path,
-        enlarge(e.image, f, 'linear', 'same'),
-        makeVolume({ data: cam.data, shape: cam.shape, intensity: 'unknown' }),
-        {
-          mask: enlarge(e.exactInfection, f, 'nearest', 'same'),
-          slices: 8,
-          columns: 4,
-          caption: `${e.name}: ${grade} (${(100 * e.involvement).toFixed(1)} % involved), predicted ${SEVERITY_CLASSES[activation.predicted]} p ${activation.probability.toFixed(2)}; ${(100 * share).toFixed(0)} % of the CAM on the lesions`,
-        },
-      );
-      pictures.push({ grade, path, scan: e.name, share, lift, predicted: SEVERITY_CLASSES[activation.predicted] });
+export async function writeCams(model, entries, inChannels, outDir) {
+  const layers = [];
+  for (const layer of CAM_LAYERS) {
+    const lifts = [];
+    const shares = [];
+    const pictures = [];
+    let grid;
+    for (const e of entries) {
+      const scan = { image: e.image, mask: e.infection };
+      const activation = classActivationVolume(model, scan, { inChannels, layer });
+      grid = activation.lowRes.shape;
+      const { share, lift } = camOnLesions(activation.cam, e.exactInfection);
+      shares.push(share);
+      lifts.push(lift);
+      const grade = SEVERITY_CLASSES[e.exact];
+      if (!pictures.some((p) => p.grade === grade)) {
+        const path = join(outDir, camFile(layer, grade));
+        const f = 4;
+        const cam = enlarge(activation.cam, f, 'linear', 'float32');
+        const method = layer === 4 ? 'CAM' : `Grad-CAM L${layer}`;
+        await writeCamMontage(
+          path,
+          enlarge(e.image, f, 'linear', 'same'),
+          makeVolume({ data: cam.data, shape: cam.shape, intensity: 'unknown' }),
+          {
+            mask: enlarge(e.exactInfection, f, 'nearest', 'same'),
+            slices: 8,
+            columns: 4,
+            caption: `${method} ${grid.join('x')}: ${e.name} ${grade} (${(100 * e.involvement).toFixed(0)} % involved), predicted ${SEVERITY_CLASSES[activation.predicted]} ${activation.probability.toFixed(2)}; ${(100 * share).toFixed(0)} % on lesions`,
+          },
+        );
+        pictures.push({ grade, path, scan: e.name, share, lift, predicted: SEVERITY_CLASSES[activation.predicted] });
+      }
     }
+    const mean = (a) => a.reduce((x, y) => x + y, 0) / Math.max(a.length, 1);
+    layers.push({ layer, grid, meanShare: mean(shares), meanLift: mean(lifts), pictures });
   }
-  const mean = (a) => a.reduce((x, y) => x + y, 0) / Math.max(a.length, 1);
-  return { meanShare: mean(shares), meanLift: mean(lifts), scans: entries.length, pictures };
+  return { scans: entries.length, layers };
+}
+
+/** The CAM section of bench/out/cmc.md. */
+export function camSection(cams) {
+  const lines = [
+    '## Class activation maps (infection-aware CMC, predicted class)',
+    '',
+    `Over the ${cams.scans} test scans: the mean share of the map's mass on the lesions, and that share over the lesions' share of the volume (lift; 1: no better than a uniform map). Layer 4 is the paper's CAM; layers 3, 2 and 1 are Grad-CAM on finer grids.`,
+    '',
+    '| layer | map | grid | mass on the lesions | lift |',
+    '| --- | --- | --- | --- | --- |',
+    ...cams.layers.map(
+      (l) =>
+        `| ${l.layer} | ${l.layer === 4 ? 'CAM' : 'Grad-CAM'} | ${l.grid.join('x')} | ${(100 * l.meanShare).toFixed(1)} % | ${l.meanLift.toFixed(2)} |`,
+    ),
+    '',
+  ];
+  for (const l of cams.layers) {
+    lines.push(`Layer ${l.layer}:`);
+    for (const p of l.pictures)
+      lines.push(
+        `- ${p.grade}: \`bench/out/${p.path.split('/').pop()}\` (${p.scan}, predicted ${p.predicted}; ${(100 * p.share).toFixed(0)} % on the lesions, lift ${p.lift.toFixed(2)})`,
+      );
+  }
+  return lines.join('\n');
 }
 
 export async function run() {
@@ -334,21 +376,7 @@ export async function run() {
       }
       parts.push(lines.join('\n'));
     }
-    if (cams !== undefined) {
-      parts.push(
-        [
-          '## Class activation maps (infection-aware CMC, predicted class)',
-          '',
-          `Over the ${cams.scans} test scans, ${(100 * cams.meanShare).toFixed(1)} % of the CAM mass lies on the lesions on average, ` +
-            `${cams.meanLift.toFixed(2)} times the lesions' share of the volume (1: no better than a uniform map).`,
-          '',
-          ...cams.pictures.map(
-            (p) =>
-              `- ${p.grade}: \`bench/out/${p.path.split('/').pop()}\` (${p.scan}, predicted ${p.predicted}; ${(100 * p.share).toFixed(0)} % of the CAM on the lesions, lift ${p.lift.toFixed(2)})`,
-          ),
-        ].join('\n'),
-      );
-    }
+    if (cams !== undefined) parts.push(camSection(cams));
     const md = parts.join('\n\n');
     await writeFile(new URL('../out/cmc.md', import.meta.url), `${md}\n`);
     return md;

@@ -89,7 +89,22 @@ describe('pnpm cmc: train, predict, cam end to end', () => {
     expect(drawn.err).toEqual([]);
     expect(drawn.code).toBe(0);
     expect(existsSync(png)).toBe(true);
-    expect(drawn.out.at(-1)).toMatch(/^cam: .*class Severe; predicted (Mild|Moderate|Severe|Critical), p \d\.\d{3}/);
+    expect(drawn.out.at(-1)).toMatch(
+      /^cam: .*\(CAM, layer 4, grid \d+x\d+x\d+; class Severe; predicted (Mild|Moderate|Severe|Critical), p \d\.\d{3}/,
+    );
+    const fine = await run([
+      'cam',
+      '--run',
+      runDir,
+      '--scan',
+      join(cohort, 'test', testScans[0] as string),
+      '--out',
+      png,
+      '--layer',
+      '2',
+    ]);
+    expect(fine.code).toBe(0);
+    expect(fine.out.at(-1)).toMatch(/\(Grad-CAM, layer 2, grid \d+x\d+x\d+; class /);
 
     // A folder that holds no trained run: exit 2, the file named.
     const noRun = await run(['predict', '--run', join(dir, 'nothing'), '--scans', join(cohort, 'test'), '--out', pred]);
@@ -254,6 +269,7 @@ describe('pnpm cmc: bad options', () => {
       /--checkpoint must be one of latest, best/,
     ],
     [['predict', '--run', 'r', '--out', 'p.csv'], /--scans DIR is required/],
+    [['cam', '--run', 'r', '--scan', 's', '--out', 'o.png', '--layer', '5'], /--layer must be in 1\.\.4, got 5/],
     [
       ['cam', '--run', 'r', '--scan', 's', '--out', 'o.png', '--class', 'Grave'],
       /--class must be one of Mild, Moderate, Severe, Critical/,

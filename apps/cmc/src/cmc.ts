@@ -27,6 +27,7 @@ import {
   type ValueCheck,
 } from '@covsev/cli';
 import {
+  type CamLayer,
   CMC_VARIANTS,
   type CmcVariant,
   classActivationVolume,
@@ -107,6 +108,9 @@ export const CAM_USAGE = `usage: pnpm cmc -- cam --run DIR --scan DIR --out PNG 
   --out PNG             the montage: CT slices, the CAM as a heat overlay, the mask outline
   --class C             ${SEVERITY_CLASSES.join('|')} (default: the predicted class)
   --mask NIFTI          the scan's mask (outline; the input channel of lung-cmc / infection-cmc runs)
+  --layer L             1-4: the backbone layer the map is taken on (default 4, the paper's CAM; 1-3:
+                        Grad-CAM on a finer grid: layer 4 is 1/8 of the slices and 1/32 of the rows and
+                        columns, layer L 1/2^(L-1) of the slices and 1/2^(L+1) of the rows and columns)
   --checkpoint C        latest|best (default latest)`;
 
 export const INSPECT_USAGE = `usage: pnpm cmc -- inspect FILE.safetensors [options]
@@ -359,9 +363,11 @@ async function cam(argv: readonly string[], print: Print): Promise<number> {
       out: { type: 'string', parse: path, required: true, valueName: 'PNG' },
       class: { type: 'string', parse: oneOf(SEVERITY_CLASSES) },
       mask: { type: 'string', parse: path, valueName: 'NIFTI' },
+      layer: { type: 'string', parse: integerIn(1, 4), default: 4 },
       checkpoint: { type: 'string', parse: checkpointChoice, default: 'latest' as 'latest' | 'best' },
     },
   });
+  const layer = values.layer as CamLayer;
   const loaded = await loadTrainedClassifier(values.run, { checkpoint: values.checkpoint });
   checkMaskOption(loaded, values.mask !== undefined, '--mask', 'NIFTI');
   const scan = { name: basename(values.scan), split: 'test' as const, folder: values.scan };
@@ -373,7 +379,7 @@ async function cam(argv: readonly string[], print: Print): Promise<number> {
   const activation = classActivationVolume(
     loaded.model,
     { image, ...(mask === undefined ? {} : { mask }) },
-    { inChannels: loaded.inChannels, ...(classId === undefined ? {} : { classId }) },
+    { inChannels: loaded.inChannels, layer, ...(classId === undefined ? {} : { classId }) },
   );
   await writeCamMontage(values.out, image, activation, {
     ...(mask === undefined ? {} : { mask }),
@@ -381,7 +387,7 @@ async function cam(argv: readonly string[], print: Print): Promise<number> {
     columns: 4,
   });
   print(
-    `cam: ${values.out} (class ${SEVERITY_CLASSES[activation.classId]}; predicted ${SEVERITY_CLASSES[activation.predicted]}, p ${activation.probability.toFixed(3)})`,
+    `cam: ${values.out} (${layer === 4 ? 'CAM, layer 4' : `Grad-CAM, layer ${layer}`}, grid ${activation.lowRes.shape.join('x')}; class ${SEVERITY_CLASSES[activation.classId]}; predicted ${SEVERITY_CLASSES[activation.predicted]}, p ${activation.probability.toFixed(3)})`,
   );
   return 0;
 }

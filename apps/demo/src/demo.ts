@@ -507,18 +507,24 @@ function infectionOnGrid(options: DemoOptions, scan: { name: string; folder: str
 }
 
 /**
- * The class activation map (CAM) of the first validation scan over its CT on the classifier
- * grid, the predicted infection outlined: where the infection-aware classifier looked for the
- * grade it gave (at the demo's 8 x 32 x 32 grid the last feature map is 1 x 1 x 1 or 1 x 2 x 2:
- * a picture of the machinery, not a localisation).
+ * The class activation map of the first validation scan over its CT on the classifier grid, the
+ * predicted infection outlined: where the infection-aware classifier looked for the grade it gave.
+ * At the demo's 8 x 32 x 32 grid the paper's layer-4 CAM is a single cell (1 x 1 x 1), so the
+ * demo draws Grad-CAM on layer 2 (4 x 4 x 4; docs/method.md, "CAM").
  */
+const DEMO_CAM_LAYER = 2;
+
 async function writeCamPicture(options: DemoOptions, graded: GradedCohort): Promise<string | undefined> {
   const scan = graded.cohort.scans.find((s) => s.split === 'val');
   const image = scan && graded.preprocessed.volumes.get(scan.name);
   const classifier = graded.classifiers.get('infection-cmc')?.classifier;
   if (scan === undefined || image === undefined || classifier === undefined || graded.stopped) return undefined;
   const mask = await infectionOnGrid(options, scan);
-  const cam = classActivationVolume(classifier.model, { image, mask }, { inChannels: classifier.inChannels });
+  const cam = classActivationVolume(
+    classifier.model,
+    { image, mask },
+    { inChannels: classifier.inChannels, layer: DEMO_CAM_LAYER },
+  );
   const path = join(options.out, 'montage-cam.png');
   await writeCamMontage(path, image, cam, { slices: Math.min(8, image.shape[0]), columns: 4, mask });
   return path;
@@ -729,7 +735,10 @@ export async function runDemo(options: DemoOptions = DEFAULT_DEMO): Promise<Demo
   }
   for (const m of montages) if (m !== overlayPath) log(`   ${m}`);
   const cam = await writeCamPicture(options, graded);
-  if (cam !== undefined) log(`   ${cam} (infection-aware CMC's class activation map, the predicted infection outlined)`);
+  if (cam !== undefined)
+    log(
+      `   ${cam} (infection-aware CMC's Grad-CAM on layer ${DEMO_CAM_LAYER}: the layer-4 CAM is one cell at this grid; the predicted infection outlined)`,
+    );
 
   log('13. label noise: published labels vs exact Table 1 grades (@covsev/eval)');
   const labelMacroF1 = labelNoise(cov19, graded.cohort, options.seed, log);

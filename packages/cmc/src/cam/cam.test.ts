@@ -137,6 +137,66 @@ describe('class activation maps', () => {
     expect(() => classActivationVolume(model, scan, { inChannels: 2, classId: 4 })).toThrow(/classId/);
   });
 
+  it('Grad-CAM on layers 1-3: finer grids, alpha_k the mean gradient (checked by central differences along each channel)', () => {
+    const x = scansToInput([scan], 2);
+    const ctx = { training: false };
+    const logit = (a: tf.Tensor4D, layer: number, c: number): number =>
+      tf.tidy(() => {
+        const map = model.backbone.stagesAfter({ tensor: a, batch: 1, depth: a.shape[0] }, ctx, layer);
+        if (map instanceof tf.Tensor) throw new Error('expected a volume');
+        const [n, h, w, f] = map.tensor.shape;
+        return model.classify(tf.mean(tf.reshape(map.tensor, [1, n * h * w, f]), 1) as tf.Tensor2D, ctx).dataSync()[c] as number;
+      });
+    const grids: Record<number, number[]> = { 1: [16, 16, 24], 2: [8, 8, 12], 3: [4, 4, 6] };
+    for (const layer of [1, 2, 3] as const) {
+      const got = classActivationMap(model, x, 2, layer);
+      expect(got.layer).toBe(layer);
+      expect(got.shape).toEqual(grids[layer]);
+      // The same logits as the plain pass, whatever layer the map is on.
+      const plain = classActivationMap(model, x, 2);
+      for (let c = 0; c < 4; c++) expect(Math.abs((got.logits[c] as number) - (plain.logits[c] as number))).toBeLessThan(1e-5);
+      const a = model.backbone.stageMap(x, ctx, layer);
+      if (a instanceof tf.Tensor) throw new Error('expected a volume');
+      const [n, h, w, f] = a.tensor.shape;
+      const values = a.tensor.dataSync() as Float32Array;
+      // alpha_k = (1 / N) d y_c / d eps at eps = 0, where eps is added to channel k everywhere.
+      const alpha = (k: number): number => {
+        const eps = 1e-3; // smaller is float32 noise, larger the ReLU and max-pool kinks (measured: 3-5e-3 at 1e-3)
+        const shifted = (sign: number): number =>
+          tf.tidy(() => {
+            const moved = Float32Array.from(values, (v, i) => (i % f === k ? v + sign * eps : v));
+            return logit(tf.tensor4d(moved, [n, h, w, f]), layer, 2);
+          });
+        return (shifted(1) - shifted(-1)) / (2 * eps) / (n * h * w);
+      };
+      const alphas = Array.from({ length: f }, (_, k) => alpha(k));
+      let worst = 0;
+      let scale = 0;
+      for (let p = 0; p < n * h * w; p++) {
+        let s = 0;
+        for (let k = 0; k < f; k++) s += (alphas[k] as number) * (values[p * f + k] as number);
+        worst = Math.max(worst, Math.abs((got.raw[p] as number) - s));
+        scale = Math.max(scale, Math.abs(s));
+      }
+      expect(scale).toBeGreaterThan(0);
+      expect(worst / scale).toBeLessThan(1e-2);
+      a.tensor.dispose();
+    }
+    x.tensor.dispose();
+  });
+
+  it('layer 4 is the CAM; layers outside 1-4 are refused; a Grad-CAM volume lies on the scan grid', () => {
+    const x = scansToInput([scan], 2);
+    expect(Array.from(classActivationMap(model, x, 1, 4).raw)).toEqual(Array.from(classActivationMap(model, x, 1).raw));
+    expect(() => classActivationMap(model, x, 1, 5 as 4)).toThrow(/layer must be an integer in 1..4/);
+    expect(() => classActivationMap(model, x, 1, 0 as 4)).toThrow(/layer must be an integer in 1..4/);
+    x.tensor.dispose();
+    const fine = classActivationVolume(model, scan, { inChannels: 2, layer: 2 });
+    expect(fine.lowRes.layer).toBe(2);
+    expect(fine.cam.shape).toEqual(scan.image.shape);
+    expect(Math.max(...fine.cam.data)).toBe(Math.max(...fine.lowRes.raw) > 0 ? 1 : 0);
+  });
+
   it('normaliseCam: ReLU then division by the maximum', () => {
     expect(Array.from(normaliseCam([-1, 0, 2, 4]))).toEqual([0, 0, 0.5, 1]);
     expect(Array.from(normaliseCam([-1, -2]))).toEqual([0, 0]);
@@ -162,7 +222,7 @@ describe('CAM montage', () => {
       shape,
       intensity: 'label',
     });
-    const fake = { cam: heat, classId: 2, predicted: 3, probability: 0.61 } as unknown as ClassActivation;
+    const fake = { cam: heat, classId: 2, predicted: 3, probability: 0.61, lowRes: { layer: 4 } } as unknown as ClassActivation;
     const path = join(await mkdtemp(join(tmpdir(), 'covsev-cam-')), 'cam.png');
     await writeCamMontage(path, ct, fake, { mask, slices: [1, 2], columns: 2 });
     const { width, height, rgb } = decodePngRgb(await readFile(path));
@@ -180,6 +240,9 @@ describe('CAM montage', () => {
     }
     expect(camCaption(fake)).toBe('CAM Severe | predicted Critical p 0.61');
     expect(camCaption(fake, ['a', 'b', 'c'])).toBe('CAM c | predicted class 3 p 0.61');
+    expect(camCaption({ ...fake, lowRes: { ...fake.lowRes, layer: 2 } })).toBe(
+      'Grad-CAM layer 2 Severe | predicted Critical p 0.61',
+    );
     const plain = join(await mkdtemp(join(tmpdir(), 'covsev-cam-')), 'plain.png');
     await writeCamMontage(plain, ct, heat, { slices: 3 });
     const decoded = decodePngRgb(await readFile(plain));

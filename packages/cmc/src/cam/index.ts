@@ -1,4 +1,5 @@
 export {
+  type CamLayer,
   type ClassActivation,
   type ClassActivationOptions,
   classActivationMap,

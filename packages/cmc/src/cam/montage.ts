@@ -28,7 +28,8 @@ export interface CamMontageOptions {
 /** The default caption of a CAM montage. */
 export function camCaption(cam: ClassActivation, classNames: readonly string[] = SEVERITY_CLASSES): string {
   const name = (c: number): string => classNames[c] ?? `class ${c}`;
-  return `CAM ${name(cam.classId)} | predicted ${name(cam.predicted)} p ${cam.probability.toFixed(2)}`;
+  const map = cam.lowRes.layer === 4 ? 'CAM' : `Grad-CAM layer ${cam.lowRes.layer}`;
+  return `${map} ${name(cam.classId)} | predicted ${name(cam.predicted)} p ${cam.probability.toFixed(2)}`;
 }
 
 /**

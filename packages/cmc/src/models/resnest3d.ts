@@ -118,6 +118,36 @@ export class ResNeSt3d extends Container {
     return this.stages.apply(this.maxpool.apply(this.stem.apply(x, ctx), ctx), ctx);
   }
 
+  /** How many stages (layers) the backbone has: 4. */
+  get stageCount(): number {
+    return this.stages.children().length;
+  }
+
+  /**
+   * The map after stage `stage` (1-based: 1 is layer 1, `stageCount` is `featureMap`'s layer 4),
+   * for Grad-CAM on an earlier, finer layer.
+   */
+  stageMap(x: Activation, ctx: ForwardContext, stage: number): Activation {
+    this.checkStage(stage);
+    let a = this.maxpool.apply(this.stem.apply(x, ctx), ctx);
+    for (const [, module] of this.stages.children().slice(0, stage)) a = module.apply(a, ctx);
+    return a;
+  }
+
+  /** From the map after stage `stage` (`stageMap`) to the layer-4 map: the remaining stages. */
+  stagesAfter(map: Activation, ctx: ForwardContext, stage: number): Activation {
+    this.checkStage(stage);
+    let a = map;
+    for (const [, module] of this.stages.children().slice(stage)) a = module.apply(a, ctx);
+    return a;
+  }
+
+  private checkStage(stage: number): void {
+    if (!(Number.isInteger(stage) && stage >= 1 && stage <= this.stageCount)) {
+      throw new RangeError(`stage must be an integer in 1..${this.stageCount}, got ${stage}`);
+    }
+  }
+
   /** Pooled features `[B, outChannels]`. */
   apply(x: Activation, ctx: ForwardContext): Activation {
     return this.pool.apply(this.featureMap(x, ctx), ctx);
