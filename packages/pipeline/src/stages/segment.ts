@@ -8,7 +8,7 @@
  * The models are stage 1 training runs (`trainSegmentation`) or model cards; they are exported
  * to ONNX and run on onnxruntime (`openSegmenter`).
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   openSegmenter,
   type ScanSegmentationReport,
@@ -50,10 +50,11 @@ export async function segmentCohort(
   options: SegmentCohortOptions,
   context: StageContext = {},
 ): Promise<SegmentedCohort> {
+  // Absolute paths: `pnpm submit --run` reads them back from the events, maybe from another folder.
   const stage = beginStage(context, 'segment', scans.length, {
-    lung: options.lungModel,
-    ...(options.lesionModel === undefined ? {} : { lesion: options.lesionModel }),
-    out: options.out,
+    lung: resolve(options.lungModel),
+    ...(options.lesionModel === undefined ? {} : { lesion: resolve(options.lesionModel) }),
+    out: resolve(options.out),
   });
   const lung = await openSegmenter(options.lungModel);
   let result: SegmentScansResult;
