@@ -19,4 +19,13 @@ export const alias = {
   '@covsev/ensemble': `${root}packages/ensemble/src/index.ts`,
   '@covsev/report': `${root}packages/report/src/index.ts`,
 };
-export default { resolve: { alias }, test: { include: ['src/**/*.test.ts'], testTimeout: 120000, hookTimeout: 120000 } };
+export default {
+  resolve: { alias },
+  test: {
+    include: ['src/**/*.test.ts'],
+    testTimeout: 120000,
+    hookTimeout: 120000,
+    // Temporary files under one folder per run, removed at its end (vitest.tmpdir.mjs).
+    globalSetup: [`${root}vitest.tmpdir.mjs`],
+  },
+};
