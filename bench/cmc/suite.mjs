@@ -8,8 +8,10 @@
 // The tables (Table 3's layout: variant, Macro F1 with bootstrap 95 % CI, per-class F1, wall
 // time) are printed against the published labels and against the exact grades, with the ceiling
 // (the exact grades scored against the published labels), and written to bench/out/cmc.md. The
-// infection-aware model's class activation maps for one test scan of each grade go to
-// bench/out/cam-<grade>.png, with the share of CAM mass on the lesions.
+// infection-aware model's class activation maps (the paper's CAM on layer 4, Grad-CAM on layers
+// 3, 2 and 1) are scored over the test scans by the share of their mass on the lesions, and those
+// of one test scan of each grade go to bench/out/cam-<grade>.png and gradcam-layer<L>-<grade>.png
+// (bench/cmc/cams.mjs redraws them for a kept run).
 //
 // Flags: --train N --val M --test T (scans; default 96, 32, 64), --epochs E (default 20: the
 // five variants take about an hour on 2 cores, measured 2026-12-01), --variants a,b,c
