@@ -28,6 +28,8 @@ import {
 } from '@covsev/cli';
 import {
   type CamLayer,
+  CE_REDUCTIONS,
+  type CeReduction,
   CMC_VARIANTS,
   type CmcVariant,
   classActivationVolume,
