@@ -3,7 +3,7 @@
 // `pnpm bench:seg` measures (SEG_COHORT_SETTINGS in bench/seg/cohort-settings.mjs: U-Net++ / ResNet-34 at width 1/8, input
 // 128 x 128, batch 8, SGD lr 0.1, Dice, 14 lung and 10 lesion epochs, best epoch by validation
 // IoU), opened on onnxruntime for segmentVolume.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCohort } from '../../packages/phantom/dist/index.js';
@@ -13,9 +13,10 @@ import { SEG_COHORT_SETTINGS } from '../seg/cohort-settings.mjs';
 /**
  * Trains both models (seed `seed`, in a temp folder; `epochs` { lung, lesion } overrides the
  * defaults, for a smoke run) and returns their segmenters, a line saying
- * which models they are, and `close()` (frees the sessions and deletes the folder).
+ * which models they are, and `close()` (frees the sessions and deletes the folder; with `keep`,
+ * copies the lung/ and lesion/ run folders there first, for `--stage1-from`).
  */
-export async function trainStage1({ seed, log, epochs }) {
+export async function trainStage1({ seed, log, epochs, keep }) {
   const s = { ...SEG_COHORT_SETTINGS, ...(epochs === undefined ? {} : { epochs }) };
   const dir = await mkdtemp(join(tmpdir(), 'covsev-bench-cmc-stage1-'));
   const t0 = Date.now();
@@ -71,6 +72,8 @@ export async function trainStage1({ seed, log, epochs }) {
       close: async () => {
         await lung.dispose();
         await lesion.dispose();
+        if (keep !== undefined)
+          for (const task of ['lung', 'lesion']) await cp(join(dir, task), join(keep, task), { recursive: true });
         await rm(dir, { recursive: true, force: true });
       },
     };
@@ -78,4 +81,20 @@ export async function trainStage1({ seed, log, epochs }) {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Stage 1's models from `dir` (its lung/ and lesion/ run folders, as `keep` leaves them), not trained again. */
+export async function openStage1(dir) {
+  const lung = await openSegmenter(join(dir, 'lung'));
+  const lesion = await openSegmenter(join(dir, 'lesion'));
+  return {
+    lung,
+    lesion,
+    describe: `stage 1: the lung and lesion models in ${dir} (trained by an earlier run, not in this one)`,
+    seconds: 0,
+    close: async () => {
+      await lung.dispose();
+      await lesion.dispose();
+    },
+  };
 }

@@ -20,8 +20,12 @@
 // (default 16x64x64), --workers W (default 2), --lr (default 1e-3), --batch (default 4),
 // --masks stage1|exact (default stage1: the masks of the lung- and infection-aware rows come from
 // a lung and a lesion model trained first on another phantom cohort, stage1.mjs; exact: the
-// phantom's exact masks), --seg-epochs L,S (stage 1's lung and lesion epochs; default 14,10).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+// phantom's exact masks), --seg-epochs L,S (stage 1's lung and lesion epochs; default 14,10),
+// --stage1-from DIR (stage 1's models from a folder holding their lung/ and lesion/ run folders,
+// e.g. a kept bench run's, instead of training them), --precise-bn on|off (default off: trainCmc's
+// preciseBatchNorm), --keep DIR (keep every classifier run and stage 1's models under DIR instead
+// of deleting them: bench/cmc/epochs.mjs and cams.mjs read them).
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +44,7 @@ import { bootstrapMacroF1, classificationReport, confusionMatrix } from '../../p
 import { applyHuWindow, HU_WINDOWS, makeVolume, Rng, resampleVolume, SEVERITY_CLASSES } from '../../packages/io/dist/index.js';
 import { generateScan, planCohort } from '../../packages/phantom/dist/index.js';
 import { segmentVolume } from '../../packages/segment/dist/index.js';
-import { trainStage1 } from './stage1.mjs';
+import { openStage1, trainStage1 } from './stage1.mjs';
 
 const ALL = ['resnest', 'mixup', 'cmc', 'lung-cmc', 'infection-cmc'];
 
@@ -283,22 +287,29 @@ export async function run() {
   if (maskSource !== 'stage1' && maskSource !== 'exact') throw new Error(`--masks must be stage1 or exact, got ${maskSource}`);
   for (const v of variants) if (!ALL.includes(v)) throw new Error(`unknown variant ${v} (${ALL.join(', ')})`);
   if (!(testN > 0)) throw new Error(`--test must be at least 1 scan, got ${testN}`);
+  const preciseBn = flag('precise-bn', 'off');
+  if (preciseBn !== 'on' && preciseBn !== 'off') throw new Error(`--precise-bn must be on or off, got ${preciseBn}`);
+  const keepDir = flag('keep', undefined);
   const backend = await initBackend({ prefer: 'wasm' });
   const started = Date.now();
   console.log(
     `pnpm bench:cmc: ${trainN} training + ${valN} validation + ${testN} test phantom scans at ${grid.join('x')}, resnest-tiny-3d, ` +
-      `${epochs} epochs, batch ${batchSize}, lr ${lr}, ${workers} gradient workers, seed ${seed}, CE ${ce}`,
+      `${epochs} epochs, batch ${batchSize}, lr ${lr}, ${workers} gradient workers, seed ${seed}, CE ${ce}, precise BN ${preciseBn}`,
   );
   const needsMasks = variants.some((v) => CMC_VARIANT_SPECS[v].mask !== undefined);
   const segEpochs = flag('seg-epochs', undefined)?.split(',').map(Number);
+  const stage1From = flag('stage1-from', undefined);
   const stage1 =
-    maskSource === 'stage1' && needsMasks
-      ? await trainStage1({
-          seed,
-          log: (line) => console.log(line),
-          ...(segEpochs === undefined ? {} : { epochs: { lung: segEpochs[0], lesion: segEpochs[1] ?? segEpochs[0] } }),
-        })
-      : undefined;
+    maskSource !== 'stage1' || !needsMasks
+      ? undefined
+      : stage1From !== undefined
+        ? await openStage1(stage1From)
+        : await trainStage1({
+            seed,
+            log: (line) => console.log(line),
+            ...(segEpochs === undefined ? {} : { epochs: { lung: segEpochs[0], lesion: segEpochs[1] ?? segEpochs[0] } }),
+            ...(keepDir === undefined ? {} : { keep: join(keepDir, 'stage1') }),
+          });
   let cohort;
   try {
     cohort = await makeCohort({ train: trainN, val: valN, test: testN, seed, grid, stage1 });
@@ -355,7 +366,8 @@ export async function run() {
     const header =
       `# pnpm bench:cmc (${date})\n\n` +
       `${trainN} training + ${valN} validation + ${testN} test phantom scans (seed ${seed}) at ${grid.join('x')}, resnest-tiny-3d from random weights, ` +
-      `${epochs} epochs, batch ${batchSize}, lr ${lr} (step schedule, x0.1 at 30 % and 80 % of the epochs), ${workers} gradient workers, ${backend?.name ?? 'wasm'}. ` +
+      `${epochs} epochs, batch ${batchSize}, lr ${lr} (step schedule, x0.1 at 30 % and 80 % of the epochs), ${workers} gradient workers, ${backend?.name ?? 'wasm'}, ` +
+      `batch-norm statistics ${preciseBn === 'on' ? 'recomputed over the training scans after each epoch (preciseBatchNorm)' : "training's running averages (preciseBatchNorm off)"}. ` +
       'Labels: the published ones (a scan within 8 points of involvement of a class border carries the neighbouring grade with probability 0.5). ' +
       `${maskLine} ` +
       'Best checkpoint by validation Macro F1 (published labels); the table scores the held-out test split, predicted with TTA (3 passes) on onnxruntime. ' +
@@ -404,6 +416,7 @@ export async function run() {
         seed,
         lr,
         workers,
+        preciseBatchNorm: preciseBn === 'on',
         control: false,
         // Tiny smoke cohorts (--train 8) may lack a class; at the default size every class has scans.
         emptyClasses: 'weight-one',
@@ -465,7 +478,11 @@ export async function run() {
           `${pct(row.exact.macroF1)} % (exact), ${fmtTime(wallS)}${lastEpoch ? '' : ' (no epoch event)'}`,
       );
     } finally {
-      await rm(runDir, { recursive: true, force: true });
+      if (keepDir === undefined) await rm(runDir, { recursive: true, force: true });
+      else {
+        await cp(runDir, join(keepDir, label.replace(/[^a-z0-9-]+/gi, '-')), { recursive: true });
+        await rm(runDir, { recursive: true, force: true });
+      }
     }
   }
   const md = await writeTable();

@@ -202,13 +202,13 @@ describe('pnpm cmc: the infection-aware variant with masks', () => {
       '--ce',
       'weighted-mean',
       '--precise-bn',
-      'off',
+      'on',
     ]);
     expect(trained.err).toEqual([]);
     expect(trained.code).toBe(0);
     // The run config stores the non-default CE reduction and batch-norm choice (a resume compares them).
     const start = JSON.parse((await readFile(join(runDir, 'runs', 'cmc', 'events.jsonl'), 'utf8')).split('\n')[0] as string);
-    expect(start.config).toMatchObject({ ceReduction: 'weighted-mean', preciseBatchNorm: false });
+    expect(start.config).toMatchObject({ ceReduction: 'weighted-mean', preciseBatchNorm: true });
     const pred = join(dir, 'pred-masks.csv');
     const test = join(cohort, 'test');
     const noMasks = await run(['predict', '--run', runDir, '--scans', test, '--out', pred]);

@@ -82,7 +82,7 @@ export const TRAIN_USAGE = `usage: pnpm cmc -- train --cohort DIR --run DIR [opt
   --ce R                mean|weighted-mean: the weighted CE's reduction (default mean, eq. 8 as printed;
                         weighted-mean divides by the batch's summed class weights, as the authors' code)
   --precise-bn on|off   recompute batch-norm statistics over the training scans after each epoch
-                        (default on; off keeps training's running averages: docs/method.md "Training")
+                        (default off: training's running averages, as PyTorch; docs/method.md "Training")
   --tta N               augmented passes per scan when predicting val/test, 0: plain pass (default 3)
   --engine E            onnx|tfjs for those predictions (default onnx)
   --init FILE           start the backbone from ImageNet weights: the ResNeSt release's resnest50 or
@@ -226,7 +226,7 @@ async function train(argv: readonly string[], print: Print): Promise<number> {
       workers: { type: 'string', parse: integerIn(0, 256), default: 0 },
       'empty-classes': { type: 'string', parse: oneOf(['refuse', 'weight-one']), default: 'refuse' as 'refuse' | 'weight-one' },
       ce: { type: 'string', parse: oneOf(CE_REDUCTIONS), default: 'mean' as CeReduction },
-      'precise-bn': { type: 'string', parse: oneOf(['on', 'off']), default: 'on' as 'on' | 'off' },
+      'precise-bn': { type: 'string', parse: oneOf(['on', 'off']), default: 'off' as 'on' | 'off' },
       tta: { type: 'string', parse: integerIn(0, 1000), default: 3 },
       engine: { type: 'string', parse: engineChoice, default: 'onnx' as 'onnx' | 'tfjs' },
       init: { type: 'string', parse: safetensorsPath, valueName: 'FILE' },
@@ -258,7 +258,7 @@ async function train(argv: readonly string[], print: Print): Promise<number> {
         workers: values.workers,
         emptyClasses: values['empty-classes'],
         ...(values.ce === 'mean' ? {} : { ceReduction: values.ce }),
-        ...(values['precise-bn'] === 'on' ? {} : { preciseBatchNorm: false }),
+        ...(values['precise-bn'] === 'off' ? {} : { preciseBatchNorm: true }),
         ...(init === undefined ? {} : { init }),
       },
     },

@@ -82,6 +82,16 @@ export interface LearnResult {
 
 /** Trains `epochs` epochs of `variant` and measures the loss curve and the training-set Macro F1. */
 export async function learnRun(seed: number, variant: CmcVariant, epochs: number): Promise<LearnResult> {
+  return learnRunWith(seed, variant, epochs, undefined);
+}
+
+/** `learnRun` with `preciseBatchNorm` given (undefined: trainCmc's default). */
+export async function learnRunWith(
+  seed: number,
+  variant: CmcVariant,
+  epochs: number,
+  preciseBatchNorm: boolean | undefined,
+): Promise<LearnResult> {
   const train = cohort(4, 100 + seed);
   const runDir = await mkdtemp(join(tmpdir(), 'covsev-cmc-learns-'));
   const totals: number[] = [];
@@ -96,6 +106,7 @@ export async function learnRun(seed: number, variant: CmcVariant, epochs: number
       batchSize: 4,
       seed,
       lr: 1e-3,
+      ...(preciseBatchNorm === undefined ? {} : { preciseBatchNorm }),
       control: false,
       onEvent: (e) => {
         if (e.type === 'step') {
@@ -125,11 +136,11 @@ export async function learnRun(seed: number, variant: CmcVariant, epochs: number
  * Seeds checked by hand with `resnest`, 20 epochs (80 steps, about 24 s on 2 cores): training
  * Macro F1 0.87, 1, 1, 1 for seeds 1-4; the loss of the last 8 steps 0.48, 0.23, 0.31, 0.34 of the
  * first 8's. The test runs seed 1 (the weakest). The full CMC objective (`cmc`: contrastive +
- * mixup + weighted CE, eq. 8) learns more slowly here, the three terms sharing the steps: before
- * batch-norm statistics were recomputed each epoch (`preciseBatchNorm`) it reached training Macro
- * F1 0.46 (seed 1); with them, 0.65 and 0.67 for seeds 1 and 2, its weighted CE at 0.62 and 0.44
- * of the first steps', the total loss at 0.78 and 0.50. The test runs seed 2. See
- * `pnpm bench:cmc` for the variants on a phantom cohort.
+ * mixup + weighted CE, eq. 8) learns more slowly here, the three terms sharing the steps: training
+ * Macro F1 0.46 and 0.86 for seeds 1 and 2, its weighted CE at 0.62 and 0.44 of the first steps',
+ * the total loss at 0.78 and 0.50 (with `preciseBatchNorm` on, which changes only the stored
+ * statistics: 0.65 and 0.67). The test runs seed 2. See `pnpm bench:cmc` for the variants on a
+ * phantom cohort.
  */
 const SEEDS = [1];
 const CMC_SEED = 2;
@@ -156,6 +167,6 @@ describe('a small CMC run learns', () => {
     const r = await learnRun(CMC_SEED, 'cmc', 20);
     expect(r.lastClassification).toBeLessThan(0.67 * r.firstClassification); // measured 0.44
     expect(r.last).toBeLessThan(0.67 * r.first); // measured 0.50
-    expect(r.trainMacroF1).toBeGreaterThan(0.6); // measured 0.67
+    expect(r.trainMacroF1).toBeGreaterThan(0.6); // measured 0.86
   }, 180_000);
 });

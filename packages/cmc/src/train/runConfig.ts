@@ -48,8 +48,11 @@ export const cmcRunConfigSchema = z.object({
   variant: z.enum(CMC_VARIANTS).optional(),
   /** The weighted CE's reduction, stored only when not the default `'mean'` (old runs resume). */
   ceReduction: z.enum(CE_REDUCTIONS).optional(),
-  /** Batch-norm statistics recomputed each epoch (`trainCmc`'s option), stored only when off. */
-  preciseBatchNorm: z.literal(false).optional(),
+  /**
+   * Batch-norm statistics recomputed each epoch (`trainCmc`'s option), stored only when on (the
+   * default is off). `false` is still read: runs made while the default was on stored it.
+   */
+  preciseBatchNorm: z.boolean().optional(),
   /**
    * The backbone's initial weights (`trainCmc`'s `init`), stored only when given: the file's
    * SHA-256 and the map, `partial` / `stemInit` when not the default (engine `pretrainedRunConfig`).

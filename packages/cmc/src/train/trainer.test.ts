@@ -67,7 +67,7 @@ describe('trainCmc', () => {
     for (const p of probs) expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
   });
 
-  it('recomputes the batch-norm statistics over the training scans each epoch (precise BN), unless told not to', async () => {
+  it('recomputes the batch-norm statistics over the training scans each epoch when asked (precise BN; off by default)', async () => {
     const rng = Rng.fromSeed(3);
     const train = [0, 1, 2, 3, 0].map((l, i) => scan(`ct_scan_${i}`, l, rng));
     const common = {
@@ -80,7 +80,10 @@ describe('trainCmc', () => {
     };
     const statistics = (model: CmcNetwork) =>
       batchNormLayers(model).flatMap((b) => [...b.runningMean.dataSync(), ...b.runningVar.dataSync()]);
-    const precise = await trainCmc({ ...common, runDir: await mkdtemp(join(tmpdir(), 'covsev-cmc-precise-')) });
+    const preciseDir = await mkdtemp(join(tmpdir(), 'covsev-cmc-precise-'));
+    const precise = await trainCmc({ ...common, runDir: preciseDir, preciseBatchNorm: true });
+    const preciseStart = JSON.parse((await readFile(join(preciseDir, 'events.jsonl'), 'utf8')).split('\n')[0] as string);
+    expect(preciseStart.config.preciseBatchNorm).toBe(true);
     const stored = statistics(precise.model);
     // The same weights, the statistics recomputed here: passes of 2, 2 and 1 scans; the last,
     // of one scan, is left out (batch norm needs two values).
@@ -90,11 +93,11 @@ describe('trainCmc', () => {
     stored.forEach((v, i) => {
       expect(v).toBeCloseTo(recomputed[i] as number, 4);
     });
-    // Off: the statistics are training's exponential average, and the run config says so.
+    // Off (the default): the statistics are training's exponential average; only "on" is stored.
     const runDir = await mkdtemp(join(tmpdir(), 'covsev-cmc-momentum-'));
-    const plain = await trainCmc({ ...common, runDir, preciseBatchNorm: false });
+    const plain = await trainCmc({ ...common, runDir });
     const start = JSON.parse((await readFile(join(runDir, 'events.jsonl'), 'utf8')).split('\n')[0] as string);
-    expect(start.config.preciseBatchNorm).toBe(false);
+    expect(start.config.preciseBatchNorm).toBeUndefined();
     const before = statistics(plain.model);
     recalibrateCmcStatistics(plain.model, train, 1, 2);
     const after = statistics(plain.model);
