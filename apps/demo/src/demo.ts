@@ -26,7 +26,7 @@ import { readFile, rename, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import { createProgress, type ProgressReporter } from '@covsev/cli';
-import { type CmcVariant, classActivationVolume, resolveCmcVariant, writeCamMontage } from '@covsev/cmc';
+import { type CmcVariant, camCaption, classActivationVolume, resolveCmcVariant, writeCamMontage } from '@covsev/cmc';
 import { initBackend } from '@covsev/engine';
 import { bootstrapMacroF1, classificationReport, confusionMatrix } from '@covsev/eval';
 import { readEvents, type StageEvent, type TrainEvent } from '@covsev/events';
@@ -38,6 +38,7 @@ import {
   makeVolume,
   Rng,
   readVolume,
+  resampleVolume,
   SEVERITY_CLASSES,
   type Shape3,
   sliceView,
@@ -526,7 +527,20 @@ async function writeCamPicture(options: DemoOptions, graded: GradedCohort): Prom
     { inChannels: classifier.inChannels, layer: DEMO_CAM_LAYER },
   );
   const path = join(options.out, 'montage-cam.png');
-  await writeCamMontage(path, image, cam, { slices: Math.min(8, image.shape[0]), columns: 4, mask });
+  // Tiles 4 times the grid's 32 x 32 in-plane (CT and map linear, the mask nearest), so the picture and its caption are legible.
+  const [d, h, w] = image.shape;
+  const large: Shape3 = [d, 4 * h, 4 * w];
+  await writeCamMontage(
+    path,
+    resampleVolume(image, large, { mode: 'linear', output: 'same' }),
+    resampleVolume(cam.cam, large, { mode: 'linear', output: 'float32' }),
+    {
+      slices: Math.min(8, d),
+      columns: 4,
+      mask: resampleVolume(mask, large, { mode: 'nearest' }),
+      caption: `${camCaption(cam)} | ${scan.name}`,
+    },
+  );
   return path;
 }
 
