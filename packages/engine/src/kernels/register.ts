@@ -10,6 +10,7 @@ import { conv2DBackpropFilterConfig } from './conv2dBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './conv2dBackpropInput.js';
 import { conv2DConfig, fusedConv2DConfig } from './conv2dForward.js';
 import { fusedBatchNormConfig } from './fusedBatchNorm.js';
+import { identityConfig } from './identity.js';
 import { maxPoolGradConfig } from './maxPoolGrad.js';
 import { meanConfig, sumConfig } from './reduceLeading.js';
 import { concatConfig, splitVConfig } from './splitConcat.js';
@@ -33,6 +34,7 @@ export const covsevKernelConfigs: readonly KernelConfig[] = [
   concatConfig,
   fusedConv2DConfig,
   conv2DConfig,
+  identityConfig,
 ].map((config) => ({
   ...config,
   setupFunc: (backend: object) => {
