@@ -11,17 +11,10 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CMC_VARIANT_SPECS, CmcNetwork, predictCmcTta, releaseCmcOnnxSessions } from '../../packages/cmc/dist/index.js';
-import { checkpointsDir, initBackend, loadCheckpoint, restoreCheckpoint } from '../../packages/engine/dist/index.js';
+import { CMC_VARIANT_SPECS, predictCmcTta, releaseCmcOnnxSessions } from '../../packages/cmc/dist/index.js';
+import { checkpointsDir, initBackend, loadCheckpoint } from '../../packages/engine/dist/index.js';
 import { bootstrapMacroF1 } from '../../packages/eval/dist/index.js';
-import { Rng } from '../../packages/io/dist/index.js';
-import { openSegmenter } from '../../packages/segment/dist/index.js';
-import { asCmcScans, makeCohort } from './suite.mjs';
-
-function flag(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
+import { asCmcScans, cmcFromCheckpoint, flag, keptTestSplit } from './suite.mjs';
 
 const runDir = flag('run', undefined);
 const variant = flag('variant', 'infection-cmc');
@@ -32,24 +25,9 @@ if (runDir === undefined || CMC_VARIANT_SPECS[variant] === undefined) {
   process.exit(2);
 }
 const seed = Number(flag('seed', '1'));
-const stage1Dir = flag('stage1', undefined);
 await initBackend({ prefer: 'wasm' });
-const stage1 =
-  stage1Dir === undefined
-    ? undefined
-    : { lung: await openSegmenter(join(stage1Dir, 'lung')), lesion: await openSegmenter(join(stage1Dir, 'lesion')) };
-const cohort = await makeCohort({
-  train: Number(flag('train', '96')),
-  val: Number(flag('val', '32')),
-  test: Number(flag('test', '64')),
-  seed,
-  grid: flag('grid', '16x64x64').split('x').map(Number),
-  stage1,
-  splits: ['test'],
-});
-await stage1?.lung.dispose();
-await stage1?.lesion.dispose();
-const scans = asCmcScans(cohort.test, variant);
+const test = await keptTestSplit(flag('stage1', undefined));
+const scans = asCmcScans(test, variant);
 const { inChannels } = CMC_VARIANT_SPECS[variant];
 const valF1 = new Map();
 for (const line of (await readFile(join(runDir, 'events.jsonl'), 'utf8')).split('\n')) {
@@ -71,16 +49,13 @@ const lines = [
 ];
 for (const epoch of epochs) {
   const checkpoint = await loadCheckpoint(join(checkpointsDir(runDir), `epoch-${epoch}`));
-  const model = new CmcNetwork({ backbone: 'resnest-tiny-3d', inChannels }, Rng.fromSeed(0));
-  const variables = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
-  for (const { name, variable } of model.buffers()) variables.set(name, variable);
-  restoreCheckpoint(checkpoint, { variables });
+  const model = cmcFromCheckpoint(checkpoint, inChannels);
   const probs = await predictCmcTta(model, scans, { inChannels });
   await releaseCmcOnnxSessions(model);
   const pred = probs.map((p) => p.indexOf(Math.max(...p)));
   const score = (truth) => bootstrapMacroF1(truth, pred, { numClasses: 4, seed, resamples: 2000 });
-  const pub = score(cohort.test.map((e) => e.published));
-  const exact = score(cohort.test.map((e) => e.exact));
+  const pub = score(test.map((e) => e.published));
+  const exact = score(test.map((e) => e.exact));
   const v = valF1.get(epoch);
   const line = `| ${epoch} | ${v === undefined ? '-' : pct(v)} | ${pct(pub.estimate)} [${pct(pub.low)}, ${pct(pub.high)}] | ${pct(exact.estimate)} [${pct(exact.low)}, ${pct(exact.high)}] |`;
   lines.push(line);

@@ -48,7 +48,8 @@ import { openStage1, trainStage1 } from './stage1.mjs';
 
 const ALL = ['resnest', 'mixup', 'cmc', 'lung-cmc', 'infection-cmc'];
 
-function flag(name, fallback) {
+/** The value after `--name` on the command line, else `fallback`. */
+export function flag(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
@@ -131,6 +132,38 @@ export async function makeCohort({ train, val, test, seed, grid, stage1, splits 
   }
   const iou = ([inter, union]) => (union === 0 ? 1 : inter / union);
   return stage1 === undefined ? out : { ...out, stage1Iou: { lung: iou(overlap.lung), infection: iou(overlap.infection) } };
+}
+
+/** The bench's resnest-tiny-3d CMC network with a checkpoint's weights and statistics. */
+export function cmcFromCheckpoint(checkpoint, inChannels) {
+  const model = new CmcNetwork({ backbone: 'resnest-tiny-3d', inChannels }, Rng.fromSeed(0));
+  const variables = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
+  for (const { name, variable } of model.buffers()) variables.set(name, variable);
+  restoreCheckpoint(checkpoint, { variables });
+  return model;
+}
+
+/**
+ * The held-out test split of a bench cohort, for the scripts that read kept runs (epochs.mjs,
+ * cams.mjs): the cohort flags (--train, --val, --test, --seed, --grid) as the bench run's, the
+ * masks from stage 1's models kept in `stage1Dir` (its lung/ and lesion/), else the exact ones.
+ */
+export async function keptTestSplit(stage1Dir) {
+  const stage1 = stage1Dir === undefined ? undefined : await openStage1(stage1Dir);
+  try {
+    const cohort = await makeCohort({
+      train: Number(flag('train', '96')),
+      val: Number(flag('val', '32')),
+      test: Number(flag('test', '64')),
+      seed: Number(flag('seed', '1')),
+      grid: flag('grid', '16x64x64').split('x').map(Number),
+      stage1,
+      splits: ['test'],
+    });
+    return cohort.test;
+  } finally {
+    await stage1?.close();
+  }
 }
 
 /** The scans a variant trains on: published labels, and its mask where it takes one. */
@@ -440,10 +473,7 @@ export async function run() {
       trainSeconds += trainS;
       // The best epoch's weights (checkpoints/best/), into a fresh network of the same shape.
       const checkpoint = await loadCheckpoint(join(checkpointsDir(runDir), BEST_DIR));
-      const model = new CmcNetwork({ backbone: 'resnest-tiny-3d', inChannels: spec.inChannels }, Rng.fromSeed(0));
-      const variables = new Map(model.parameters().map(({ name, variable }) => [name, variable]));
-      for (const { name, variable } of model.buffers()) variables.set(name, variable);
-      restoreCheckpoint(checkpoint, { variables });
+      const model = cmcFromCheckpoint(checkpoint, spec.inChannels);
       const probs = await predictCmcTta(model, asCmcScans(cohort.test, variant), { inChannels: spec.inChannels });
       const pred = probs.map((p) => p.indexOf(Math.max(...p)));
       await releaseCmcOnnxSessions(model);

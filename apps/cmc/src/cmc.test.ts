@@ -75,34 +75,16 @@ describe('pnpm cmc: train, predict, cam end to end', () => {
     }
 
     const png = join(dir, 'cam.png');
-    const drawn = await run([
-      'cam',
-      '--run',
-      runDir,
-      '--scan',
-      join(cohort, 'test', testScans[0] as string),
-      '--out',
-      png,
-      '--class',
-      'Severe',
-    ]);
+    const camOf = (extra: string[]) =>
+      run(['cam', '--run', runDir, '--scan', join(cohort, 'test', testScans[0] as string), '--out', png, ...extra]);
+    const drawn = await camOf(['--class', 'Severe']);
     expect(drawn.err).toEqual([]);
     expect(drawn.code).toBe(0);
     expect(existsSync(png)).toBe(true);
     expect(drawn.out.at(-1)).toMatch(
       /^cam: .*\(CAM, layer 4, grid \d+x\d+x\d+; class Severe; predicted (Mild|Moderate|Severe|Critical), p \d\.\d{3}/,
     );
-    const fine = await run([
-      'cam',
-      '--run',
-      runDir,
-      '--scan',
-      join(cohort, 'test', testScans[0] as string),
-      '--out',
-      png,
-      '--layer',
-      '2',
-    ]);
+    const fine = await camOf(['--layer', '2']);
     expect(fine.code).toBe(0);
     expect(fine.out.at(-1)).toMatch(/\(Grad-CAM, layer 2, grid \d+x\d+x\d+; class /);
 
