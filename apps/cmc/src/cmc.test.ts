@@ -29,6 +29,9 @@ async function run(argv: readonly string[]): Promise<{ code: number; out: string
   return { code, out, err };
 }
 
+/** The training options of every run here: a tiny network, one epoch, on the 16x32x32 grid. */
+const TINY_TRAINING = ['--grid', '16x32x32', '--backbone', 'resnest-tiny-3d', '--epochs', '1', '--batch', '2'];
+
 describe('pnpm cmc: train, predict, cam end to end', () => {
   it('trains one epoch on a phantom cohort, predicts every test scan from the run folder and draws a CAM', async () => {
     const runDir = join(dir, 'run');
@@ -39,14 +42,7 @@ describe('pnpm cmc: train, predict, cam end to end', () => {
       cohort,
       '--run',
       runDir,
-      '--grid',
-      '16x32x32',
-      '--backbone',
-      'resnest-tiny-3d',
-      '--epochs',
-      '1',
-      '--batch',
-      '2',
+      ...TINY_TRAINING,
       '--seed',
       '1',
       '--empty-classes',
@@ -165,7 +161,6 @@ describe('pnpm cmc: the infection-aware variant with masks', () => {
       const data = new Uint8Array(4 * 24 * 24).map((_, i) => (i % 24 < 12 ? 1 : 0));
       await writeNifti(join(masksDir, `${s.name}.nii.gz`), makeVolume({ data, shape: [4, 24, 24], intensity: 'label' }));
     }
-    const common = ['--grid', '16x32x32', '--backbone', 'resnest-tiny-3d', '--epochs', '1', '--batch', '2'];
     const trained = await run([
       'train',
       '--cohort',
@@ -176,7 +171,7 @@ describe('pnpm cmc: the infection-aware variant with masks', () => {
       'infection-cmc',
       '--masks',
       masksDir,
-      ...common,
+      ...TINY_TRAINING,
       '--empty-classes',
       'weight-one',
       '--tta',
@@ -342,14 +337,7 @@ describe('pnpm cmc: ImageNet weights (--init, inspect)', () => {
       cohort,
       '--run',
       runDir,
-      '--grid',
-      '16x32x32',
-      '--backbone',
-      'resnest-tiny-3d',
-      '--epochs',
-      '1',
-      '--batch',
-      '2',
+      ...TINY_TRAINING,
       '--empty-classes',
       'weight-one',
       '--tta',
