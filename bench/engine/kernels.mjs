@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
 // covsev's wasm conv-gradient kernels against the alternatives, on CMC / U-Net shapes (issue 3).
-// Not a test: run `pnpm --filter @covsev/engine build && node bench/engine/kernels.mjs`.
+// Not a test: run `pnpm --filter @covsev/engine build && node bench/engine/kernels.mjs [--others]`
+// (--others: only the table of the other kernels, pooling gradients, tiles, sums, batch norm).
 // Prints GFLOP/s (2 FLOPs per multiply-add of the forward conv; each gradient costs the same),
 // medians of COVSEV_BENCH_RUNS runs (default 5), and writes bench/out/engine-kernels.json.
 //   fwd          wasm Conv2D (XNNPACK), for scale
@@ -24,6 +25,7 @@ if (!existsSync(`${dist}kernels/index.js`)) {
 // The engine's own @tensorflow/tfjs (the root has none), so one tfjs-core instance is shared.
 const tf = await import(createRequire(`${root}packages/engine/package.json`).resolve('@tensorflow/tfjs'));
 const { initBackend } = await import(`${dist}backend/index.js`);
+const { BatchNorm } = await import(`${dist}layers/index.js`);
 const { disableOnnxConv, enableOnnxConv, registerCovsevKernels, unregisterCovsevKernels } = await import(
   `${dist}kernels/index.js`
 );
@@ -32,7 +34,8 @@ const RUNS = Number(process.env.COVSEV_BENCH_RUNS ?? 5);
 // XNNPACK columns first; the onnxruntime columns switch covsev's onnxruntime convolutions on per row.
 const info = await initBackend({ prefer: 'wasm', convolutions: 'xnnpack' });
 
-const shapes = [
+const onlyOthers = process.argv.includes('--others');
+const convShapes = [
   { name: 'CMC layer, 3x3 s2', x: [32, 64, 64, 32], k: 3, co: 64, s: 2 },
   { name: 'U-Net, 3x3 s1', x: [8, 128, 128, 16], k: 3, co: 16, s: 1 },
   { name: 'U-Net, 3x3 s1 wide', x: [8, 64, 64, 64], k: 3, co: 64, s: 1 },
@@ -40,6 +43,7 @@ const shapes = [
   { name: 'U-Net input, 3x3 s1', x: [8, 256, 256, 1], k: 3, co: 32, s: 1 },
   { name: 'CMC bottleneck, 1x1 s1', x: [32, 32, 32, 64], k: 1, co: 256, s: 1 },
 ];
+const shapes = onlyOthers ? [] : convShapes;
 
 function median(f) {
   f(); // warm-up (XNNPACK operator creation, heap growth)
@@ -107,7 +111,7 @@ for (const c of shapes) {
 }
 // The cpu backend's dW, for scale: the U-Net shape at 1/16 of the batch x area (the full one
 // takes a minute); its GFLOP/s is reported on the U-Net row.
-{
+if (!onlyOthers) {
   const xs = [2, 32, 64, 16];
   await tf.setBackend('cpu');
   const x = tf.randomNormal(xs);
@@ -180,6 +184,18 @@ const others = [
     f: (x, y, dy) =>
       tf.engine().runKernel('MaxPoolGrad', { dy, input: x, output: y }, { filterSize: 3, strides: 2, pad: 'same' }),
   },
+  // The CMC network's avd pool within slices (AvgPool3d(3, 2, 1)) and its depth pool (3 x 1
+  // over [B, D, H*W, C]).
+  {
+    name: 'AvgPoolGrad 3x3 s2 pad 1, x [64,32,32,32]',
+    make: () => [tf.randomNormal([64, 32, 32, 32]), tf.randomNormal([64, 16, 16, 32])],
+    f: (x, dy) => tf.engine().runKernel('AvgPoolGrad', { dy, input: x }, { filterSize: 3, strides: 2, pad: 1 }),
+  },
+  {
+    name: 'AvgPoolGrad 3x1 s2x1, x [4,17,256,64]',
+    make: () => [tf.randomNormal([4, 17, 256, 64]), tf.randomNormal([4, 8, 256, 64])],
+    f: (x, dy) => tf.engine().runKernel('AvgPoolGrad', { dy, input: x }, { filterSize: [3, 1], strides: [2, 1], pad: 'valid' }),
+  },
   { name: 'Tile [1,1,1,16] -> [8,64,64,16]', make: () => [tf.randomNormal([1, 1, 1, 16])], f: (x) => tf.tile(x, [8, 64, 64, 1]) },
   {
     name: 'Tile [1,1,1,64] -> [32,32,32,64]',
@@ -204,6 +220,26 @@ const others = [
     f: (x, m, v, o, g) => tf.batchNorm(x, m, v, o, g, 1e-3),
   },
 ];
+// A batch-norm layer's training step, forward and backward: covsev's fused kernels
+// (CovsevChannelMoments, FusedBatchNorm, CovsevBatchNormGrad) against tfjs ops on the stock kernels.
+const bnTrainStep = (channels) => {
+  const bn = new BatchNorm({ channels });
+  return (x, w) => tf.grad((a) => tf.sum(tf.mul(bn.apply(a, { training: true }), w)))(x);
+};
+const bn16 = bnTrainStep(16);
+const bn64 = bnTrainStep(64);
+others.push(
+  {
+    name: 'BatchNorm training step x [32768,16]',
+    make: () => [tf.randomNormal([32768, 16]), tf.randomNormal([32768, 16])],
+    f: bn16,
+  },
+  {
+    name: 'BatchNorm training step x [32768,64]',
+    make: () => [tf.randomNormal([32768, 64]), tf.randomNormal([32768, 64])],
+    f: bn64,
+  },
+);
 const otherRows = [];
 for (const o of others) {
   const covsev = medianFresh(o.make, o.f);

@@ -19,8 +19,9 @@ describe('initBackend on this machine (no native addon, wasm with SIMD)', () => 
     expect(getBackendInfo()).toBe(info);
     expect(lines).toHaveLength(1);
     expect(info.convolutions).toBe(`onnxruntime ${ONNX_CONV_RUNTIME_VERSION} (MLAS, 1 thread)`);
+    expect(info.simdKernels).toBe('on');
     expect(lines[0]).toBe(
-      `covsev engine: wasm (SIMD, 1 thread, covsev kernels: ${COVSEV_KERNEL_NAMES.join(', ')}, ` +
+      `covsev engine: wasm (SIMD, 1 thread, covsev kernels: ${COVSEV_KERNEL_NAMES.join(', ')}, SIMD kernels on, ` +
         `convolutions: onnxruntime ${ONNX_CONV_RUNTIME_VERSION} (MLAS, 1 thread)); ` +
         'skipped tensorflow-gpu, tensorflow (see getBackendInfo().skipped)',
     );

@@ -8,8 +8,14 @@
  */
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs';
-import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
-import { disableOnnxConv, enableOnnxConv, ONNX_CONV_RUNTIME_VERSION, registerCovsevKernels } from '../kernels/index.js';
+import { type BackendWasm, getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import {
+  disableOnnxConv,
+  enableOnnxConv,
+  ONNX_CONV_RUNTIME_VERSION,
+  registerCovsevKernels,
+  simdKernelStatus,
+} from '../kernels/index.js';
 import { directDependencyVersion, type NativePackage, probeNative } from './packages.js';
 import { requestedWasmThreads, setWasmBackendThreads } from './wasmThreads.js';
 
@@ -48,6 +54,12 @@ export interface BackendInfo {
    * thread)' or 'XNNPACK'; null for the other backends.
    */
   convolutions?: string | null;
+  /**
+   * wasm: whether covsev's SIMD kernels (kernels/simd.ts) run on the backend's heap: 'on', or
+   * 'off: <why>' (then batch norm and Adam use tfjs ops, the pooling gradients JavaScript loops);
+   * null for the other backends.
+   */
+  simdKernels?: string | null;
   /** how the backend was chosen */
   source: 'option' | 'env' | 'auto';
   /** backends tried before this one, and why each was not used */
@@ -180,6 +192,7 @@ async function loadWasm(threads: number): Promise<Loaded> {
     throw new Error(`the wasm backend failed to initialise: ${firstLine(e)}`);
   }
   if (!ok) throw new Error('the wasm backend failed to initialise (see the error above)');
+  const simd = simdKernelStatus(tf.backend() as BackendWasm);
   return {
     name: 'wasm',
     tfjsBackend: 'wasm',
@@ -189,6 +202,7 @@ async function loadWasm(threads: number): Promise<Loaded> {
     threads: getThreadsCount(),
     gpu: false,
     kernels,
+    simdKernels: simd.loaded ? 'on' : `off: ${simd.reason}`,
   };
 }
 
@@ -225,6 +239,7 @@ export function formatBackendInfo(info: BackendInfo): string {
   if (info.simd !== null) parts.push(info.simd ? 'SIMD' : 'no SIMD');
   parts.push(`${info.threads} thread${info.threads === 1 ? '' : 's'}`);
   if (info.kernels.length > 0) parts.push(`covsev kernels: ${info.kernels.join(', ')}`);
+  if (info.simdKernels) parts.push(`SIMD kernels ${info.simdKernels}`);
   if (info.convolutions) parts.push(`convolutions: ${info.convolutions}`);
   if (info.source !== 'auto') parts.push(`from ${info.source === 'env' ? BACKEND_ENV : 'option'}`);
   const skipped =

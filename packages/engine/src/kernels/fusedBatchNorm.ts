@@ -1,9 +1,11 @@
 /**
- * FusedBatchNorm for the wasm backend, per-channel statistics: y = x * a + b with
- * a = scale / sqrt(variance + eps) and b = offset - mean * a computed once per channel, then two
- * XNNPACK broadcast passes (multiply, add) over x. The stock kernel's scalar loop is 1.6-3x slower
- * on [8..32, 32..64, 32..64, 16..64]. PyTorch's CPU batch norm folds the same way. Statistics that
- * are not per channel (another broadcast) go to the stock kernel.
+ * FusedBatchNorm for the wasm backend, per-channel statistics, with a = scale / sqrt(variance + eps)
+ * computed once per channel: y = (x - mean) * a + offset in one SIMD pass (covsev's SIMD kernels,
+ * `simd.ts`), or where those are off y = x * a + (offset - mean * a) in two tfjs broadcast passes
+ * (multiply, add; PyTorch's CPU batch norm folds the same way, at a precision cost when the mean
+ * is large against the spread). The stock kernel's scalar loop is 1.6-3x slower than even the two
+ * passes on [8..32, 32..64, 32..64, 16..64]. Statistics that are not per channel (another
+ * broadcast) go to the stock kernel.
  */
 import {
   FusedBatchNorm,
@@ -14,6 +16,7 @@ import {
   util,
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapOffset, simdKernels } from './simd.js';
 import { stockKernelFunc } from './stock.js';
 import { withWasmScope } from './wasmScope.js';
 
@@ -49,6 +52,17 @@ function fusedBatchNorm(args: { inputs: Inputs; backend: BackendWasm; attrs: Fus
       const ac = (g === undefined ? 1 : (g[c] as number)) / Math.sqrt((v?.[c] as number) + eps);
       (av as Float32Array)[c] = ac;
       (bv as Float32Array)[c] = (o === undefined ? 0 : (o[c] as number)) - (m?.[c] as number) * ac;
+    }
+    const simd = simdKernels(scope.backend);
+    if (simd !== undefined) {
+      const y = scope.alloc(x.shape);
+      const at = (t: TensorInfo) => heapOffset(scope.backend, t);
+      // y = (x - mean) * a + offset: the mean subtracted first, not folded into b (see simd.ts).
+      const bv = scope.backend.typedArrayFromHeap(b) as Float32Array;
+      const ov = offset === undefined ? undefined : (scope.backend.typedArrayFromHeap(offset) as Float32Array);
+      for (let c = 0; c < channels; c++) bv[c] = ov === undefined ? 0 : (ov[c] as number);
+      simd.normalizeRows(at(x), at(mean), at(a), at(b), at(y), util.sizeFromShape(x.shape) / channels, channels);
+      return y;
     }
     const xa = scope.run('Multiply', { a: x, b: a });
     return scope.run('Add', { a: xa, b });

@@ -1,3 +1,5 @@
+export { ADAM_UPDATE, adamUpdateKernel } from './adamUpdate.js';
+export { BATCH_NORM_GRAD, batchNormTrainingKernels, CHANNEL_MOMENTS } from './batchNormTraining.js';
 export {
   disableOnnxConv,
   enableOnnxConv,
@@ -12,3 +14,5 @@ export {
   registeredCovsevKernels,
   unregisterCovsevKernels,
 } from './register.js';
+export { SGD_UPDATE, sgdUpdateKernel } from './sgdUpdate.js';
+export { SIMD_KERNELS_FILE, type SimdKernels, simdKernelStatus, simdKernels, useSimdKernels } from './simd.js';

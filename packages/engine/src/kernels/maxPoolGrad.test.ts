@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { describeParity, expectNoLeaks, itEachCase, randomValues, rng } from './parity.test-helpers.js';
+import { describeParity, expectNoLeaks, forEachSimdSetting, itEachCase, randomValues, rng } from './parity.test-helpers.js';
 
 interface Case {
   x: [number, number, number, number];
@@ -44,18 +44,20 @@ function outShape(c: Case): number[] {
 }
 
 describeParity('covsev MaxPoolGrad (wasm) against cpu', ['MaxPoolGrad'], () => {
-  itEachCase(cases, (c, i) => {
-    const r = rng(4000 + i);
-    // Every third value is 0, as after a relu: windows with tied maxima; one -Infinity pixel.
-    const x = Float32Array.from({ length: c.x.reduce((a, b) => a * b) }, (_, j) => (j % 3 === 0 ? 0 : r()));
-    x[1] = Number.NEGATIVE_INFINITY;
-    const dy = randomValues(outShape(c), r);
-    const ref = grad('cpu', c, x, dy);
-    const got = grad('wasm', c, x, dy);
-    expect(got.length).toBe(ref.length);
-    for (let j = 0; j < ref.length; j++) {
-      expect(Math.abs((got[j] as number) - (ref[j] as number)), `dx[${j}]`).toBeLessThanOrEqual(1e-6);
-    }
+  forEachSimdSetting(() => {
+    itEachCase(cases, (c, i) => {
+      const r = rng(4000 + i);
+      // Every third value is 0, as after a relu: windows with tied maxima; one -Infinity pixel.
+      const x = Float32Array.from({ length: c.x.reduce((a, b) => a * b) }, (_, j) => (j % 3 === 0 ? 0 : r()));
+      x[1] = Number.NEGATIVE_INFINITY;
+      const dy = randomValues(outShape(c), r);
+      const ref = grad('cpu', c, x, dy);
+      const got = grad('wasm', c, x, dy);
+      expect(got.length).toBe(ref.length);
+      for (let j = 0; j < ref.length; j++) {
+        expect(Math.abs((got[j] as number) - (ref[j] as number)), `dx[${j}]`).toBeLessThanOrEqual(1e-6);
+      }
+    });
   });
 
   it('finds a negative maximum in a window over the padding (the stock wasm kernel does not)', () => {

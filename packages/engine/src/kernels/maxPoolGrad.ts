@@ -3,7 +3,8 @@
  * window covering it, searches that window's maximum again (about 40 M inputs/s); this one finds
  * each window's maximum once and adds its dy there (same semantics as tfjs cpu: the first strict
  * maximum in row-major window order wins ties; windows of only -Infinity/NaN pass no gradient),
- * written as a channel-inner loop over the wasm heap. NHWC, float32.
+ * written as a channel-inner loop over the wasm heap: covsev's SIMD kernel (`simd.ts`), else the
+ * same loop in JavaScript. NHWC, float32.
  */
 import {
   backend_util,
@@ -14,6 +15,8 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { heapOffset, simdKernels } from './simd.js';
+import { WasmScope } from './wasmScope.js';
 
 function maxPoolGrad(args: {
   inputs: { dy?: TensorInfo; input?: TensorInfo; output?: TensorInfo };
@@ -39,6 +42,25 @@ function maxPoolGrad(args: {
     throw new Error(`covsev MaxPoolGrad: dy has shape [${dy.shape.join(', ')}], the pool gives [${info.outShape.join(', ')}]`);
   }
   const out = args.backend.makeOutput(input.shape, 'float32');
+  const simd = simdKernels(args.backend);
+  if (simd !== undefined) {
+    const scope = new WasmScope(args.backend);
+    try {
+      const scratch = scope.alloc([2 * C]);
+      const { strideHeight: sh, strideWidth: sw, padInfo } = info;
+      const [xAt, g, d, s] = [input, dy, out, scratch].map((t) => heapOffset(args.backend, t)) as [
+        number,
+        number,
+        number,
+        number,
+      ];
+      const [fh, fw] = [info.effectiveFilterHeight, info.effectiveFilterWidth];
+      simd.maxPoolGrad(xAt, g, d, batchSize, H, W, C, OH, OW, fh, fw, sh, sw, padInfo.top, padInfo.left, s);
+    } finally {
+      scope.dispose();
+    }
+    return out;
+  }
   // Views after the allocation: allocating may grow (and detach) the heap.
   const x = args.backend.typedArrayFromHeap(input) as Float32Array;
   const g = args.backend.typedArrayFromHeap(dy) as Float32Array;

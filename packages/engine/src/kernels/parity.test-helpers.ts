@@ -8,6 +8,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { disableOnnxConv, enableOnnxConv, onnxConvStatus } from './onnxConv.js';
 import { registerCovsevKernels, registeredCovsevKernels } from './register.js';
+import { simdKernelStatus, useSimdKernels } from './simd.js';
 
 /** A seeded linear congruential generator of values in [-0.5, 0.5). */
 export function rng(seed: number): () => number {
@@ -100,5 +101,30 @@ export function forEachConvEngine(body: () => void): void {
     it('ran them on onnxruntime sessions', () => {
       expect(onnxConvStatus().sessions).toBeGreaterThan(0);
     });
+  });
+}
+
+/**
+ * Declares `body` twice: with covsev's SIMD kernels (`simd.ts`, which must load here) and with
+ * them off, where the kernels that use them run their JavaScript loops or tfjs' kernels.
+ */
+export function forEachSimdSetting(body: () => void): void {
+  describe('SIMD kernels on', () => {
+    it('are loaded on the wasm backend', async () => {
+      await tf.setBackend('wasm');
+      expect(simdKernelStatus(tf.backend() as BackendWasm)).toEqual({ loaded: true });
+      await tf.setBackend('cpu');
+    });
+    body();
+  });
+  describe('SIMD kernels off', () => {
+    let was = true;
+    beforeAll(() => {
+      was = useSimdKernels(false);
+    });
+    afterAll(() => {
+      useSimdKernels(was);
+    });
+    body();
   });
 }

@@ -6,6 +6,9 @@
  */
 import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
+import { adamUpdateConfig } from './adamUpdate.js';
+import { avgPoolGradConfig } from './avgPoolGrad.js';
+import { batchNormGradConfig, channelMomentsConfig } from './batchNormTraining.js';
 import { conv2DBackpropFilterConfig } from './conv2dBackpropFilter.js';
 import { conv2DBackpropInputConfig } from './conv2dBackpropInput.js';
 import { conv2DConfig, fusedConv2DConfig } from './conv2dForward.js';
@@ -13,6 +16,7 @@ import { fusedBatchNormConfig } from './fusedBatchNorm.js';
 import { identityConfig } from './identity.js';
 import { maxPoolGradConfig } from './maxPoolGrad.js';
 import { meanConfig, sumConfig } from './reduceLeading.js';
+import { sgdUpdateConfig } from './sgdUpdate.js';
 import { concatConfig, splitVConfig } from './splitConcat.js';
 import { saveStockKernel, stockKernelConfig } from './stock.js';
 import { tileConfig } from './tile.js';
@@ -26,6 +30,7 @@ export const covsevKernelConfigs: readonly KernelConfig[] = [
   conv2DBackpropFilterConfig,
   conv2DBackpropInputConfig,
   maxPoolGradConfig,
+  avgPoolGradConfig,
   tileConfig,
   fusedBatchNormConfig,
   sumConfig,
@@ -35,6 +40,10 @@ export const covsevKernelConfigs: readonly KernelConfig[] = [
   fusedConv2DConfig,
   conv2DConfig,
   identityConfig,
+  channelMomentsConfig,
+  batchNormGradConfig,
+  adamUpdateConfig,
+  sgdUpdateConfig,
 ].map((config) => ({
   ...config,
   setupFunc: (backend: object) => {

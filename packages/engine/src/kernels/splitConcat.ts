@@ -9,8 +9,8 @@
  * prod(shape[axis+1:]), part i contributes a chunk of size_i * inner elements per outer index.
  * Chunks of at least SMALL_CHUNK elements are copied with `set(subarray)`, smaller ones with a
  * plain loop (float32 as int32 bits, one loop per element type); parts that are contiguous
- * (outer = 1) are copied in one go. Float32, int32 and bool (other dtypes go to the stock
- * kernels).
+ * (outer = 1) are copied in one go. With covsev's SIMD kernels (`simd.ts`) the strided chunks are
+ * one `copyRows` call instead. Float32, int32 and bool (other dtypes go to the stock kernels).
  */
 import {
   backend_util,
@@ -24,7 +24,11 @@ import {
   util,
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { type SimdKernels, simdKernels } from './simd.js';
 import { stockKernelFunc } from './stock.js';
+
+/** covsev's SIMD row copy (`simd.ts`), for arrays that are views of the wasm heap. */
+type RowCopy = SimdKernels['copyRows'];
 
 type Heap = Float32Array | Int32Array | Uint8Array;
 
@@ -79,10 +83,16 @@ function copyChunks(
   srcStride: number,
   chunk: number,
   outer: number,
+  rows?: RowCopy,
 ): void {
   if (chunk === 0 || outer === 0) return;
   if (outer === 1 || (chunk === dstStride && chunk === srcStride)) {
     dst.set(src.subarray(srcStart, srcStart + chunk * outer), dstStart);
+    return;
+  }
+  if (rows !== undefined) {
+    const e = dst.BYTES_PER_ELEMENT;
+    rows(src.byteOffset + srcStart * e, srcStride * e, dst.byteOffset + dstStart * e, dstStride * e, outer, chunk * e);
     return;
   }
   if (chunk < SMALL_CHUNK) {
@@ -100,25 +110,26 @@ function copyChunks(
 
 /**
  * Concatenates the parts along an axis: `chunks[i]` is part i's size along the axis times the
- * inner size, `outer` the product of the axes before it. Exported for the tests.
+ * inner size, `outer` the product of the axes before it; `rows`, covsev's SIMD row copy, where
+ * every array is a view of the heap it was bound to. Exported for the tests.
  */
-export function concatInto(srcs: readonly Heap[], chunks: readonly number[], outer: number, out: Heap): void {
+export function concatInto(srcs: readonly Heap[], chunks: readonly number[], outer: number, out: Heap, rows?: RowCopy): void {
   const stride = chunks.reduce((a, b) => a + b, 0);
   let at = 0;
   srcs.forEach((src, i) => {
     const chunk = chunks[i] as number;
-    copyChunks(out, at, stride, src, 0, chunk, chunk, outer);
+    copyChunks(out, at, stride, src, 0, chunk, chunk, outer, rows);
     at += chunk;
   });
 }
 
 /** Splits `src` into the parts, the inverse of concatInto. Exported for the tests. */
-export function splitInto(src: Heap, chunks: readonly number[], outer: number, outs: readonly Heap[]): void {
+export function splitInto(src: Heap, chunks: readonly number[], outer: number, outs: readonly Heap[], rows?: RowCopy): void {
   const stride = chunks.reduce((a, b) => a + b, 0);
   let at = 0;
   outs.forEach((out, i) => {
     const chunk = chunks[i] as number;
-    copyChunks(out, 0, chunk, src, at, stride, chunk, outer);
+    copyChunks(out, 0, chunk, src, at, stride, chunk, outer, rows);
     at += chunk;
   });
 }
@@ -149,6 +160,7 @@ function splitV(args: { inputs: { x?: TensorInfo }; backend: BackendWasm; attrs:
     sizes.map((s) => s * inner),
     outer,
     dsts,
+    simdKernels(args.backend)?.copyRows,
   );
   return outs;
 }
@@ -173,7 +185,7 @@ function concat(args: { inputs: TensorInfo[]; backend: BackendWasm; attrs: Conca
   // Views after the allocation: allocating may grow (and detach) the heap.
   const srcs = parts.map((t) => args.backend.typedArrayFromHeap(t) as Heap);
   const dst = args.backend.typedArrayFromHeap(out) as Heap;
-  concatInto(srcs, chunks, outer, dst);
+  concatInto(srcs, chunks, outer, dst, simdKernels(args.backend)?.copyRows);
   return out;
 }
 

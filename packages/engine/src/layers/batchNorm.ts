@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { BATCH_NORM_GRAD, batchNormTrainingKernels, CHANNEL_MOMENTS } from '../kernels/batchNormTraining.js';
 import { Container, type ForwardContext, type Module, type NamedVariable } from '../module.js';
 import { attr, type OnnxGraphBuilder, type OnnxValue } from '../onnx/graph.js';
 import { type Activation, isVolume5, volume } from './volume.js';
@@ -23,7 +24,8 @@ export interface BatchNormOptions {
  * - training: normalise with the batch mean and biased variance; update `running_mean` and
  *   `running_var` with momentum, the variance unbiased (x M / (M - 1)); count `num_batches_tracked`.
  *   The backward pass is the closed-form batch-norm gradient (a `tf.customGrad`), not autodiff
- *   through the moments.
+ *   through the moments. On wasm with covsev's kernels the moments and the gradient are fused
+ *   SIMD kernels (`CovsevChannelMoments`, `CovsevBatchNormGrad`), tfjs ops elsewhere.
  * - eval: normalise with the running statistics.
  *
  * Variables: `weight`, `bias` (trainable, [C]); buffers `running_mean`, `running_var` ([C]),
@@ -93,25 +95,32 @@ export class BatchNorm implements Module {
     const m = x.size / c;
     if (m <= 1) throw new Error(`${this.name}: training needs more than 1 value per channel, got input [${x.shape}]`);
     const eps = this.eps;
+    const fused = batchNormTrainingKernels();
     const [y, mean, variance] = tf.tidy(() => {
       const x2 = tf.reshape(x, [m, c]) as tf.Tensor2D;
-      const { mean, variance } = tf.moments(x2, 0);
+      const [mean, variance] = fused
+        ? (tf.engine().runKernel(CHANNEL_MOMENTS, { x: x2 }) as [tf.Tensor1D, tf.Tensor1D])
+        : (({ mean, variance }) => [mean, variance] as [tf.Tensor1D, tf.Tensor1D])(tf.moments(x2, 0));
       const gamma = this.weight ?? tf.ones([c]);
       const beta = this.bias ?? tf.zeros([c]);
       const norm = tf.customGrad((...args: unknown[]) => {
         const [xs, g, b, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
-        const invStd = tf.rsqrt(tf.add(variance, eps));
-        save([xs, g, mean, invStd]);
+        save([xs, g, mean, variance]);
         return {
           value: tf.batchNorm(xs, mean, variance, b, g, eps),
           gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-            const [sx, sg, sMean, sInvStd] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-            const xhat = tf.mul(tf.sub(sx, sMean), sInvStd);
+            const [sx, sg, sMean, sVariance] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+            if (fused) {
+              const inputs = { x: sx, dy, mean: sMean, variance: sVariance, scale: sg };
+              return tf.engine().runKernel(BATCH_NORM_GRAD, inputs, { varianceEpsilon: eps }) as tf.Tensor[];
+            }
+            const invStd = tf.rsqrt(tf.add(sVariance, eps));
+            const xhat = tf.mul(tf.sub(sx, sMean), invStd);
             const dBeta = tf.sum(dy, 0);
             const dGamma = tf.sum(tf.mul(dy, xhat), 0);
             // dx = gamma * invStd * (dy - mean(dy) - xhat * mean(dy * xhat))
             const centred = tf.sub(tf.sub(dy, tf.div(dBeta, m)), tf.mul(xhat, tf.div(dGamma, m)));
-            const dx = tf.mul(centred, tf.mul(sg, sInvStd));
+            const dx = tf.mul(centred, tf.mul(sg, invStd));
             return [dx, dGamma, dBeta];
           },
         };

@@ -10,9 +10,12 @@
  *
  * Defaults are the method's classifier settings (docs/method.md): lr 1e-4, betas (0.9, 0.999),
  * weight decay 1e-5, eps 1e-8. `fixtures/optim_cases.json` (from
- * `fixtures/make_optim_fixtures.py`) holds PyTorch trajectories the tests replay to 1e-6.
+ * `fixtures/make_optim_fixtures.py`) holds PyTorch trajectories the tests replay to 1e-6, on cpu
+ * (tfjs ops) and on wasm, where a step is one fused SIMD kernel per parameter (`CovsevAdam`,
+ * kernels/adamUpdate.ts) in the same order of operations.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
+import { ADAM_UPDATE, adamUpdateKernel } from '../kernels/adamUpdate.js';
 import { checkPositive, hyperNumber, NamedOptimizer } from './optimizer.js';
 import type { NamedVariables } from './variables.js';
 
@@ -77,6 +80,17 @@ export class Adam extends NamedOptimizer {
     slots: Readonly<Record<string, tf.Tensor>>,
     step: number,
   ): { param: tf.Tensor; slots: Record<string, tf.Tensor> } {
+    if (adamUpdateKernel()) {
+      const attrs = { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, step };
+      const [p, m, v] = tf
+        .engine()
+        .runKernel(ADAM_UPDATE, { param, grad, m: slots.m as tf.Tensor, v: slots.v as tf.Tensor }, attrs) as [
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+      ];
+      return { param: p, slots: { m, v } };
+    }
     const g = this.weightDecay !== 0 ? grad.add(param.mul(this.weightDecay)) : grad;
     const m = (slots.m as tf.Tensor).mul(this.beta1).add(g.mul(1 - this.beta1));
     const v = (slots.v as tf.Tensor).mul(this.beta2).add(g.mul(g).mul(1 - this.beta2));

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADAM_UPDATE, adamUpdateKernel } from '../kernels/adamUpdate.js';
+import { registerCovsevKernels } from '../kernels/register.js';
+import { SGD_UPDATE, sgdUpdateKernel } from '../kernels/sgdUpdate.js';
 import { Adam } from './adam.js';
 import type { NamedOptimizer } from './optimizer.js';
 import { SGD } from './sgd.js';
@@ -62,7 +65,17 @@ function applyStep(c: FixtureCase, opt: NamedOptimizer, i: number): void {
   for (const g of Object.values(grads)) g.dispose();
 }
 
-describe(`optimisers replay PyTorch ${fixture.torch} trajectories`, () => {
+// On cpu, tfjs ops; on wasm with covsev's kernels, Adam and SGD are one fused SIMD kernel per parameter.
+describe.each(['cpu', 'wasm'])(`optimisers replay PyTorch ${fixture.torch} trajectories on %s`, (backend) => {
+  beforeAll(async () => {
+    registerCovsevKernels();
+    await tf.setBackend(backend);
+    expect(adamUpdateKernel()).toBe(backend === 'wasm');
+    expect(sgdUpdateKernel()).toBe(backend === 'wasm');
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
   for (const c of fixture.cases) {
     it(`${c.kind}: ${c.name}`, () => {
       const vars = makeVariables(c);
@@ -86,6 +99,51 @@ describe(`optimisers replay PyTorch ${fixture.torch} trajectories`, () => {
       for (const v of vars.values()) v.dispose();
     });
   }
+});
+
+describe('the fused optimiser kernels (wasm)', () => {
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  const settings: { kernel: string; make: (vars: Map<string, tf.Variable>) => NamedOptimizer }[] = [
+    { kernel: ADAM_UPDATE, make: (vars) => new Adam(vars, { lr: 1e-2, weightDecay: 0 }) },
+    { kernel: ADAM_UPDATE, make: (vars) => new Adam(vars, { lr: 1e-2, weightDecay: 1e-2 }) },
+    { kernel: SGD_UPDATE, make: (vars) => new SGD(vars, { lr: 1e-2, momentum: 0, weightDecay: 0 }) },
+    { kernel: SGD_UPDATE, make: (vars) => new SGD(vars, { lr: 1e-2, momentum: 0.9, dampening: 0.1, weightDecay: 1e-2 }) },
+    { kernel: SGD_UPDATE, make: (vars) => new SGD(vars, { lr: 1e-2, momentum: 0.9, nesterov: true }) },
+  ];
+
+  it.each(settings.map((s, i) => [i, s.kernel, s] as const))(
+    'setting %i: %s runs once per parameter and steps as the tfjs composite on cpu does, to float32 rounding',
+    async (_i, kernel, setting) => {
+      registerCovsevKernels();
+      const shapes = [[1], [3], [4], [17], [5, 7, 9]];
+      const run = async (backend: string) => {
+        await tf.setBackend(backend);
+        const vars = new Map(shapes.map((shape, i) => [`p${i}`, tf.variable(tf.randomUniform(shape, -1, 1, 'float32', 10 + i))]));
+        const opt = setting.make(vars);
+        let fused = 0;
+        for (let step = 0; step < 4; step++) {
+          const grads = Object.fromEntries(
+            shapes.map((shape, i) => [`p${i}`, tf.randomNormal(shape, 0, 1, 'float32', 1000 + 100 * step + i)]),
+          );
+          const profile = await tf.profile(() => opt.step(grads));
+          fused += profile.kernels.filter((k) => k.name === kernel).length;
+          tf.dispose(Object.values(grads));
+        }
+        const values = [...vars.values()].map((v) => Array.from(v.dataSync()));
+        opt.dispose();
+        tf.dispose([...vars.values()]);
+        return { values, fused };
+      };
+      const cpu = await run('cpu');
+      const wasm = await run('wasm');
+      expect(cpu.fused).toBe(0);
+      expect(wasm.fused).toBe(4 * shapes.length);
+      wasm.values.forEach((v, i) => expectClose(v, cpu.values[i] as number[], 1e-6, `p${i}`));
+    },
+  );
 });
 
 describe('optimiser state', () => {

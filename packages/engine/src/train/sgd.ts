@@ -11,9 +11,11 @@
  *
  * Defaults: lr 1e-3 (docs/method.md, segmentation) and momentum 0.9. Note that torch's own default
  * momentum is 0; pass `momentum: 0` for plain SGD. Nesterov needs momentum > 0 and no dampening.
- * Replayed against PyTorch trajectories in `fixtures/optim_cases.json`.
+ * Replayed against PyTorch trajectories in `fixtures/optim_cases.json`, on cpu (tfjs ops) and on
+ * wasm, where a step is one fused SIMD kernel per parameter (`CovsevSGD`, kernels/sgdUpdate.ts).
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
+import { SGD_UPDATE, sgdUpdateKernel } from '../kernels/sgdUpdate.js';
 import { checkPositive, hyperNumber, NamedOptimizer } from './optimizer.js';
 import type { NamedVariables } from './variables.js';
 
@@ -83,6 +85,13 @@ export class SGD extends NamedOptimizer {
     step: number,
   ): { param: tf.Tensor; slots: Record<string, tf.Tensor> } {
     const { momentum, dampening, weightDecay, nesterov } = this.h;
+    if (sgdUpdateKernel()) {
+      const attrs = { lr: this.lr, momentum, dampening, weightDecay, nesterov, first: step === 1 };
+      const inputs: tf.NamedTensorMap = { param, grad };
+      if (slots.momentum !== undefined) inputs.momentum = slots.momentum;
+      const [p, buf] = tf.engine().runKernel(SGD_UPDATE, inputs, attrs) as tf.Tensor[];
+      return { param: p as tf.Tensor, slots: buf === undefined ? {} : { momentum: buf } };
+    }
     let d = weightDecay !== 0 ? grad.add(param.mul(weightDecay)) : grad;
     const next: Record<string, tf.Tensor> = {};
     if (momentum !== 0) {
