@@ -1,14 +1,21 @@
 // Profiles one CMC training step on the current backend: time per kernel, largest first.
-// Usage: node bench/engine/profile-cmc.mjs [D,H,W] [backbone] [batch]
+// Usage: node bench/engine/profile-cmc.mjs [D,H,W] [backbone] [batch] [--simd off]
 import * as tf from '@tensorflow/tfjs';
 import { CmcNetwork, cmcTrainStep, drawMixup, inverseFrequencyWeights } from '../../packages/cmc/dist/index.js';
-import { Adam, formatBackendInfo, initBackend, volumeFromNcdhw } from '../../packages/engine/dist/index.js';
+import { Adam, formatBackendInfo, initBackend, useSimdKernels, volumeFromNcdhw } from '../../packages/engine/dist/index.js';
 import { Rng } from '../../packages/io/dist/index.js';
 
-const [size = '16,64,64', backbone = 'resnest-tiny-3d', batchArg = '2'] = process.argv.slice(2);
+const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !all[i - 1]?.startsWith('--'));
+const [size = '16,64,64', backbone = 'resnest-tiny-3d', batchArg = '2'] = positional;
+const flagValue = (name, fallback) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
+};
 const [D, H, W] = size.split(',').map(Number);
 const n = Number(batchArg);
 console.log(formatBackendInfo(await initBackend({ log: () => {} })));
+// --simd off: covsev's SIMD kernels off (batch norm and the optimiser on tfjs ops), for comparisons.
+if (flagValue('simd', 'on') === 'off') useSimdKernels(false);
 const rng = Rng.fromSeed(1);
 const model = new CmcNetwork({ backbone, inChannels: 2 }, rng);
 const optimizer = new Adam(new Map(model.parameters().map(({ name, variable }) => [name, variable])));

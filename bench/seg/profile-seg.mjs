@@ -2,11 +2,11 @@
 // Profiles one U-Net++ / ResNet-34 training step (SGD, Dice loss) on wasm with covsev's kernels,
 // per kernel (issue 9: "profile a U-Net++/ResNet-34 training step and add kernels for whatever
 // dominates"). Not a test:
-//   pnpm build && node bench/seg/profile-seg.mjs [--size 128] [--width 1] [--batch 8] [--calls]
+//   pnpm build && node bench/seg/profile-seg.mjs [--size 128] [--width 1] [--batch 8] [--calls] [--simd off]
 // Prints the step's wall time, then the kernels by total time (name | ms | % | calls); --calls
 // lists the slowest single calls with their shapes.
 import * as tf from '@tensorflow/tfjs';
-import { initBackend, namedGrads, SGD } from '../../packages/engine/dist/index.js';
+import { initBackend, namedGrads, SGD, useSimdKernels } from '../../packages/engine/dist/index.js';
 import { Rng } from '../../packages/io/dist/index.js';
 import { createSegmentationModel, diceLoss } from '../../packages/segment/dist/index.js';
 import { printKernelProfile } from '../profile-table.mjs';
@@ -21,6 +21,8 @@ const batch = Number(flag('batch', '8'));
 const arch = flag('arch', 'unetplusplus');
 
 await initBackend({ prefer: 'wasm' });
+// --simd off: covsev's SIMD kernels off (batch norm and the optimiser on tfjs ops), for comparisons.
+if (flag('simd', 'on') === 'off') useSimdKernels(false);
 const rng = Rng.fromSeed(1);
 const model = createSegmentationModel({ arch, encoder: 'resnet34', width }, { rng });
 const trainable = new Map(model.parameters().map(({ name, variable }) => [name, variable]));

@@ -5,6 +5,7 @@ export {
   enableOnnxConv,
   ONNX_CONV_RUNTIME_VERSION,
   type OnnxConvStatus,
+  onnxConvDxForm,
   onnxConvStatus,
 } from './onnxConv.js';
 export {
