@@ -6,44 +6,23 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expect, it } from 'vitest';
-import { describeParity, expectNoLeaks, forEachSimdSetting, itEachCase, randomValues, rng } from './parity.test-helpers.js';
+import {
+  describeParity,
+  expectNoLeaks,
+  forEachSimdSetting,
+  itEachCase,
+  POOL_CASES,
+  type PoolCase,
+  poolGradient,
+  poolOutShape,
+  randomValues,
+  rng,
+} from './parity.test-helpers.js';
 
-interface Case {
-  x: [number, number, number, number];
-  f: [number, number];
-  s: [number, number];
-  pad: 'same' | 'valid' | number;
-}
-
-const cases: Case[] = [
-  { x: [2, 8, 8, 3], f: [2, 2], s: [2, 2], pad: 'valid' },
-  { x: [1, 9, 7, 5], f: [2, 2], s: [2, 2], pad: 'same' },
-  { x: [3, 11, 10, 2], f: [3, 3], s: [2, 2], pad: 'same' },
-  { x: [2, 10, 13, 4], f: [3, 3], s: [1, 1], pad: 'same' },
-  { x: [1, 12, 9, 1], f: [3, 2], s: [3, 1], pad: 'valid' },
-  { x: [2, 7, 7, 6], f: [3, 3], s: [2, 2], pad: 1 },
-  { x: [2, 9, 24, 8], f: [3, 1], s: [2, 1], pad: 'valid' },
-  { x: [1, 6, 5, 16], f: [1, 1], s: [2, 2], pad: 'valid' },
-];
-
-function outShape(c: Case): number[] {
-  return tf.backend_util.computePool2DInfo(c.x, c.f, c.s, 1, c.pad, typeof c.pad === 'number' ? 'floor' : undefined).outShape;
-}
-
-function grad(backend: string, c: Case, x: Float32Array, dy: Float32Array): Float32Array {
-  tf.setBackend(backend);
-  return tf.tidy(() => {
-    const xt = tf.tensor4d(x, c.x);
-    const f = (a: tf.Tensor) =>
-      tf.sum(
-        tf.mul(
-          tf.avgPool(a as tf.Tensor4D, c.f, c.s, c.pad, typeof c.pad === 'number' ? 'floor' : undefined),
-          tf.tensor(dy, outShape(c)),
-        ),
-      );
-    return tf.grad(f)(xt).dataSync() as Float32Array;
-  });
-}
+// The shared grid plus the CMC network's depth pool (3 x 1 over [B, D, H*W, C]).
+const cases: PoolCase[] = [...POOL_CASES, { x: [2, 9, 24, 8], f: [3, 1], s: [2, 1], pad: 'valid' }];
+const outShape = poolOutShape;
+const grad = (backend: string, c: PoolCase, x: Float32Array, dy: Float32Array) => poolGradient(backend, tf.avgPool, c, x, dy);
 
 describeParity('covsev AvgPoolGrad (wasm) against cpu', ['AvgPoolGrad'], () => {
   forEachSimdSetting(() => {

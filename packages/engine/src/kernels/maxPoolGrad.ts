@@ -15,6 +15,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { poolWindows } from './poolWindows.js';
 import { heapOffset, simdKernels } from './simd.js';
 import { WasmScope } from './wasmScope.js';
 
@@ -47,15 +48,8 @@ function maxPoolGrad(args: {
     const scope = new WasmScope(args.backend);
     try {
       const scratch = scope.alloc([2 * C]);
-      const { strideHeight: sh, strideWidth: sw, padInfo } = info;
-      const [xAt, g, d, s] = [input, dy, out, scratch].map((t) => heapOffset(args.backend, t)) as [
-        number,
-        number,
-        number,
-        number,
-      ];
-      const [fh, fw] = [info.effectiveFilterHeight, info.effectiveFilterWidth];
-      simd.maxPoolGrad(xAt, g, d, batchSize, H, W, C, OH, OW, fh, fw, sh, sw, padInfo.top, padInfo.left, s);
+      const at = (t: TensorInfo) => heapOffset(args.backend, t);
+      simd.maxPoolGrad(at(input), at(dy), at(out), ...poolWindows(info), at(scratch));
     } finally {
       scope.dispose();
     }

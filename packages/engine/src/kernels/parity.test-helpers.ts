@@ -128,3 +128,49 @@ export function forEachSimdSetting(body: () => void): void {
     body();
   });
 }
+
+/** A pooling case of the pooling-gradient parity tests: input, window, strides, padding. */
+export interface PoolCase {
+  x: [number, number, number, number];
+  f: [number, number];
+  s: [number, number];
+  pad: 'same' | 'valid' | number;
+}
+
+/** Pools 1-3, strides 1-3, 'same', 'valid' and numeric padding, overlapping windows. */
+export const POOL_CASES: readonly PoolCase[] = [
+  { x: [2, 8, 8, 3], f: [2, 2], s: [2, 2], pad: 'valid' },
+  { x: [1, 9, 7, 5], f: [2, 2], s: [2, 2], pad: 'same' },
+  { x: [3, 11, 10, 2], f: [3, 3], s: [2, 2], pad: 'same' },
+  { x: [2, 10, 13, 4], f: [3, 3], s: [1, 1], pad: 'same' },
+  { x: [1, 12, 9, 1], f: [3, 2], s: [3, 1], pad: 'valid' },
+  { x: [2, 7, 7, 6], f: [3, 3], s: [2, 2], pad: 1 },
+  { x: [1, 6, 5, 16], f: [1, 1], s: [2, 2], pad: 'valid' },
+];
+
+/** The pool's output shape (numeric paddings round down, as the layers ask). */
+export function poolOutShape(c: PoolCase): number[] {
+  return tf.backend_util.computePool2DInfo(c.x, c.f, c.s, 1, c.pad, typeof c.pad === 'number' ? 'floor' : undefined).outShape;
+}
+
+/** The gradient of sum(pool(x) * dy) with respect to x on `backend`, for tf.maxPool or tf.avgPool. */
+export function poolGradient(
+  backend: string,
+  pool: typeof tf.maxPool,
+  c: PoolCase,
+  x: Float32Array,
+  dy: Float32Array,
+): Float32Array {
+  tf.setBackend(backend);
+  return tf.tidy(() => {
+    const xt = tf.tensor4d(x, c.x);
+    const f = (a: tf.Tensor) =>
+      tf.sum(
+        tf.mul(
+          pool(a as tf.Tensor4D, c.f, c.s, c.pad, typeof c.pad === 'number' ? 'floor' : undefined),
+          tf.tensor(dy, poolOutShape(c)),
+        ),
+      );
+    return tf.grad(f)(xt).dataSync() as Float32Array;
+  });
+}

@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import type { PoolWindows } from './poolWindows.js';
 
 export interface SimdKernels {
   /** y = (x - m) * a + b, m, a and b per channel. */
@@ -22,42 +23,9 @@ export interface SimdKernels {
   /** out (f64 [2 ch], 8-byte aligned) += per-channel sums of g and of g * (x - m), in f64. */
   columnGradMoments(g: number, x: number, m: number, rows: number, ch: number, out: number): void;
   /** dx (NHWC, overwritten) = the average pool's gradient of dy, scale = 1 / window size. */
-  avgPoolGrad(
-    dy: number,
-    dx: number,
-    batch: number,
-    h: number,
-    w: number,
-    ch: number,
-    oh: number,
-    ow: number,
-    fh: number,
-    fw: number,
-    sh: number,
-    sw: number,
-    top: number,
-    left: number,
-    scale: number,
-  ): void;
+  avgPoolGrad(dy: number, dx: number, ...windows: [...PoolWindows, scale: number]): void;
   /** dx (NHWC, overwritten) = the max pool's gradient of dy, at each window's first strict maximum; scratch: 2 ch words. */
-  maxPoolGrad(
-    x: number,
-    dy: number,
-    dx: number,
-    batch: number,
-    h: number,
-    w: number,
-    ch: number,
-    oh: number,
-    ow: number,
-    fh: number,
-    fw: number,
-    sh: number,
-    sw: number,
-    top: number,
-    left: number,
-    scratch: number,
-  ): void;
+  maxPoolGrad(x: number, dy: number, dx: number, ...windows: [...PoolWindows, scratch: number]): void;
   /** Copies `rows` runs of `bytes` bytes, src rows srcStride bytes apart, dst rows dstStride apart. */
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
   /** One Adam step over n values into pOut, mOut, vOut (see assembly/simd.ts for the order of operations). */
