@@ -100,7 +100,7 @@ export class BatchNorm implements Module {
       const x2 = tf.reshape(x, [m, c]) as tf.Tensor2D;
       const [mean, variance] = fused
         ? (tf.engine().runKernel(CHANNEL_MOMENTS, { x: x2 }) as [tf.Tensor1D, tf.Tensor1D])
-        : (({ mean, variance }) => [mean, variance] as [tf.Tensor1D, tf.Tensor1D])(tf.moments(x2, 0));
+        : columnMoments(x2);
       const gamma = this.weight ?? tf.ones([c]);
       const beta = this.bias ?? tf.zeros([c]);
       const norm = tf.customGrad((...args: unknown[]) => {
@@ -200,6 +200,12 @@ export class BatchNorm implements Module {
     );
     return { ...input, name: out };
   }
+}
+
+/** Per-column mean and biased variance of [M, C] with tfjs ops. */
+function columnMoments(x: tf.Tensor2D): [tf.Tensor1D, tf.Tensor1D] {
+  const { mean, variance } = tf.moments(x, 0);
+  return [mean as tf.Tensor1D, variance as tf.Tensor1D];
 }
 
 /** Every BatchNorm of a module tree, in the order of its children. */
