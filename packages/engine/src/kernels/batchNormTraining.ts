@@ -6,7 +6,7 @@
  *   one pass (f64 sums of x - s and (x - s)^2 with s the first row). tfjs' `moments` takes four
  *   passes (mean, subtract, square, mean) in f32.
  * - `CovsevBatchNormGrad` {x, dy, mean, variance, scale?} (attr `varianceEpsilon`) ->
- *   [dx, dScale, dOffset]: the closed-form batch-norm gradient (docs/method.md's BatchNorm;
+ *   [dx, dScale, dOffset]: the closed-form batch-norm gradient (as layers/batchNorm.ts writes it in tfjs ops;
  *   PyTorch's `batch_norm_backward` in training mode) in two passes. With S1 = sum(dy),
  *   S2 = sum(dy * (x - mean)) per channel, k = 1 / sqrt(variance + eps), g = scale:
  *   dOffset = S1, dScale = k S2, dx = dy (g k) + (x - mean) (-g k^3 S2 / M) - g k S1 / M.
