@@ -21,7 +21,6 @@ import {
 
 // The shared grid plus the CMC network's depth pool (3 x 1 over [B, D, H*W, C]).
 const cases: PoolCase[] = [...POOL_CASES, { x: [2, 9, 24, 8], f: [3, 1], s: [2, 1], pad: 'valid' }];
-const outShape = poolOutShape;
 const grad = (backend: string, c: PoolCase, x: Float32Array, dy: Float32Array) => poolGradient(backend, tf.avgPool, c, x, dy);
 
 describeParity('covsev AvgPoolGrad (wasm) against cpu', ['AvgPoolGrad'], () => {
@@ -29,7 +28,7 @@ describeParity('covsev AvgPoolGrad (wasm) against cpu', ['AvgPoolGrad'], () => {
     itEachCase(cases, (c, i) => {
       const r = rng(5000 + i);
       const x = randomValues(c.x, r);
-      const dy = randomValues(outShape(c), r);
+      const dy = randomValues(poolOutShape(c), r);
       const ref = grad('cpu', c, x, dy);
       const got = grad('wasm', c, x, dy);
       expect(got.length).toBe(ref.length);

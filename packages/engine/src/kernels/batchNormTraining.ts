@@ -16,30 +16,13 @@
  * run, and tfjs ops elsewhere (cpu, tfjs-node).
  */
 
-import * as tf from '@tensorflow/tfjs';
-import { getKernel, type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo, util } from '@tensorflow/tfjs';
+import { type KernelConfig, type KernelFunc, type NamedAttrMap, type TensorInfo, util } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapOffset, type SimdKernels, simdKernels } from './simd.js';
-import { WasmScope } from './wasmScope.js';
-
-/** Runs body with a scope whose allocations are freed when it ends. */
-function withScratch(backend: BackendWasm, body: (scope: WasmScope) => void): void {
-  const scope = new WasmScope(backend);
-  try {
-    body(scope);
-  } finally {
-    scope.dispose();
-  }
-}
+import { heapOffset, requireSimdKernels, simdKernelsRun } from './simd.js';
+import { withScratch } from './wasmScope.js';
 
 export const CHANNEL_MOMENTS = 'CovsevChannelMoments';
 export const BATCH_NORM_GRAD = 'CovsevBatchNormGrad';
-
-function requireSimd(backend: BackendWasm, kernel: string): SimdKernels {
-  const simd = simdKernels(backend);
-  if (simd === undefined) throw new Error(`covsev ${kernel}: covsev's SIMD kernels are not loaded (see simdKernelStatus)`);
-  return simd;
-}
 
 function matrixOf(x: TensorInfo, kernel: string, input: string): { rows: number; ch: number } {
   if (x.dtype !== 'float32') throw new Error(`covsev ${kernel}: ${input} must be float32, got ${x.dtype}`);
@@ -59,7 +42,7 @@ function channelMoments(args: { inputs: { x?: TensorInfo }; backend: BackendWasm
   const { x } = args.inputs;
   if (x === undefined) throw new Error(`covsev ${CHANNEL_MOMENTS}: input x is required`);
   const { rows, ch } = matrixOf(x, CHANNEL_MOMENTS, 'x');
-  const simd = requireSimd(args.backend, CHANNEL_MOMENTS);
+  const simd = requireSimdKernels(args.backend, CHANNEL_MOMENTS);
   const mean = args.backend.makeOutput([ch], 'float32');
   const variance = args.backend.makeOutput([ch], 'float32');
   withScratch(args.backend, (scope) => {
@@ -104,7 +87,7 @@ function batchNormGrad(args: { inputs: GradInputs; backend: BackendWasm; attrs: 
   expectChannels(variance, ch, BATCH_NORM_GRAD, 'variance');
   expectChannels(scale, ch, BATCH_NORM_GRAD, 'scale');
   const eps = Number(args.attrs.varianceEpsilon ?? 0.001);
-  const simd = requireSimd(args.backend, BATCH_NORM_GRAD);
+  const simd = requireSimdKernels(args.backend, BATCH_NORM_GRAD);
   const b = args.backend;
   const dx = b.makeOutput(x.shape, 'float32');
   const dScale = b.makeOutput([ch], 'float32');
@@ -157,7 +140,5 @@ export const batchNormGradConfig: KernelConfig = {
  * kernels are registered and covsev's SIMD kernels are bound to its heap.
  */
 export function batchNormTrainingKernels(): boolean {
-  if (tf.getBackend() !== 'wasm') return false;
-  if (getKernel(CHANNEL_MOMENTS, 'wasm') === undefined || getKernel(BATCH_NORM_GRAD, 'wasm') === undefined) return false;
-  return simdKernels(tf.backend() as BackendWasm) !== undefined;
+  return simdKernelsRun(CHANNEL_MOMENTS, BATCH_NORM_GRAD);
 }

@@ -42,25 +42,24 @@ function fusedBatchNorm(args: { inputs: Inputs; backend: BackendWasm; attrs: Fus
   if (!perChannel || util.sizeFromShape(x.shape) === 0) return stockKernelFunc(FusedBatchNorm)(args as never) as TensorInfo;
   const eps = args.attrs.varianceEpsilon;
   return withWasmScope(args.backend, (scope) => {
+    const simd = simdKernels(scope.backend);
     const a = scope.alloc([channels]);
     const b = scope.alloc([channels]);
+    const y = simd === undefined ? undefined : scope.alloc(x.shape);
     // Views after the allocations: allocating may grow (and detach) the heap.
     const view = (t: TensorInfo | undefined) =>
       t === undefined ? undefined : (scope.backend.typedArrayFromHeap(t) as Float32Array);
     const [m, v, o, g, av, bv] = [mean, variance, offset, scale, a, b].map(view);
     for (let c = 0; c < channels; c++) {
       const ac = (g === undefined ? 1 : (g[c] as number)) / Math.sqrt((v?.[c] as number) + eps);
+      const oc = o === undefined ? 0 : (o[c] as number);
       (av as Float32Array)[c] = ac;
-      (bv as Float32Array)[c] = (o === undefined ? 0 : (o[c] as number)) - (m?.[c] as number) * ac;
+      // SIMD: y = (x - mean) * a + offset, the mean subtracted first (see simd.ts); else the fold
+      // y = x * a + (offset - mean * a).
+      (bv as Float32Array)[c] = y === undefined ? oc - (m?.[c] as number) * ac : oc;
     }
-    const simd = simdKernels(scope.backend);
-    if (simd !== undefined) {
-      const y = scope.alloc(x.shape);
+    if (simd !== undefined && y !== undefined) {
       const at = (t: TensorInfo) => heapOffset(scope.backend, t);
-      // y = (x - mean) * a + offset: the mean subtracted first, not folded into b (see simd.ts).
-      const bv = scope.backend.typedArrayFromHeap(b) as Float32Array;
-      const ov = offset === undefined ? undefined : (scope.backend.typedArrayFromHeap(offset) as Float32Array);
-      for (let c = 0; c < channels; c++) bv[c] = ov === undefined ? 0 : (ov[c] as number);
       simd.normalizeRows(at(x), at(mean), at(a), at(b), at(y), util.sizeFromShape(x.shape) / channels, channels);
       return y;
     }

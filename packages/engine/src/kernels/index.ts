@@ -1,4 +1,3 @@
-export { ADAM_UPDATE, adamUpdateKernel } from './adamUpdate.js';
 export { BATCH_NORM_GRAD, batchNormTrainingKernels, CHANNEL_MOMENTS } from './batchNormTraining.js';
 export {
   disableOnnxConv,
@@ -8,6 +7,7 @@ export {
   onnxConvDxForm,
   onnxConvStatus,
 } from './onnxConv.js';
+export { ADAM_UPDATE, adamUpdateKernel, SGD_UPDATE, sgdUpdateKernel } from './optimizerUpdates.js';
 export {
   COVSEV_KERNEL_NAMES,
   covsevKernelConfigs,
@@ -15,5 +15,4 @@ export {
   registeredCovsevKernels,
   unregisterCovsevKernels,
 } from './register.js';
-export { SGD_UPDATE, sgdUpdateKernel } from './sgdUpdate.js';
 export { SIMD_KERNELS_FILE, type SimdKernels, simdKernelStatus, simdKernels, useSimdKernels } from './simd.js';

@@ -19,7 +19,6 @@ import {
 } from './parity.test-helpers.js';
 
 const cases = POOL_CASES;
-const outShape = poolOutShape;
 const grad = (backend: string, c: PoolCase, x: Float32Array, dy: Float32Array) => poolGradient(backend, tf.maxPool, c, x, dy);
 
 describeParity('covsev MaxPoolGrad (wasm) against cpu', ['MaxPoolGrad'], () => {
@@ -29,7 +28,7 @@ describeParity('covsev MaxPoolGrad (wasm) against cpu', ['MaxPoolGrad'], () => {
       // Every third value is 0, as after a relu: windows with tied maxima; one -Infinity pixel.
       const x = Float32Array.from({ length: c.x.reduce((a, b) => a * b) }, (_, j) => (j % 3 === 0 ? 0 : r()));
       x[1] = Number.NEGATIVE_INFINITY;
-      const dy = randomValues(outShape(c), r);
+      const dy = randomValues(poolOutShape(c), r);
       const ref = grad('cpu', c, x, dy);
       const got = grad('wasm', c, x, dy);
       expect(got.length).toBe(ref.length);

@@ -17,7 +17,7 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { poolWindows } from './poolWindows.js';
 import { heapOffset, simdKernels } from './simd.js';
-import { WasmScope } from './wasmScope.js';
+import { withScratch } from './wasmScope.js';
 
 function maxPoolGrad(args: {
   inputs: { dy?: TensorInfo; input?: TensorInfo; output?: TensorInfo };
@@ -45,14 +45,11 @@ function maxPoolGrad(args: {
   const out = args.backend.makeOutput(input.shape, 'float32');
   const simd = simdKernels(args.backend);
   if (simd !== undefined) {
-    const scope = new WasmScope(args.backend);
-    try {
+    withScratch(args.backend, (scope) => {
       const scratch = scope.alloc([2 * C]);
       const at = (t: TensorInfo) => heapOffset(args.backend, t);
       simd.maxPoolGrad(at(input), at(dy), at(out), ...poolWindows(info), at(scratch));
-    } finally {
-      scope.dispose();
-    }
+    });
     return out;
   }
   // Views after the allocation: allocating may grow (and detach) the heap.

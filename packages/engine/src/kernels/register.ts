@@ -6,7 +6,6 @@
  */
 import { getKernel, type KernelConfig, registerKernel, unregisterKernel } from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { adamUpdateConfig } from './adamUpdate.js';
 import { avgPoolGradConfig } from './avgPoolGrad.js';
 import { batchNormGradConfig, channelMomentsConfig } from './batchNormTraining.js';
 import { conv2DBackpropFilterConfig } from './conv2dBackpropFilter.js';
@@ -15,8 +14,8 @@ import { conv2DConfig, fusedConv2DConfig } from './conv2dForward.js';
 import { fusedBatchNormConfig } from './fusedBatchNorm.js';
 import { identityConfig } from './identity.js';
 import { maxPoolGradConfig } from './maxPoolGrad.js';
+import { adamUpdateConfig, sgdUpdateConfig } from './optimizerUpdates.js';
 import { meanConfig, sumConfig } from './reduceLeading.js';
-import { sgdUpdateConfig } from './sgdUpdate.js';
 import { concatConfig, splitVConfig } from './splitConcat.js';
 import { saveStockKernel, stockKernelConfig } from './stock.js';
 import { tileConfig } from './tile.js';

@@ -10,6 +10,7 @@
  * [rows, ch] row-major, a channels-last tensor seen as [M, C].
  */
 import { readFileSync } from 'node:fs';
+import { backend as activeBackend, getBackend, getKernel } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { PoolWindows } from './poolWindows.js';
 
@@ -174,4 +175,21 @@ export function useSimdKernels(on: boolean): boolean {
 /** The heap offset of a tensor's buffer. */
 export function heapOffset(backend: BackendWasm, info: Parameters<BackendWasm['typedArrayFromHeap']>[0]): number {
   return backend.typedArrayFromHeap(info).byteOffset;
+}
+
+/** The SIMD kernels for `kernel` to run on; an Error naming the kernel where they are not loaded. */
+export function requireSimdKernels(backend: BackendWasm, kernel: string): SimdKernels {
+  const simd = simdKernels(backend);
+  if (simd === undefined) throw new Error(`covsev ${kernel}: covsev's SIMD kernels are not loaded (see simdKernelStatus)`);
+  return simd;
+}
+
+/**
+ * Whether the named kernels, which need the SIMD kernels, can run now: the active backend is wasm,
+ * they are registered for it and the SIMD kernels are bound to its heap. Layers and optimisers ask
+ * before choosing them over tfjs ops.
+ */
+export function simdKernelsRun(...kernels: string[]): boolean {
+  if (getBackend() !== 'wasm' || kernels.some((k) => getKernel(k, 'wasm') === undefined)) return false;
+  return simdKernels(activeBackend() as BackendWasm) !== undefined;
 }

@@ -73,3 +73,13 @@ export function withWasmScope(backend: BackendWasm, body: (scope: WasmScope) => 
     scope.dispose();
   }
 }
+
+/** Runs `body` with a scope for scratch allocations, freed however it ends. */
+export function withScratch(backend: BackendWasm, body: (scope: WasmScope) => void): void {
+  const scope = new WasmScope(backend);
+  try {
+    body(scope);
+  } finally {
+    scope.dispose();
+  }
+}

@@ -12,10 +12,10 @@
  * weight decay 1e-5, eps 1e-8. `fixtures/optim_cases.json` (from
  * `fixtures/make_optim_fixtures.py`) holds PyTorch trajectories the tests replay to 1e-6, on cpu
  * (tfjs ops) and on wasm, where a step is one fused SIMD kernel per parameter (`CovsevAdam`,
- * kernels/adamUpdate.ts) in the same order of operations.
+ * kernels/optimizerUpdates.ts) in the same order of operations.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ADAM_UPDATE, adamUpdateKernel } from '../kernels/adamUpdate.js';
+import { ADAM_UPDATE, adamUpdateKernel } from '../kernels/optimizerUpdates.js';
 import { checkPositive, hyperNumber, NamedOptimizer } from './optimizer.js';
 import type { NamedVariables } from './variables.js';
 

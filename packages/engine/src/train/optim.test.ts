@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADAM_UPDATE, adamUpdateKernel } from '../kernels/adamUpdate.js';
+import { ADAM_UPDATE, adamUpdateKernel, SGD_UPDATE, sgdUpdateKernel } from '../kernels/optimizerUpdates.js';
 import { registerCovsevKernels } from '../kernels/register.js';
-import { SGD_UPDATE, sgdUpdateKernel } from '../kernels/sgdUpdate.js';
 import { Adam } from './adam.js';
 import type { NamedOptimizer } from './optimizer.js';
 import { SGD } from './sgd.js';

@@ -12,10 +12,10 @@
  * Defaults: lr 1e-3 (docs/method.md, segmentation) and momentum 0.9. Note that torch's own default
  * momentum is 0; pass `momentum: 0` for plain SGD. Nesterov needs momentum > 0 and no dampening.
  * Replayed against PyTorch trajectories in `fixtures/optim_cases.json`, on cpu (tfjs ops) and on
- * wasm, where a step is one fused SIMD kernel per parameter (`CovsevSGD`, kernels/sgdUpdate.ts).
+ * wasm, where a step is one fused SIMD kernel per parameter (`CovsevSGD`, kernels/optimizerUpdates.ts).
  */
 import * as tf from '@tensorflow/tfjs';
-import { SGD_UPDATE, sgdUpdateKernel } from '../kernels/sgdUpdate.js';
+import { SGD_UPDATE, sgdUpdateKernel } from '../kernels/optimizerUpdates.js';
 import { checkPositive, hyperNumber, NamedOptimizer } from './optimizer.js';
 import type { NamedVariables } from './variables.js';
 
