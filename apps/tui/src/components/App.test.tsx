@@ -182,7 +182,12 @@ describe('App', () => {
     expect(typeof lines[1].id).toBe('string');
     expect(typeof lines[1].time).toBe('number');
     expect(r.lastFrame()).toContain('[stopping]');
-    // The trainer answers; the app quits.
+    // The trainer answers; the app shows the run stopped and quits. Ink rewrites its last frame on
+    // exit when CI is set (is-in-ci), so the frames are searched, and quitting is seen as the App's
+    // tree unmounting: its size hook's resize listener goes away.
+    const stdout = r.stdout as unknown as NodeJS.EventEmitter;
+    expect(stdout.listenerCount('resize')).toBeGreaterThan(0);
+    const seen = r.frames.length;
     await appendFile(
       join(d, 'events.jsonl'),
       jsonl([
@@ -190,7 +195,8 @@ describe('App', () => {
         { type: 'run-end', time: 10, epochs: 0, globalStep: 2, ms: 10, stopped: true },
       ]),
     );
-    await until(() => (r.lastFrame() ?? '').includes('[stopped]'));
+    await until(() => r.frames.slice(seen).some((f) => f.includes('[stopped]')));
+    await until(() => stdout.listenerCount('resize') === 0);
   });
 
   it('q on a finished run quits at once, writing nothing', async () => {
