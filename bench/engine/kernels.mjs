@@ -2,7 +2,9 @@
 import { existsSync } from 'node:fs';
 // covsev's wasm conv-gradient kernels against the alternatives, on CMC / U-Net shapes (issue 3).
 // Not a test: run `pnpm --filter @covsev/engine build && node bench/engine/kernels.mjs [--others]`
-// (--others: only the table of the other kernels, pooling gradients, tiles, sums, batch norm).
+// (--others: only the table of the other kernels, pooling gradients, tiles, sums, batch norm;
+// --dw-forms: only the onnxruntime filter-gradient forms, taps / conv, on the CMC step's
+// and U-Net's shapes, the forms alternating call by call).
 // Prints GFLOP/s (2 FLOPs per multiply-add of the forward conv; each gradient costs the same),
 // medians of COVSEV_BENCH_RUNS runs (default 5), and writes bench/out/engine-kernels.json.
 //   fwd          wasm Conv2D (XNNPACK), for scale
@@ -26,7 +28,7 @@ if (!existsSync(`${dist}kernels/index.js`)) {
 const tf = await import(createRequire(`${root}packages/engine/package.json`).resolve('@tensorflow/tfjs'));
 const { initBackend } = await import(`${dist}backend/index.js`);
 const { BatchNorm } = await import(`${dist}layers/index.js`);
-const { disableOnnxConv, enableOnnxConv, registerCovsevKernels, unregisterCovsevKernels } = await import(
+const { disableOnnxConv, enableOnnxConv, onnxConvDwForm, registerCovsevKernels, unregisterCovsevKernels } = await import(
   `${dist}kernels/index.js`
 );
 const RUNS = Number(process.env.COVSEV_BENCH_RUNS ?? 5);
@@ -34,7 +36,8 @@ const RUNS = Number(process.env.COVSEV_BENCH_RUNS ?? 5);
 // XNNPACK columns first; the onnxruntime columns switch covsev's onnxruntime convolutions on per row.
 const info = await initBackend({ prefer: 'wasm', convolutions: 'xnnpack' });
 
-const onlyOthers = process.argv.includes('--others');
+const onlyDwForms = process.argv.includes('--dw-forms');
+const onlyOthers = process.argv.includes('--others') || onlyDwForms;
 const convShapes = [
   { name: 'CMC layer, 3x3 s2', x: [32, 64, 64, 32], k: 3, co: 64, s: 2 },
   { name: 'U-Net, 3x3 s1', x: [8, 128, 128, 16], k: 3, co: 16, s: 1 },
@@ -145,6 +148,51 @@ console.log(head.join(' | '));
 for (const r of rows) {
   const cells = cols.map((k) => (r[k] === undefined ? '-' : `${gfs(r.gflop, r[k])} (${r[k].toFixed(0)})`));
   console.log([`${r.shape} x[${r.x}] k${r.filter[0]} s${r.stride}`, r.gflop.toFixed(2), ...cells].join(' | '));
+}
+if (onlyDwForms) {
+  // The filter-gradient geometries of a 16x64x64 resnest-tiny-3d CMC step (2 scans: 32 slices;
+  // the mixed batch 64), then U-Net ones. ms, median of max(RUNS, 9), forms alternating.
+  const dwShapes = [
+    { name: 'CMC stem 7x7 s2, 2 -> 8', x: [32, 64, 64, 2], k: 7, co: 8, s: 2 },
+    { name: 'CMC stem 7x7 s2, 2 -> 8, mixed batch', x: [64, 64, 64, 2], k: 7, co: 8, s: 2 },
+    { name: 'CMC stem 3x3, 8 -> 8', x: [32, 32, 32, 8], k: 3, co: 8, s: 1 },
+    { name: 'CMC stem 3x3, 8 -> 16', x: [32, 32, 32, 8], k: 3, co: 16, s: 1 },
+    { name: 'CMC split attention 3x3, 8 -> 16 (a group)', x: [32, 16, 16, 8], k: 3, co: 16, s: 1 },
+    { name: 'CMC split attention 3x3, 16 -> 32 (a group)', x: [32, 16, 16, 16], k: 3, co: 32, s: 1 },
+    { name: 'CMC split attention 3x3, 32 -> 64 (a group)', x: [16, 8, 8, 32], k: 3, co: 64, s: 1 },
+    { name: 'U-Net input 3x3, 1 -> 32', x: [8, 128, 128, 1], k: 3, co: 32, s: 1 },
+    { name: 'U-Net 3x3, 16 -> 16', x: [8, 128, 128, 16], k: 3, co: 16, s: 1 },
+    { name: 'ResNet-34 stem 7x7 s2, 3 -> 64', x: [8, 128, 128, 3], k: 7, co: 64, s: 2 },
+  ];
+  const forms = ['taps', 'conv'];
+  const runs = Math.max(RUNS, 9);
+  enableOnnxConv();
+  console.log(`\nfilter gradient on onnxruntime, ms (median of ${runs}, forms alternating):`);
+  console.log(['shape', ...forms, 'conv / taps'].join(' | '));
+  for (const c of dwShapes) {
+    const x = tf.randomNormal(c.x);
+    const y = tf.conv2d(x, tf.zeros([c.k, c.k, c.x[3], c.co]), c.s, 'same');
+    const dy = tf.randomNormal(y.shape);
+    const attrs = { strides: c.s, pad: 'same', dataFormat: 'NHWC', filterShape: [c.k, c.k, c.x[3], c.co] };
+    const times = Object.fromEntries(forms.map((f) => [f, []]));
+    for (let r = -1; r < runs; r++) {
+      for (const form of forms) {
+        onnxConvDwForm(form);
+        const t0 = performance.now();
+        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs);
+        dw.dataSync();
+        if (r >= 0) times[form].push(performance.now() - t0);
+        dw.dispose();
+      }
+    }
+    onnxConvDwForm('auto');
+    const med = (a) => a.sort((p, q) => p - q)[Math.floor(a.length / 2)];
+    const ms = forms.map((f) => med(times[f]));
+    console.log([`${c.name} x[${c.x}]`, ...ms.map((t) => t.toFixed(2)), (ms[1] / ms[0]).toFixed(2)].join(' | '));
+    tf.dispose([x, y, dy]);
+  }
+  disableOnnxConv();
+  process.exit(0);
 }
 // The other kernels covsev replaces: stock wasm against covsev, ms, fresh inputs each run (the
 // wasm backend caches XNNPACK operators by input: reusing one tensor would flatter XNNPACK).

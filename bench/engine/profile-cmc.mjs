@@ -45,7 +45,7 @@ const total = rows.reduce((s, [, e]) => s + e.ms, 0);
 console.log(
   `step wall ${wall.toFixed(0)} ms (profiled), kernels ${total.toFixed(0)} ms, ${profile.kernels.length} kernel calls, peak bytes ${(profile.peakBytes / 2 ** 20).toFixed(0)} MiB`,
 );
-for (const [name, e] of rows.slice(0, 20))
+for (const [name, e] of rows.slice(0, Number(flagValue('top', '20'))))
   console.log(
     `${name.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms ${String(e.calls).padStart(5)} calls ${((100 * e.ms) / total).toFixed(1).padStart(5)} %`,
   );

@@ -9,9 +9,10 @@
  * sqrt(n)*eps ~ 3e-6 < 1e-5.
  */
 import * as tf from '@tensorflow/tfjs';
-import { expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { filterGradMethod } from './conv2dBackpropFilter.js';
 import { convGeometry } from './convGeometry.js';
+import { disableOnnxConv, dwFormOf, enableOnnxConv, type OnnxConvDwForm, onnxConvDwForm } from './onnxConv.js';
 import {
   describeParity,
   expectNoLeaks,
@@ -86,11 +87,13 @@ function outShape(c: Case): number[] {
   return info.outShape;
 }
 
-function methodOf(c: Case): string {
+function geometryOf(c: Case) {
   const filter = [c.k[0], c.k[1], c.x[3], c.co];
-  return filterGradMethod(
-    convGeometry('test', c.x, filter, outShape(c), { strides: c.strides, pad: c.pad, dimRoundingMode: 'floor' }),
-  );
+  return convGeometry('test', c.x, filter, outShape(c), { strides: c.strides, pad: c.pad, dimRoundingMode: 'floor' });
+}
+
+function methodOf(c: Case): string {
+  return filterGradMethod(geometryOf(c));
 }
 
 function run(backend: string, c: Case, x: Float32Array, dy: Float32Array): Float32Array {
@@ -121,7 +124,7 @@ describeParity('covsev Conv2DBackpropFilter (wasm) against cpu', ['Conv2DBackpro
     }
   });
 
-  forEachConvEngine(() => {
+  const itMatchesCpu = () =>
     itEachCase(cases, (c, i) => {
       const r = rng(1000 + i);
       const x = randomValues(c.x, r);
@@ -134,6 +137,9 @@ describeParity('covsev Conv2DBackpropFilter (wasm) against cpu', ['Conv2DBackpro
       if (process.env.COVSEV_PARITY_LOG) console.log(`case ${i} worst ${worst.toExponential(2)}`);
       expect(worst).toBeLessThanOrEqual(1e-5);
     });
+
+  forEachConvEngine(() => {
+    itMatchesCpu();
 
     it('leaks no tensors and no wasm buffers, in each formulation', () => {
       tf.setBackend('wasm');
@@ -156,6 +162,37 @@ describeParity('covsev Conv2DBackpropFilter (wasm) against cpu', ['Conv2DBackpro
         tf.dispose([x, dy]);
       }
     });
+  });
+
+  // onnxruntime's two filter-gradient forms, each forced on the whole grid ('auto' above mixes them).
+  for (const form of ['taps', 'conv'] as const) {
+    describe(`on onnxruntime, every case in the ${form} form`, () => {
+      let was: OnnxConvDwForm = 'auto';
+      beforeAll(() => {
+        expect(enableOnnxConv()).toMatchObject({ enabled: true });
+        was = onnxConvDwForm(form);
+      });
+      afterAll(() => {
+        onnxConvDwForm(was);
+        disableOnnxConv();
+      });
+      itMatchesCpu();
+    });
+  }
+
+  it("auto runs the 7 x 7 stems' filter gradient as one conv and 3 x 3 layers by taps; an unknown form is refused", () => {
+    const stem = geometryOf({ x: [32, 64, 64, 2], k: [7, 7], co: 8, strides: [2, 2], pad: 'same' });
+    const layer = geometryOf({ x: [32, 32, 32, 8], k: [3, 3], co: 16, strides: [1, 1], pad: 'same' });
+    expect(onnxConvDwForm('auto')).toBe('auto');
+    expect([dwFormOf(stem), dwFormOf(layer)]).toEqual(['conv', 'taps']);
+    onnxConvDwForm('taps');
+    expect([dwFormOf(stem), dwFormOf(layer)]).toEqual(['taps', 'taps']);
+    expect(onnxConvDwForm('conv')).toBe('taps');
+    expect([dwFormOf(stem), dwFormOf(layer)]).toEqual(['conv', 'conv']);
+    expect(() => onnxConvDwForm('im2col' as OnnxConvDwForm)).toThrow(
+      /onnxConvDwForm: 'im2col' is not a filter-gradient form; expected one of auto, taps, conv/,
+    );
+    expect(onnxConvDwForm('auto')).toBe('conv');
   });
 
   it('says why for NCHW', () => {

@@ -1,9 +1,12 @@
 export { BATCH_NORM_GRAD, batchNormTrainingKernels, CHANNEL_MOMENTS } from './batchNormTraining.js';
 export {
+  DW_CONV_MIN_TAPS,
   disableOnnxConv,
   enableOnnxConv,
   ONNX_CONV_RUNTIME_VERSION,
+  type OnnxConvDwForm,
   type OnnxConvStatus,
+  onnxConvDwForm,
   onnxConvDxForm,
   onnxConvStatus,
 } from './onnxConv.js';

@@ -12,9 +12,10 @@
  * - input gradient (`Conv2DBackpropInput`): at stride 1, a `Conv` of dy by the spatially flipped
  *   filter (`COVSEV_DX=convtranspose` for the older form); at larger strides `ConvTranspose` with
  *   the forward's paddings and an output padding that restores the input size;
- * - filter gradient (`Conv2DBackpropFilter`): one `Gemm` per kernel tap (`filterGradientByTaps`),
- *   or with `COVSEV_DW=conv` a `Conv` of x as [Ci, N, H, W] by dy as [Co, N, OH, OW], dilated by
- *   the forward stride (rows the forward never read are sliced off);
+ * - filter gradient (`Conv2DBackpropFilter`, `onnxConvDwForm`): one `Gemm` per kernel tap
+ *   (`filterGradientByTaps`), or for kernels of 25 taps and more (the 7 x 7 stems) a `Conv` of x
+ *   as [Ci, N, H, W] by dy as [Co, N, OH, OW], dilated by the forward stride (rows the forward
+ *   never read are sliced off);
  * - 1x1, stride 1, unpadded: one `Gemm` on the NHWC data as [N*H*W, C] (no transposes), faster
  *   there than `Conv`.
  *
@@ -357,7 +358,7 @@ export function onnxConvBackpropFilter(backend: BackendWasm, x: TensorInfo, dy: 
     ['x', x, pointwise ? [m, g.inC] : [g.batch, g.inH, g.inW, g.inC]],
     ['dy', dy, pointwise ? [m, g.outC] : [g.batch, g.outH, g.outW, g.outC]],
   ];
-  const taps = !pointwise && DW_BY_TAPS;
+  const taps = !pointwise && dwFormOf(g) === 'taps';
   return run(
     backend,
     `dw:${pointwise ? 'gemm' : taps ? 'taps' : 'conv'}:${geometryKey(g)}`,
@@ -390,11 +391,42 @@ export function onnxConvBackpropFilter(backend: BackendWasm, x: TensorInfo, dy: 
 }
 
 /**
- * How the filter gradient of a k x k convolution runs: `taps` (default) as one matrix product per
- * kernel tap, or `conv` as one convolution of x by dy whose kernel is as large as the image
- * (`COVSEV_DW=conv`; kept for comparison: `node bench/seg/profile-seg.mjs`).
+ * How the filter gradient of a k x k convolution runs on onnxruntime:
+ * - `taps`: one matrix product per kernel tap ({@link filterGradientByTaps});
+ * - `conv`: one convolution of x by dy whose kernel is as large as the image;
+ * - `auto` (default): `conv` for kernels of {@link DW_CONV_MIN_TAPS} taps and more, `taps` below.
+ *
+ * Measured one call at a time, the forms alternating (`node bench/engine/kernels.mjs --dw-forms`):
+ * on the 7 x 7 stride-2 stems the `conv` form took 4.7 against 23.1 ms (CMC, x [32, 64, 64, 2],
+ * 8 out) and 21.5 against 80.2 ms (ResNet-34, x [8, 128, 128, 3], 64 out), where 49 products of
+ * 2 or 3 rows each leave MLAS's SGEMM idle; on the 3 x 3 layers `taps` was 1.2-2.6x faster.
+ * `COVSEV_DW` sets the form for a process, {@link onnxConvDwForm} for comparisons.
  */
-const DW_BY_TAPS = (process.env.COVSEV_DW ?? 'taps') !== 'conv';
+export type OnnxConvDwForm = 'auto' | 'taps' | 'conv';
+const DW_FORMS: readonly OnnxConvDwForm[] = ['auto', 'taps', 'conv'];
+/** `auto` runs the filter gradient as one `conv` from this many kernel taps (5 x 5) up. */
+export const DW_CONV_MIN_TAPS = 25;
+
+function parseDwForm(value: string | undefined, source: string): OnnxConvDwForm {
+  if (value === undefined || value === '') return 'auto';
+  if ((DW_FORMS as readonly string[]).includes(value)) return value as OnnxConvDwForm;
+  throw new Error(`${source}: '${value}' is not a filter-gradient form; expected one of ${DW_FORMS.join(', ')}`);
+}
+
+let DW_FORM = parseDwForm(process.env.COVSEV_DW, 'COVSEV_DW');
+
+/** Sets the filter-gradient form (see {@link OnnxConvDwForm}), for comparisons; returns the previous one. */
+export function onnxConvDwForm(form: OnnxConvDwForm): OnnxConvDwForm {
+  const was = DW_FORM;
+  DW_FORM = parseDwForm(form, 'onnxConvDwForm');
+  return was;
+}
+
+/** The form the filter gradient of `g` runs in now (`onnxConvDwForm`, and `auto`'s rule). */
+export function dwFormOf(g: ConvGeometry): 'taps' | 'conv' {
+  if (DW_FORM !== 'auto') return DW_FORM;
+  return g.kH * g.kW >= DW_CONV_MIN_TAPS ? 'conv' : 'taps';
+}
 
 /**
  * dW as one GEMM per kernel tap, on NHWC data with no transposes:
