@@ -19,8 +19,10 @@
  * - 1x1, stride 1, unpadded: one `Gemm` on the NHWC data as [N*H*W, C] (no transposes), faster
  *   there than `Conv`.
  *
- * Inputs are handed to onnxruntime as views of the wasm heap (no copy; a copy where the heap is
- * shared memory, in the threaded wasm build); the output is copied into a new wasm tensor.
+ * Inputs and the output are handed to onnxruntime as views of the wasm heap: it reads the inputs
+ * where they lie and writes into a wasm tensor allocated first (a pre-allocated output). Where
+ * the heap is shared memory (the threaded wasm build), which onnxruntime-node refuses, they are
+ * copied.
  * Sessions do not spin between runs (the wasm work in between needs the cores).
  *
  * Measured (`node bench/engine/kernels.mjs`, one thread): on the CMC and wide U-Net shapes the
@@ -45,7 +47,8 @@ interface NativeOutput {
 }
 interface NativeSession {
   loadModel(buffer: ArrayBufferLike, offset: number, length: number, options: object): void;
-  run(feeds: Record<string, unknown>, fetches: Record<string, null>, options: object): Record<string, NativeOutput>;
+  /** A fetch given as a tensor is a pre-allocated output: onnxruntime writes into its buffer. */
+  run(feeds: Record<string, unknown>, fetches: Record<string, unknown>, options: object): Record<string, NativeOutput>;
 }
 interface Runtime {
   readonly InferenceSession: new () => NativeSession;
@@ -56,7 +59,12 @@ let runtime: Runtime | undefined;
 let unavailable: string | undefined;
 let threads = 1;
 let enabled = false;
-const sessions = new Map<string, NativeSession>();
+/** A convolution's cached session and the dims of its output `y`. */
+interface ConvSession {
+  readonly session: NativeSession;
+  readonly outDims: readonly number[];
+}
+const sessions = new Map<string, ConvSession>();
 
 function loadRuntime(): Runtime {
   if (runtime !== undefined) return runtime;
@@ -118,12 +126,13 @@ export function onnxConvStatus(): OnnxConvStatus {
   return { enabled, threads, sessions: sessions.size, ...(enabled || unavailable === undefined ? {} : { reason: unavailable }) };
 }
 
-function session(key: string, build: () => OnnxGraphBuilder): NativeSession {
+function session(key: string, build: () => { graph: OnnxGraphBuilder; outDims: readonly number[] }): ConvSession {
   const known = sessions.get(key);
   if (known !== undefined) return known;
   const rt = loadRuntime();
   const s = new rt.InferenceSession();
-  const bytes = build().encode({ graphName: key });
+  const { graph, outDims } = build();
+  const bytes = graph.encode({ graphName: key });
   s.loadModel(bytes.buffer, bytes.byteOffset, bytes.byteLength, {
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
@@ -136,8 +145,9 @@ function session(key: string, build: () => OnnxGraphBuilder): NativeSession {
     // Pool threads must not spin between convolutions: the wasm work in between needs the cores.
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
-  sessions.set(key, s);
-  return s;
+  const cached = { session: s, outDims };
+  sessions.set(key, cached);
+  return cached;
 }
 
 /** A graph input: its name, the wasm tensor fed to it, and the dims the graph sees it with. */
@@ -155,26 +165,39 @@ function run(
   body: (graph: OnnxGraphBuilder, inputs: string[]) => readonly [string, readonly number[]],
   shape: number[],
 ): TensorInfo {
-  const s = session(key, () => {
+  const { session: s, outDims } = session(key, () => {
     const graph = new OnnxGraphBuilder();
     const [y, dims] = body(
       graph,
       feeds.map(([name, , d]) => graph.addInput(name, d)),
     );
     graph.addOutput(y, 'y', dims);
-    return graph;
+    return { graph, outDims: dims };
   });
   const rt = loadRuntime();
-  const inputs: Record<string, unknown> = {};
-  for (const [name, info, dims] of feeds) {
-    const view = backend.typedArrayFromHeap(info) as Float32Array;
-    // onnxruntime-node refuses shared memory (the threaded wasm build's heap): copy there.
-    inputs[name] = new rt.Tensor('float32', view.buffer instanceof SharedArrayBuffer ? view.slice() : view, dims);
-  }
-  const y = (s.run(inputs, { y: null }, {}).y as NativeOutput).data;
-  // makeOutput may grow the heap (detaching the views above): only after the run.
+  // The output first: makeOutput may grow the heap, which would detach views taken before it.
   const out = backend.makeOutput(shape, 'float32');
-  (backend.typedArrayFromHeap(out) as Float32Array).set(y);
+  try {
+    const outView = backend.typedArrayFromHeap(out) as Float32Array;
+    // onnxruntime-node refuses shared memory (the threaded wasm build's heap): copies there.
+    const shared = outView.buffer instanceof SharedArrayBuffer;
+    const inputs: Record<string, unknown> = {};
+    for (const [name, info, dims] of feeds) {
+      const view = backend.typedArrayFromHeap(info) as Float32Array;
+      inputs[name] = new rt.Tensor('float32', shared ? view.slice() : view, dims);
+    }
+    if (shared) {
+      outView.set((s.run(inputs, { y: null }, {}).y as NativeOutput).data);
+    } else {
+      // A pre-allocated output: onnxruntime writes y straight into the wasm tensor. Against a
+      // copy of its own output, a 16x64x64 CMC step on the main thread took 529-568 against
+      // 601-643 ms (bench/engine/cmc-job.mjs, three alternating runs each).
+      s.run(inputs, { y: new rt.Tensor('float32', outView, outDims) }, {});
+    }
+  } catch (error) {
+    backend.disposeData(out.dataId);
+    throw error;
+  }
   return out;
 }
 
