@@ -155,6 +155,7 @@ if (onlyDwForms) {
   const dwShapes = [
     { name: 'CMC stem 7x7 s2, 2 -> 8', x: [32, 64, 64, 2], k: 7, co: 8, s: 2 },
     { name: 'CMC stem 7x7 s2, 2 -> 8, mixed batch', x: [64, 64, 64, 2], k: 7, co: 8, s: 2 },
+    { name: 'CMC stem 7x7 s2, 2 -> 8, 32x128x128 micro-batch of 3', x: [96, 128, 128, 2], k: 7, co: 8, s: 2 },
     { name: 'CMC stem 3x3, 8 -> 8', x: [32, 32, 32, 8], k: 3, co: 8, s: 1 },
     { name: 'CMC stem 3x3, 8 -> 16', x: [32, 32, 32, 8], k: 3, co: 16, s: 1 },
     { name: 'CMC split attention 3x3, 8 -> 16 (a group)', x: [32, 16, 16, 8], k: 3, co: 16, s: 1 },

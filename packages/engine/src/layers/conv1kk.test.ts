@@ -2,6 +2,7 @@ import { Rng } from '@covsev/io';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { registerCovsevKernels, unregisterCovsevKernels } from '../kernels/register.js';
 import { Conv1kk, hwioToOihw } from './conv1kk.js';
 import { initValues } from './init.js';
 import { tensorOf, volume } from './volume.js';
@@ -66,6 +67,28 @@ describe('Conv1kk', () => {
     dense.setTorchWeight(torch);
     expect(dense.weight.dataSync()).toEqual(split.weight.dataSync());
     expect(hwioToOihw([1, 2, 3, 4], [1, 1, 2, 2])).toEqual(Float32Array.from([1, 3, 2, 4]));
+  });
+
+  it('without bias or activation, trains its weight without the input gradient the image does not need', async () => {
+    registerCovsevKernels(); // the stock wasm backend has no Conv2DBackpropFilter
+    const rng = Rng.fromSeed(3);
+    const x = tf.randomNormal([2, 9, 9, 2], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const kernelsOfStep = async (conv: Conv1kk) => {
+      const profile = await tf.profile(() => {
+        const { grads } = tf.variableGrads(() => tf.sum(tf.square(tensorOf(conv.apply(x, { training: true })))));
+        tf.dispose(grads);
+      });
+      return profile.kernels.map((k) => k.name);
+    };
+    const plain = await kernelsOfStep(new Conv1kk({ inChannels: 2, outChannels: 4, kernel: 3, padding: 1, bias: false, rng }));
+    expect(plain).toContain('Conv2DBackpropFilter');
+    expect(plain).not.toContain('Conv2DBackpropInput');
+    // With a bias the fused op runs, and its gradient computes dx with dW.
+    const fused = await kernelsOfStep(new Conv1kk({ inChannels: 2, outChannels: 4, kernel: 3, padding: 1, rng }));
+    expect(fused).toContain('Conv2DBackpropFilter');
+    expect(fused).toContain('Conv2DBackpropInput');
+    x.dispose();
+    unregisterCovsevKernels();
   });
 
   it('rejects bad settings and inputs with clear messages', () => {
