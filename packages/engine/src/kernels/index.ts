@@ -18,4 +18,5 @@ export {
   registeredCovsevKernels,
   unregisterCovsevKernels,
 } from './register.js';
+export { RELU, RELU_GRAD, reluGradKernel } from './reluGrad.js';
 export { SIMD_KERNELS_FILE, type SimdKernels, simdKernelStatus, simdKernels, useSimdKernels } from './simd.js';

@@ -16,6 +16,7 @@ import { identityConfig } from './identity.js';
 import { maxPoolGradConfig } from './maxPoolGrad.js';
 import { adamUpdateConfig, sgdUpdateConfig } from './optimizerUpdates.js';
 import { meanConfig, sumConfig } from './reduceLeading.js';
+import { reluConfig, reluGradConfig } from './reluGrad.js';
 import { concatConfig, splitVConfig } from './splitConcat.js';
 import { saveStockKernel, stockKernelConfig } from './stock.js';
 import { tileConfig } from './tile.js';
@@ -43,6 +44,8 @@ export const covsevKernelConfigs: readonly KernelConfig[] = [
   batchNormGradConfig,
   adamUpdateConfig,
   sgdUpdateConfig,
+  reluConfig,
+  reluGradConfig,
 ].map((config) => ({
   ...config,
   setupFunc: (backend: object) => {

@@ -29,6 +29,7 @@ export interface SimdKernels {
   maxPoolGrad(x: number, dy: number, dx: number, ...windows: [...PoolWindows, scratch: number]): void;
   /** Copies `rows` runs of `bytes` bytes, src rows srcStride bytes apart, dst rows dstStride apart. */
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, rows: number, bytes: number): void;
+  reluGrad(dy: number, y: number, dx: number, n: number): void;
   /** One Adam step over n values into pOut, mOut, vOut (see assembly/simd.ts for the order of operations). */
   adamUpdate(
     p: number,
@@ -90,6 +91,7 @@ const EXPORTS: readonly (keyof SimdKernels)[] = [
   'avgPoolGrad',
   'maxPoolGrad',
   'copyRows',
+  'reluGrad',
   'adamUpdate',
   'sgdUpdate',
 ];
