@@ -22,12 +22,6 @@ export interface MicroBatchModel {
 const WASM_HEAP_BYTES = 4 * 1024 ** 3;
 /** The share of the free heap a micro-batch's training pass may plan for. */
 const HEAP_SHARE = 0.8;
-/**
- * Peak over saved activations in a training pass: the backward pass's gradients live beside them.
- * Measured on resnest-tiny-3d at 2x32x128x128 (0.76 GiB kept per volume): micro-batches of 2
- * train (peak RSS 3.1 GB), of 4 abort the 4 GiB heap.
- */
-const BACKWARD_FACTOR = 1.6;
 const bytesPerVolumeCache = new WeakMap<MicroBatchModel, Map<string, number>>();
 
 /** The slices, rows and columns `trainingBytesPerVolume` measures on at most (a centre crop). */
@@ -35,11 +29,37 @@ const PROBE_DEPTH = 16;
 const PROBE_SIDE = 64;
 
 /**
- * Tensor bytes one volume's training pass keeps alive at the end of its forward pass (the
- * activations the tape saves for the backward pass), once per model and input shape. Batch norm
- * needs two volumes; they are measured on a centre crop of at most 16 slices of 64 x 64 and
- * scaled by the voxels (activations of a fully convolutional backbone grow with them), so that
- * measuring a grid too large for the heap does not itself exhaust it.
+ * The most tensor bytes alive at once while `f` runs, synchronously: tfjs' own count after each
+ * kernel, as `tf.profile` takes its `peakBytes` (its profiling state, switched on around `f`;
+ * `tf.profile` itself is async). Kernel-internal scratch and onnxruntime's native buffers are not
+ * tensors and are not counted.
+ */
+function peakBytesDuring(f: () => void): number {
+  const { state } = tf.engine() as unknown as {
+    state: { profiling: boolean; activeProfile: { kernels: { totalBytesSnapshot: number }[] } };
+  };
+  const [profiling, kernels] = [state.profiling, state.activeProfile.kernels];
+  const start = tf.memory().numBytes;
+  state.profiling = true;
+  state.activeProfile.kernels = [];
+  try {
+    f();
+    return state.activeProfile.kernels.reduce((peak, k) => Math.max(peak, k.totalBytesSnapshot), start);
+  } finally {
+    state.profiling = profiling;
+    state.activeProfile.kernels = kernels;
+  }
+}
+
+/**
+ * Tensor bytes one volume's training pass needs at its peak (forward and backward: the saved
+ * activations and the gradients beside them), once per model and input shape. Batch norm needs
+ * two volumes; they are measured on a centre crop of at most 16 slices of 64 x 64 and scaled by
+ * the voxels (activations of a fully convolutional backbone grow with them), so that measuring a
+ * grid too large for the heap does not itself exhaust it. The peak is measured rather than
+ * derived from the saved activations: what a backward pass holds beside them changes with the
+ * kernels (covsev's ReLU saves its output, not its input, and the saved activations fell by a
+ * third while the peak did not).
  */
 export function trainingBytesPerVolume(model: MicroBatchModel, sample: Volume5): number {
   const key = `${sample.tensor.shape.slice(1).join('x')}x${sample.depth}`;
@@ -63,31 +83,32 @@ export function trainingBytesPerVolume(model: MicroBatchModel, sample: Volume5):
     pd,
   );
   const before = tf.memory().numBytes;
-  let kept = 0;
+  let peak = before;
   try {
-    const { value, grads } = tf.variableGrads(() => {
-      const f = model.features(probe, { training: true, updateStatistics: false });
-      kept = ((tf.memory().numBytes - before) / 2) * ((d * h * w) / (pd * ph * pw));
-      return tf.sum(f) as tf.Scalar;
-    }, [...model.featureVariables()]);
-    value.dispose();
-    for (const g of Object.values(grads)) g.dispose();
+    peak = peakBytesDuring(() => {
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(model.features(probe, { training: true, updateStatistics: false })) as tf.Scalar,
+        [...model.featureVariables()],
+      );
+      value.dispose();
+      for (const g of Object.values(grads)) g.dispose();
+    });
   } finally {
     probe.tensor.dispose();
   }
-  cache.set(key, kept);
-  return kept;
+  const perVolume = ((peak - before) / 2) * ((d * h * w) / (pd * ph * pw));
+  cache.set(key, perVolume);
+  return perVolume;
 }
 
 /**
  * The largest micro-batch (volumes per pass) whose training pass fits the wasm heap: a volume's
- * saved activations (`trainingBytesPerVolume`) are planned at 1.6 times their size (the backward
- * pass's gradients live beside them), within 80 % of the heap left free. Other backends have no
- * fixed cap here: every volume at once. Refuses, with what two volumes need, when not even two fit.
+ * peak (`trainingBytesPerVolume`) within 80 % of the heap left free. Other backends have no fixed
+ * cap here: every volume at once. Refuses, with what two volumes need, when not even two fit.
  */
 export function fitMicroBatch(model: MicroBatchModel, sample: Volume5): number {
   if (tf.getBackend() !== 'wasm') return Number.POSITIVE_INFINITY;
-  const perVolume = BACKWARD_FACTOR * trainingBytesPerVolume(model, sample);
+  const perVolume = trainingBytesPerVolume(model, sample);
   const free = HEAP_SHARE * (WASM_HEAP_BYTES - tf.memory().numBytes);
   const fit = Math.floor(free / perVolume);
   if (fit >= 2) return fit;
