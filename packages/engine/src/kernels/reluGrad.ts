@@ -21,15 +21,12 @@ import {
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapOffset, requireSimdKernels, simdKernelsRun } from './simd.js';
+import { stockKernelFunc } from './stock.js';
 
 export const RELU = 'CovsevRelu';
 export const RELU_GRAD = 'CovsevReluGrad';
 
-function relu(args: Parameters<KernelFunc>[0]): TensorInfo {
-  const stock = getKernel('Relu', 'wasm');
-  if (stock === undefined) throw new Error(`covsev ${RELU}: the wasm backend has no Relu kernel`);
-  return stock.kernelFunc(args) as TensorInfo;
-}
+const relu: KernelFunc = (args) => stockKernelFunc('Relu')(args);
 
 function reluGrad(args: { inputs: { dy?: TensorInfo; y?: TensorInfo }; backend: BackendWasm }): TensorInfo {
   const { dy, y } = args.inputs;

@@ -71,24 +71,27 @@ describe('Conv1kk', () => {
 
   it('without bias or activation, trains its weight without the input gradient the image does not need', async () => {
     registerCovsevKernels(); // the stock wasm backend has no Conv2DBackpropFilter
-    const rng = Rng.fromSeed(3);
-    const x = tf.randomNormal([2, 9, 9, 2], 0, 1, 'float32', 7) as tf.Tensor4D;
-    const kernelsOfStep = async (conv: Conv1kk) => {
-      const profile = await tf.profile(() => {
-        const { grads } = tf.variableGrads(() => tf.sum(tf.square(tensorOf(conv.apply(x, { training: true })))));
-        tf.dispose(grads);
-      });
-      return profile.kernels.map((k) => k.name);
-    };
-    const plain = await kernelsOfStep(new Conv1kk({ inChannels: 2, outChannels: 4, kernel: 3, padding: 1, bias: false, rng }));
-    expect(plain).toContain('Conv2DBackpropFilter');
-    expect(plain).not.toContain('Conv2DBackpropInput');
-    // With a bias the fused op runs, and its gradient computes dx with dW.
-    const fused = await kernelsOfStep(new Conv1kk({ inChannels: 2, outChannels: 4, kernel: 3, padding: 1, rng }));
-    expect(fused).toContain('Conv2DBackpropFilter');
-    expect(fused).toContain('Conv2DBackpropInput');
-    x.dispose();
-    unregisterCovsevKernels();
+    try {
+      const rng = Rng.fromSeed(3);
+      const x = tf.randomNormal([2, 9, 9, 2], 0, 1, 'float32', 7) as tf.Tensor4D;
+      const kernelsOfStep = async (conv: Conv1kk) => {
+        const profile = await tf.profile(() => {
+          const { grads } = tf.variableGrads(() => tf.sum(tf.square(tensorOf(conv.apply(x, { training: true })))));
+          tf.dispose(grads);
+        });
+        return profile.kernels.map((k) => k.name);
+      };
+      const plain = await kernelsOfStep(new Conv1kk({ inChannels: 2, outChannels: 4, kernel: 3, padding: 1, bias: false, rng }));
+      expect(plain).toContain('Conv2DBackpropFilter');
+      expect(plain).not.toContain('Conv2DBackpropInput');
+      // With a bias the fused op runs, and its gradient computes dx with dW.
+      const fused = await kernelsOfStep(new Conv1kk({ inChannels: 2, outChannels: 4, kernel: 3, padding: 1, rng }));
+      expect(fused).toContain('Conv2DBackpropFilter');
+      expect(fused).toContain('Conv2DBackpropInput');
+      x.dispose();
+    } finally {
+      unregisterCovsevKernels();
+    }
   });
 
   it('rejects bad settings and inputs with clear messages', () => {
